@@ -1,0 +1,76 @@
+#include "cli/args.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace duel::cli {
+
+Args::Args(const std::string& command, int argc, char** argv, int first,
+           const std::set<std::string>& value_flags, const std::set<std::string>& bool_flags)
+    : command_(command) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() < 3 || a.rfind("--", 0) != 0) {
+      positional_.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    const size_t eq = name.find('=');
+    const bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (bool_flags.count(name)) {
+      DUEL_CHECK(!inline_value, command_, ": --", name, " takes no value");
+      bools_.insert(name);
+    } else if (value_flags.count(name)) {
+      if (!inline_value) {
+        DUEL_CHECK(i + 1 < argc, command_, ": --", name, " needs a value");
+        value = argv[++i];
+      }
+      values_[name].push_back(value);
+    } else {
+      std::string known;
+      for (const auto& f : value_flags) known += " --" + f;
+      for (const auto& f : bool_flags) known += " --" + f;
+      fail(command_, ": unknown flag --", name, " (flags:", known, ")");
+    }
+  }
+}
+
+std::optional<std::string> Args::get(const std::string& flag) const {
+  auto it = values_.find(flag);
+  if (it == values_.end()) return std::nullopt;
+  return it->second.back();
+}
+
+std::string Args::get_or(const std::string& flag, const std::string& fallback) const {
+  return get(flag).value_or(fallback);
+}
+
+std::string Args::required(const std::string& flag) const {
+  auto v = get(flag);
+  DUEL_CHECK(v.has_value(), command_, ": missing --", flag);
+  return *v;
+}
+
+std::vector<std::string> Args::all(const std::string& flag) const {
+  auto it = values_.find(flag);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+int64_t Args::get_int(const std::string& flag, int64_t fallback) const {
+  auto v = get(flag);
+  if (!v) return fallback;
+  errno = 0;
+  char* end = nullptr;
+  const long long n = std::strtoll(v->c_str(), &end, 10);
+  DUEL_CHECK(errno == 0 && !v->empty() && end == v->c_str() + v->size(), command_, ": --",
+             flag, " expects an integer, got '", *v, "'");
+  return n;
+}
+
+}  // namespace duel::cli

@@ -1,0 +1,12 @@
+// The `duel` subcommands. Each returns the process exit code and throws duel::Error for bad
+// input (main prints it on one line and exits non-zero).
+#pragma once
+
+namespace duel::cli {
+
+int cmd_ops(int argc, char** argv);        // duel ops [--json]
+int cmd_gradcheck(int argc, char** argv);  // duel gradcheck [--op NAME | --all] [--json]
+int cmd_op(int argc, char** argv);         // duel op NAME --in F --out F [--attr k=v]... [--backward]
+int cmd_demo(int argc, char** argv);       // duel demo: ops, a double backward, gradient checks
+
+}  // namespace duel::cli

@@ -1,0 +1,59 @@
+// duel: command-line entry point. Parses the subcommand and hands over; every failure ends
+// with one line on stderr and a non-zero exit code.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/device.h"
+#include "core/error.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "duel: a tensor engine with its own autograd, CPU and CUDA kernels, for training GANs\n"
+    "\n"
+    "usage: duel <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  demo        a tour: ops, the WGAN-GP penalty's double backward, gradient checks\n"
+    "  ops         list the op table: inputs, attributes, devices, derivatives [--json]\n"
+    "  gradcheck   float64 gradcheck and gradgradcheck of ops on their sample inputs\n"
+    "              [--op NAME | --all] [--json] [--cpu-path fast|reference]\n"
+    "  op NAME     run one op on tensors from a safetensors file\n"
+    "              --in IN.safetensors --out OUT.safetensors [--attr key=value]...\n"
+    "              [--backward] [--device cpu|cuda] [--cpu-path fast|reference]\n"
+    "  version     print the version and the backends this build has\n"
+    "\n"
+    "Run `duel <command> --help` for a command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
+      !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "ops") return duel::cli::cmd_ops(argc, argv);
+    if (command == "gradcheck") return duel::cli::cmd_gradcheck(argc, argv);
+    if (command == "op") return duel::cli::cmd_op(argc, argv);
+    if (command == "demo") return duel::cli::cmd_demo(argc, argv);
+    if (command == "version" || command == "--version") {
+      std::printf("duel 0.1.0 (CPU: reference + fast paths; CUDA: %s, %d GPU(s) visible)\n",
+                  duel::cuda_built() ? "kernels compiled" : "not built", duel::cuda_device_count());
+      return 0;
+    }
+    std::fprintf(stderr, "duel: unknown command '%s' (run `duel help`)\n", command.c_str());
+    return 2;
+  } catch (const duel::Error& e) {
+    std::fprintf(stderr, "duel: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "duel: internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,113 @@
+// The ops: each validates its arguments, allocates its output, runs the kernel for the device,
+// dtype and CPU path, and records its derivative (written in these same ops, so it can be
+// differentiated again). Names and arguments follow torch.nn.functional where an equivalent
+// exists. Every op here is in the op table (core/op_table.h).
+#pragma once
+
+#include <array>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace duel {
+
+using Int2 = std::array<int64_t, 2>;  // (height, width)
+
+// ----- elementwise, with numpy broadcasting ------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);  // -1, 0, 1; derivative 0
+constexpr double kInf = std::numeric_limits<double>::infinity();
+Tensor clamp(const Tensor& x, double min = -kInf, double max = kInf);
+// grad where min <= x <= max, else 0 (the derivative of clamp, an op so it can be differentiated)
+Tensor clamp_backward(const Tensor& grad_output, const Tensor& x, double min, double max);
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+// grad * (x > 0 ? 1 : negative_slope)
+Tensor leaky_relu_backward(const Tensor& grad_output, const Tensor& x, double negative_slope);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+
+// ----- reductions -------------------------------------------------------------------------------
+Tensor sum(const Tensor& x);  // all elements, shape []
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+
+// ----- shape ------------------------------------------------------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one size may be -1
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+// Sums `g` down to `shape` (the reverse of broadcasting); returns g itself if it already fits.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// ----- linear algebra ---------------------------------------------------------------------------
+// op(a) @ op(b) for 2-D, or batched 3-D with equal batch sizes; op transposes the last two dims.
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// input [*, in] @ weight[out, in]^T + bias[out]
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ----- convolution (the closure in DESIGN.md) -----------------------------------------------------
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              Int2 stride = {1, 1}, Int2 padding = {0, 0});
+// weight [c_in, c_out, kh, kw]; output size (h-1)*stride - 2*padding + k + output_padding
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                        Int2 stride = {1, 1}, Int2 padding = {0, 0}, Int2 output_padding = {0, 0});
+// The weight gradient of conv2d(input, w) given grad_output, as a differentiable op:
+// [c_out, c_in, kernel_size].
+Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Int2 kernel_size,
+                          Int2 stride = {1, 1}, Int2 padding = {0, 0});
+
+// ----- normalisation ----------------------------------------------------------------------------
+// input [N, C] or [N, C, *]. Training: normalises with the batch statistics and, if running
+// stats are given, updates them in place (momentum; unbiased variance, as PyTorch). Eval:
+// normalises with the running statistics.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  bool training = false, double momentum = 0.1, double eps = 1e-5);
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  double eps = 1e-5);
+
+// ----- losses -----------------------------------------------------------------------------------
+enum class Reduction { none, mean, sum };
+Reduction parse_reduction(std::string_view s);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        Reduction reduction = Reduction::mean);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+
+// ----- embedding --------------------------------------------------------------------------------
+// input: i64 indices of any shape; weight [num_embeddings, dim] -> [*input.shape, dim]
+Tensor embedding(const Tensor& input, const Tensor& weight);
+// The weight gradient of embedding, as a differentiable op: [num_weights, dim].
+Tensor embedding_backward(const Tensor& grad_output, const Tensor& input, int64_t num_weights);
+
+// ----- operators --------------------------------------------------------------------------------
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, scalar_like(a, s)); }
+inline Tensor operator-(const Tensor& a, double s) { return sub(a, scalar_like(a, s)); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, scalar_like(a, s)); }
+inline Tensor operator/(const Tensor& a, double s) { return div(a, scalar_like(a, s)); }
+inline Tensor operator+(double s, const Tensor& a) { return add(scalar_like(a, s), a); }
+inline Tensor operator-(double s, const Tensor& a) { return sub(scalar_like(a, s), a); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(scalar_like(a, s), a); }
+inline Tensor operator/(double s, const Tensor& a) { return div(scalar_like(a, s), a); }
+
+}  // namespace duel

@@ -1,0 +1,188 @@
+// The convolution closure (DESIGN.md): conv2d, conv_transpose2d and conv2d_weight_grad are each
+// other's derivatives, so three kernels per device serve forward, backward and double backward.
+//
+//   y  = conv2d(x, w)             dx = conv_transpose2d(gy, w)    dw = conv2d_weight_grad(x, gy)
+//   y  = conv_transpose2d(x, w)   dx = conv2d(gy, w)              dw = conv2d_weight_grad(gy, x)
+//   gw = conv2d_weight_grad(x,gy) dx = conv_transpose2d(gy, ggw)  dgy = conv2d(x, ggw)
+//
+// A transposed convolution's output size is ambiguous when stride > 1; the output_padding that
+// recovers the forward input's size is computed from the shapes at hand.
+#include "core/ops/common.h"
+
+namespace duel {
+
+using namespace ops_detail;
+
+namespace {
+
+int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  return (in + 2 * pad - k) / stride + 1;
+}
+
+void check_geometry(const char* op, Int2 stride, Int2 padding) {
+  DUEL_CHECK(stride[0] >= 1 && stride[1] >= 1, op, ": stride must be >= 1, got (", stride[0], ", ",
+             stride[1], ")");
+  DUEL_CHECK(padding[0] >= 0 && padding[1] >= 0, op, ": padding must be >= 0, got (", padding[0],
+             ", ", padding[1], ")");
+}
+
+void check_4d(const char* op, const char* name, const Tensor& t, const char* layout) {
+  check_floating(op, name, t);
+  DUEL_CHECK(t.dim() == 4, op, ": ", name, " must be 4-D ", layout, ", got ", describe(t));
+}
+
+void check_bias(const char* op, const Tensor& bias, int64_t channels) {
+  if (!bias.defined()) return;
+  check_floating(op, "bias", bias);
+  DUEL_CHECK(bias.dim() == 1 && bias.size(0) == channels, op, ": bias must be [", channels,
+             "], got ", describe(bias));
+}
+
+// The output_padding that makes conv_transpose2d produce `target` pixels from `in` pixels.
+int64_t output_padding_for(int64_t target, int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  return target - ((in - 1) * stride - 2 * pad + k);
+}
+
+// The ConvShape of conv2d(x [n, c_in, h, w], weight [c_out, c_in, kh, kw]).
+kernels::ConvShape conv_shape(const Tensor& x, int64_t c_out, int64_t kh, int64_t kw, Int2 stride,
+                              Int2 padding) {
+  kernels::ConvShape s;
+  s.n = x.size(0);
+  s.c_in = x.size(1);
+  s.h = x.size(2);
+  s.w = x.size(3);
+  s.c_out = c_out;
+  s.kh = kh;
+  s.kw = kw;
+  s.stride_h = stride[0];
+  s.stride_w = stride[1];
+  s.pad_h = padding[0];
+  s.pad_w = padding[1];
+  s.h_out = conv_out_size(s.h, kh, stride[0], padding[0]);
+  s.w_out = conv_out_size(s.w, kw, stride[1], padding[1]);
+  return s;
+}
+
+Tensor bias_grad(const Tensor& g) { return sum(g, {0, 2, 3}); }
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding) {
+  const char* op = "conv2d";
+  check_4d(op, "input", x, "[N, C_in, H, W]");
+  check_4d(op, "weight", w, "[C_out, C_in, kH, kW]");
+  check_compatible(op, {{"input", &x}, {"weight", &w}, {"bias", &bias}});
+  check_geometry(op, stride, padding);
+  DUEL_CHECK(x.size(1) == w.size(1), op, ": input has ", x.size(1), " channels but weight ",
+             describe(w), " expects ", w.size(1), " (weight is [C_out, C_in, kH, kW])");
+  check_bias(op, bias, w.size(0));
+  DUEL_CHECK(x.size(2) + 2 * padding[0] >= w.size(2) && x.size(3) + 2 * padding[1] >= w.size(3),
+             op, ": kernel ", w.size(2), "x", w.size(3), " is larger than the padded input ",
+             x.size(2) + 2 * padding[0], "x", x.size(3) + 2 * padding[1], " (input ", describe(x), ")");
+  check_device_supported(op, x);
+  const kernels::ConvShape s = conv_shape(x, w.size(0), w.size(2), w.size(3), stride, padding);
+  Tensor y = empty({s.n, s.c_out, s.h_out, s.w_out}, x.dtype(), x.device());
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    DUEL_CPU_KERNEL(conv2d_forward, y.data<T>(), x.data<T>(), w.data<T>(),
+                    bias.defined() ? bias.data<T>() : nullptr, s);
+  });
+  return record(op, y, {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
+    Tensor dx, dw, db;
+    if (n.needs_grad(0)) {
+      const Int2 op_pad{output_padding_for(x.size(2), g.size(2), w.size(2), stride[0], padding[0]),
+                        output_padding_for(x.size(3), g.size(3), w.size(3), stride[1], padding[1])};
+      dx = conv_transpose2d(g, w, Tensor(), stride, padding, op_pad);
+    }
+    if (n.needs_grad(1)) dw = conv2d_weight_grad(x, g, {w.size(2), w.size(3)}, stride, padding);
+    if (n.needs_grad(2)) db = bias_grad(g);
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
+                        Int2 padding, Int2 output_padding) {
+  const char* op = "conv_transpose2d";
+  check_4d(op, "input", x, "[N, C_in, H, W]");
+  check_4d(op, "weight", w, "[C_in, C_out, kH, kW]");
+  check_compatible(op, {{"input", &x}, {"weight", &w}, {"bias", &bias}});
+  check_geometry(op, stride, padding);
+  DUEL_CHECK(output_padding[0] >= 0 && output_padding[1] >= 0 && output_padding[0] < stride[0] &&
+                 output_padding[1] < stride[1],
+             op, ": output_padding (", output_padding[0], ", ", output_padding[1],
+             ") must be >= 0 and smaller than the stride (", stride[0], ", ", stride[1], ")");
+  DUEL_CHECK(x.size(1) == w.size(0), op, ": input has ", x.size(1), " channels but weight ",
+             describe(w), " expects ", w.size(0), " (weight is [C_in, C_out, kH, kW])");
+  check_bias(op, bias, w.size(1));
+  const int64_t h_out = (x.size(2) - 1) * stride[0] - 2 * padding[0] + w.size(2) + output_padding[0];
+  const int64_t w_out = (x.size(3) - 1) * stride[1] - 2 * padding[1] + w.size(3) + output_padding[1];
+  DUEL_CHECK(h_out > 0 && w_out > 0, op, ": the output would be ", h_out, "x", w_out,
+             " for input ", describe(x), ", kernel ", w.size(2), "x", w.size(3), " and padding (",
+             padding[0], ", ", padding[1], ")");
+  check_device_supported(op, x);
+  // conv_transpose2d(x, w) is the input gradient of conv2d(y, w) where y has the output's shape:
+  // in that conv2d's terms c_in = C_out here, c_out = C_in here, and its output is x.
+  kernels::ConvShape s;
+  s.n = x.size(0);
+  s.c_in = w.size(1);
+  s.h = h_out;
+  s.w = w_out;
+  s.c_out = w.size(0);
+  s.kh = w.size(2);
+  s.kw = w.size(3);
+  s.stride_h = stride[0];
+  s.stride_w = stride[1];
+  s.pad_h = padding[0];
+  s.pad_w = padding[1];
+  s.h_out = x.size(2);
+  s.w_out = x.size(3);
+  Tensor y = empty({s.n, s.c_in, h_out, w_out}, x.dtype(), x.device());
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    DUEL_CPU_KERNEL(conv2d_input_grad, y.data<T>(), x.data<T>(), w.data<T>(),
+                    bias.defined() ? bias.data<T>() : nullptr, s);
+  });
+  return record(op, y, {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
+    Tensor dx, dw, db;
+    if (n.needs_grad(0)) dx = conv2d(g, w, Tensor(), stride, padding);
+    if (n.needs_grad(1)) dw = conv2d_weight_grad(g, x, {w.size(2), w.size(3)}, stride, padding);
+    if (n.needs_grad(2)) db = bias_grad(g);
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, Int2 kernel_size, Int2 stride,
+                          Int2 padding) {
+  const char* op = "conv2d_weight_grad";
+  check_4d(op, "input", x, "[N, C_in, H, W]");
+  check_4d(op, "grad_output", gy, "[N, C_out, H_out, W_out]");
+  check_compatible(op, {{"input", &x}, {"grad_output", &gy}});
+  check_geometry(op, stride, padding);
+  DUEL_CHECK(kernel_size[0] >= 1 && kernel_size[1] >= 1, op, ": kernel_size must be >= 1, got (",
+             kernel_size[0], ", ", kernel_size[1], ")");
+  DUEL_CHECK(x.size(0) == gy.size(0), op, ": input ", describe(x), " and grad_output ",
+             describe(gy), " have different batch sizes");
+  const kernels::ConvShape s = conv_shape(x, gy.size(1), kernel_size[0], kernel_size[1], stride, padding);
+  DUEL_CHECK(x.size(2) + 2 * padding[0] >= kernel_size[0] && x.size(3) + 2 * padding[1] >= kernel_size[1] &&
+                 s.h_out == gy.size(2) && s.w_out == gy.size(3),
+             op, ": grad_output ", describe(gy), " is not the output shape of a ", kernel_size[0],
+             "x", kernel_size[1], " convolution of input ", describe(x), " with stride (",
+             stride[0], ", ", stride[1], ") and padding (", padding[0], ", ", padding[1], ")");
+  check_device_supported(op, x);
+  Tensor dw = empty({s.c_out, s.c_in, s.kh, s.kw}, x.dtype(), x.device());
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    DUEL_CPU_KERNEL(conv2d_weight_grad, dw.data<T>(), x.data<T>(), gy.data<T>(), s);
+  });
+  return record(op, dw, {x, gy}, [x, gy, stride, padding](Node& n, const Tensor& ggw) {
+    // Bilinear in (x, gy): each derivative is the other convolution with ggw as the weight.
+    Tensor dx, dgy;
+    if (n.needs_grad(0)) {
+      const Int2 op_pad{
+          output_padding_for(x.size(2), gy.size(2), ggw.size(2), stride[0], padding[0]),
+          output_padding_for(x.size(3), gy.size(3), ggw.size(3), stride[1], padding[1])};
+      dx = conv_transpose2d(gy, ggw, Tensor(), stride, padding, op_pad);
+    }
+    if (n.needs_grad(1)) dgy = conv2d(x, ggw, Tensor(), stride, padding);
+    return std::vector<Tensor>{dx, dgy};
+  });
+}
+
+}  // namespace duel

@@ -1,0 +1,178 @@
+// Fast 2-D convolution family: im2col / col2im around one Eigen GEMM per group of samples.
+//
+// For a group of g samples, col [c_in*kh*kw, g*h_out*w_out] holds in row (ci, i, j) and column
+// (sample, oh, ow) the input pixel that kernel tap (i, j) of channel ci sees at output (oh, ow)
+// (zero in the padding). Then, with W = w viewed as [c_out, c_in*kh*kw]:
+//   forward       Y   [c_out, g*hw_out] = W * col
+//   input grad    col = W^T * dY, then col2im adds every column back onto its pixels
+//   weight grad   dW += dY * col^T
+// Grouping samples makes the GEMM wide enough to run at full speed even when one sample's output
+// is tiny (a 1x1 latent into a 7x7 transposed convolution), while bounding the col buffer.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/parallel.h"
+
+namespace duel::kernels::cpu {
+
+namespace {
+
+template <class T>
+using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MatMap = Eigen::Map<RowMajor<T>>;
+template <class T>
+using ConstMatMap = Eigen::Map<const RowMajor<T>>;
+
+// Elements of col buffer per group (floats: 32 MB); a group holds at least one sample.
+constexpr int64_t kColBudget = int64_t(1) << 23;
+
+struct Geometry {
+  int64_t kk, rows, hw_in, hw_out, group;
+  explicit Geometry(const ConvShape& s) {
+    kk = s.kh * s.kw;
+    rows = s.c_in * kk;
+    hw_in = s.h * s.w;
+    hw_out = s.h_out * s.w_out;
+    const int64_t per_sample = std::max<int64_t>(1, rows * hw_out);
+    group = std::clamp<int64_t>(kColBudget / per_sample, 1, std::max<int64_t>(1, s.n));
+  }
+};
+
+struct ColTag {};
+struct GatherTag {};
+
+// col[(ci,i,j), (sample, oh, ow)] for samples [n0, n0+g)
+template <class T>
+void im2col(T* col, const T* x, const ConvShape& s, const Geometry& g, int64_t n0, int64_t count) {
+  const int64_t width = count * g.hw_out;
+#pragma omp parallel for schedule(static) if (g.rows * width >= kParallelGrain)
+  for (int64_t row = 0; row < g.rows; ++row) {
+    const int64_t ci = row / g.kk, i = (row / s.kw) % s.kh, j = row % s.kw;
+    T* dst = col + row * width;
+    for (int64_t smp = 0; smp < count; ++smp) {
+      const T* plane = x + ((n0 + smp) * s.c_in + ci) * g.hw_in;
+      for (int64_t oh = 0; oh < s.h_out; ++oh) {
+        const int64_t ih = oh * s.stride_h - s.pad_h + i;
+        T* d = dst + smp * g.hw_out + oh * s.w_out;
+        if (ih < 0 || ih >= s.h) {
+          std::fill(d, d + s.w_out, T(0));
+          continue;
+        }
+        const T* src = plane + ih * s.w;
+        for (int64_t ow = 0; ow < s.w_out; ++ow) {
+          const int64_t iw = ow * s.stride_w - s.pad_w + j;
+          d[ow] = (iw >= 0 && iw < s.w) ? src[iw] : T(0);
+        }
+      }
+    }
+  }
+}
+
+// dx[n0+smp, ci] = bias[ci] + sum of every col entry that im2col would have read from it.
+template <class T>
+void col2im(T* dx, const T* col, const T* bias, const ConvShape& s, const Geometry& g, int64_t n0,
+            int64_t count) {
+  const int64_t width = count * g.hw_out;
+#pragma omp parallel for schedule(static) if (count * s.c_in * g.hw_in >= kParallelGrain / 4)
+  for (int64_t plane_idx = 0; plane_idx < count * s.c_in; ++plane_idx) {
+    const int64_t smp = plane_idx / s.c_in, ci = plane_idx % s.c_in;
+    T* plane = dx + ((n0 + smp) * s.c_in + ci) * g.hw_in;
+    std::fill(plane, plane + g.hw_in, bias ? bias[ci] : T(0));
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j) {
+        const T* src = col + ((ci * s.kh + i) * s.kw + j) * width + smp * g.hw_out;
+        for (int64_t oh = 0; oh < s.h_out; ++oh) {
+          const int64_t ih = oh * s.stride_h - s.pad_h + i;
+          if (ih < 0 || ih >= s.h) continue;
+          T* drow = plane + ih * s.w;
+          const T* srow = src + oh * s.w_out;
+          for (int64_t ow = 0; ow < s.w_out; ++ow) {
+            const int64_t iw = ow * s.stride_w - s.pad_w + j;
+            if (iw >= 0 && iw < s.w) drow[iw] += srow[ow];
+          }
+        }
+      }
+  }
+}
+
+// dst[c, (smp, p)] = src[n0+smp, c, p]: the group's samples side by side, channel-major.
+template <class T>
+void gather_channels(T* dst, const T* src, int64_t channels, int64_t hw, int64_t n0, int64_t count) {
+#pragma omp parallel for schedule(static) if (channels * count * hw >= kParallelGrain)
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t smp = 0; smp < count; ++smp)
+      std::memcpy(dst + (c * count + smp) * hw, src + ((n0 + smp) * channels + c) * hw,
+                  size_t(hw) * sizeof(T));
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s) {
+  const Geometry g(s);
+  const ConstMatMap<T> W(w, s.c_out, g.rows);
+  for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
+    const int64_t count = std::min(g.group, s.n - n0);
+    const int64_t width = count * g.hw_out;
+    T* col = scratch<T, ColTag>(size_t(g.rows * width));
+    im2col(col, x, s, g, n0, count);
+    T* out = scratch<T, GatherTag>(size_t(s.c_out * width));  // [c_out, (smp, p)]
+    MatMap<T>(out, s.c_out, width).noalias() = W * ConstMatMap<T>(col, g.rows, width);
+    // Scatter the channel-major block back to [n, c_out, p], adding the bias.
+#pragma omp parallel for schedule(static) if (s.c_out * width >= kParallelGrain)
+    for (int64_t co = 0; co < s.c_out; ++co)
+      for (int64_t smp = 0; smp < count; ++smp) {
+        const T* src = out + (co * count + smp) * g.hw_out;
+        T* dst = y + ((n0 + smp) * s.c_out + co) * g.hw_out;
+        const T b = bias ? bias[co] : T(0);
+        for (int64_t p = 0; p < g.hw_out; ++p) dst[p] = src[p] + b;
+      }
+  }
+}
+
+template <class T>
+void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
+  const Geometry g(s);
+  const ConstMatMap<T> W(w, s.c_out, g.rows);
+  for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
+    const int64_t count = std::min(g.group, s.n - n0);
+    const int64_t width = count * g.hw_out;
+    T* dyg = scratch<T, GatherTag>(size_t(s.c_out * width));
+    gather_channels(dyg, dy, s.c_out, g.hw_out, n0, count);
+    T* col = scratch<T, ColTag>(size_t(g.rows * width));
+    MatMap<T>(col, g.rows, width).noalias() = W.transpose() * ConstMatMap<T>(dyg, s.c_out, width);
+    col2im(dx, col, bias, s, g, n0, count);
+  }
+}
+
+template <class T>
+void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
+  const Geometry g(s);
+  MatMap<T> DW(dw, s.c_out, g.rows);
+  if (s.n == 0) DW.setZero();
+  for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
+    const int64_t count = std::min(g.group, s.n - n0);
+    const int64_t width = count * g.hw_out;
+    T* col = scratch<T, ColTag>(size_t(g.rows * width));
+    im2col(col, x, s, g, n0, count);
+    T* dyg = scratch<T, GatherTag>(size_t(s.c_out * width));
+    gather_channels(dyg, dy, s.c_out, g.hw_out, n0, count);
+    const ConstMatMap<T> DY(dyg, s.c_out, width);
+    const ConstMatMap<T> COL(col, g.rows, width);
+    if (n0 == 0) DW.noalias() = DY * COL.transpose();
+    else DW.noalias() += DY * COL.transpose();
+  }
+}
+
+#define DUEL_INSTANTIATE(T)                                                                 \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);     \
+  template void conv2d_input_grad<T>(T*, const T*, const T*, const T*, const ConvShape&);  \
+  template void conv2d_weight_grad<T>(T*, const T*, const T*, const ConvShape&);
+DUEL_INSTANTIATE(float)
+DUEL_INSTANTIATE(double)
+#undef DUEL_INSTANTIATE
+
+}  // namespace duel::kernels::cpu

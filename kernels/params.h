@@ -1,0 +1,63 @@
+// Parameter blocks shared by the CPU reference kernels, the fast CPU kernels and the CUDA
+// kernels. Kernels see raw pointers and these plain structs, never Tensor or autograd.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace duel::kernels {
+
+constexpr int kMaxDims = 8;
+
+// out[i] = f(a[ia], b[ib]) over an output of `ndim` dimensions. A stride is 0 along a dimension
+// where that operand is broadcast. Adjacent dimensions that broadcast alike are merged by the
+// caller, so ndim is usually 1 or 2.
+struct Broadcast {
+  int ndim = 0;
+  int64_t size[kMaxDims] = {};
+  int64_t stride_a[kMaxDims] = {};
+  int64_t stride_b[kMaxDims] = {};
+  int64_t numel = 1;
+};
+
+// Sum over the dimensions flagged `reduced` of a contiguous input of `ndim` dimensions (adjacent
+// dimensions of the same kind merged by the caller). The output keeps the other dimensions in
+// order. The result is multiplied by `scale` (1/count for a mean).
+struct Reduction {
+  int ndim = 0;
+  int64_t size[kMaxDims] = {};
+  bool reduced[kMaxDims] = {};
+  int64_t numel_in = 1;
+  int64_t numel_out = 1;
+};
+
+// One 2-D convolution y = conv2d(x, w) in its own terms:
+//   x [n, c_in, h, w], w [c_out, c_in, kh, kw], y [n, c_out, h_out, w_out]
+//   h_out = (h + 2 pad_h - kh) / stride_h + 1 (floor), likewise w_out.
+// conv_transpose2d and the gradients are expressed as the same shape read the other way.
+struct ConvShape {
+  int64_t n = 0, c_in = 0, h = 0, w = 0;
+  int64_t c_out = 0, kh = 0, kw = 0;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t h_out = 0, w_out = 0;
+};
+
+enum class UnaryOp : int {
+  neg, exp, log, sqrt, abs, sign, relu, tanh, sigmoid,
+  pow,         // x^p0
+  leaky_relu,  // x > 0 ? x : p0 * x
+  clamp,       // min(max(x, p0), p1); p0 = -inf or p1 = +inf for a one-sided clamp
+  softplus,    // log(1 + exp(p0 x)) / p0, or x where p0 x > p1 (beta, threshold)
+};
+
+// Gradients of the piecewise-linear ops, as ops of their own (so they have derivatives too).
+enum class MaskOp : int {
+  leaky_relu,  // grad * (x > 0 ? 1 : p0)
+  clamp,       // grad * (p0 <= x <= p1 ? 1 : 0)
+};
+
+enum class BinaryOp : int { add, sub, mul, div };
+
+enum class Reduce : int { none, mean, sum };
+
+}  // namespace duel::kernels

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything duel needs from Debian packages. Idempotent: installs only what is missing.
+#
+#   build:      g++, cmake, Eigen 3, OpenMP (libgomp, with g++), nlohmann-json, zlib, stb
+#   tests:      Catch2 (v2), Google Benchmark
+#   references: python3-torch (+ OpenBLAS, numpy) for the scripts that write golden files and
+#               cross-check duel against PyTorch
+#   data:       dataset-fashion-mnist (the default training data)
+#   pictures:   graphviz (renders `duel graph` output)
+# The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian package here: when nvcc is present the
+# CUDA sources are compiled, otherwise the build is CPU-only.
+set -euo pipefail
+
+PACKAGES=(
+  g++ cmake make pkg-config
+  libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev
+  catch2 libbenchmark-dev
+  python3 python3-numpy python3-torch libopenblas0-pthread
+  dataset-fashion-mnist
+  graphviz
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
