@@ -88,7 +88,10 @@ int cmd_ops(int argc, char** argv) {
     auto devs = [&](DeviceType d) {
       std::string s;
       for (DType t : {DType::f32, DType::f64})
-        if (supports(op, d, t)) s += (s.empty() ? "" : ",") + std::string(dtype_name(t));
+        if (supports(op, d, t)) {
+          if (!s.empty()) s += ',';
+          s += dtype_name(t);
+        }
       return s.empty() ? std::string("-") : s;
     };
     std::printf("%-33s %-9s %-9s %s%s%s\n", op.name.c_str(), devs(DeviceType::cpu).c_str(),

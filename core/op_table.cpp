@@ -347,7 +347,16 @@ std::vector<OpInfo> build_table() {
                     [](const OpCall& c) {
                       return softplus(c.input("input"), c.real("beta"), c.real("threshold"));
                     },
-                    unary_samples(normal, {}, {{{"beta", "2"}}})));
+                    [](DType t, Generator& g) {
+                      const Draw d{t, g};
+                      // Both sides of the switch to the identity (beta x = threshold), kept apart.
+                      return std::vector<Sample>{
+                          {"[3,5]", {{"input", d.normal({3, 5})}}, {}},
+                          {"[2,3,7] beta=2", {{"input", d.normal({2, 3, 7})}}, {{"beta", "2"}}},
+                          {"[4,5] beta=0.5 threshold=1",
+                           {{"input", d.avoiding({4, 5}, -4, 6, {2.0}, 0.05)}},
+                           {{"beta", "0.5"}, {"threshold", "1"}}}};
+                    }));
 
   // ----- reductions -----------------------------------------------------------------------------
   auto reduce_samples = [](DType t, Generator& g) {

@@ -385,6 +385,10 @@ std::vector<std::byte> serialize_with_context(const Contents& c, std::string_vie
     offset += expected_bytes;
   }
   header += "}";
+  if (header.size() > kMaxHeaderBytes) {
+    fail(context, ": header of ", header.size(), " bytes is over the ", kMaxHeaderBytes,
+         "-byte limit readers enforce; use fewer or shorter names and metadata");
+  }
   // Padding keeps the byte buffer 8-byte aligned in the file, as the reference writer does.
   header.append((8 - header.size() % 8) % 8, ' ');
 

@@ -242,11 +242,19 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   DUEL_CHECK(beta > 0, "softplus: beta must be positive, got ", beta);
-  // d/dx log(1 + e^{beta x}) / beta = sigmoid(beta x). Above the threshold the op is the identity
-  // and sigmoid(beta x) is within e^{-threshold} of its slope 1.
+  // Where beta x <= threshold the op is log(1 + e^{beta x}) / beta, with derivative
+  // sigmoid(beta x); above it the op is the identity, with derivative 1. The two regions are
+  // selected with clamp_backward masks, whose derivative in their input is 0.
   return record("softplus", unary_kernel("softplus", UnaryOp::softplus, x, beta, threshold), {x},
-                [x, beta](Node&, const Tensor& g) {
-                  return std::vector<Tensor>{mul(g, sigmoid(beta == 1.0 ? x : x * beta))};
+                [x, beta, threshold](Node&, const Tensor& g) {
+                  const Tensor bx = beta == 1.0 ? x : x * beta;
+                  // The smallest value above the threshold in the tensor's own precision.
+                  const double above = x.dtype() == DType::f32
+                                           ? double(std::nextafter(float(threshold), INFINITY))
+                                           : std::nextafter(threshold, INFINITY);
+                  const Tensor smooth = clamp_backward(mul(g, sigmoid(bx)), bx, -kInf, threshold);
+                  const Tensor linear = clamp_backward(g, bx, above, kInf);
+                  return std::vector<Tensor>{add(smooth, linear)};
                 });
 }
 

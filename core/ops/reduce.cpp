@@ -59,6 +59,9 @@ kernels::Reduction make_kernel_reduction(const Tensor& x, const ReducePlan& p) {
       red.push_back(p.reduced[d]);
     }
   }
+  DUEL_CHECK(size.size() <= size_t(kernels::kMaxDims), "sum: reducing ", shape_str(x.shape()),
+             " over these dims alternates kept and reduced dimensions more than ", kernels::kMaxDims,
+             " times; reshape first");
   if (size.empty()) {  // every dimension has size 1
     size.push_back(1);
     red.push_back(false);

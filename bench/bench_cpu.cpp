@@ -1,0 +1,80 @@
+// CPU kernels on GAN layer shapes: the fast path (Eigen GEMM + OpenMP) against the reference
+// loops, in the same run. Each benchmark reports GFLOP/s; compare a fast/... line with its
+// reference/... twin for the speed-up. The reference runs only on dcgan28 (it takes seconds
+// per iteration on dcgan64).
+//
+//   build/bench/duel_bench_cpu [--benchmark_filter=dcgan28]
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "bench/gan_shapes.h"
+#include "core/random.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/reference/reference.h"
+
+namespace {
+
+using duel::kernels::ConvShape;
+enum class Pass { forward, input_grad, weight_grad };
+enum class Path { fast, reference };
+
+std::vector<float> random_floats(int64_t n, uint64_t seed) {
+  duel::Generator g(seed);
+  const std::vector<double> v = duel::randn({n}, g, duel::DType::f64).to_vector();
+  return std::vector<float>(v.begin(), v.end());
+}
+
+// A layer's three passes as the training step runs them. For a transposed (generator) layer the
+// forward is conv2d_input_grad and the input gradient is conv2d_forward.
+void run_conv(benchmark::State& state, duel::bench::ConvLayer layer, Pass pass, Path path) {
+  const ConvShape& s = layer.s;
+  const auto x = random_floats(s.n * s.c_in * s.h * s.w, 1);
+  const auto w = random_floats(s.c_out * s.c_in * s.kh * s.kw, 2);
+  const auto y = random_floats(s.n * s.c_out * s.h_out * s.w_out, 3);
+  std::vector<float> out_x(x.size()), out_y(y.size()), out_w(w.size());
+  const bool gemm_like_forward = (pass == Pass::forward) != layer.transposed;  // conv2d_forward
+  for (auto _ : state) {
+    if (pass == Pass::weight_grad) {
+      if (path == Path::fast) duel::kernels::cpu::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
+      else duel::kernels::reference::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
+    } else if (gemm_like_forward) {
+      if (path == Path::fast) duel::kernels::cpu::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
+      else duel::kernels::reference::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
+    } else {
+      if (path == Path::fast) duel::kernels::cpu::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
+      else duel::kernels::reference::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(duel::bench::conv_flops(s) * double(state.iterations()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
+void register_all() {
+  const char* pass_names[] = {"forward", "input_grad", "weight_grad"};
+  for (Path path : {Path::fast, Path::reference}) {
+    std::vector<duel::bench::ConvLayer> layers = duel::bench::dcgan28_layers();
+    if (path == Path::fast)
+      for (auto& l : duel::bench::dcgan64_layers()) layers.push_back(l);
+    for (const auto& layer : layers)
+      for (Pass pass : {Pass::forward, Pass::input_grad, Pass::weight_grad}) {
+        const std::string name = std::string(path == Path::fast ? "fast/" : "reference/") + layer.name +
+                                 "/" + pass_names[int(pass)];
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), run_conv, layer, pass, path);
+        b->Unit(benchmark::kMillisecond)->UseRealTime();
+        if (path == Path::reference) b->Iterations(1);
+      }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
