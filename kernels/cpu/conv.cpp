@@ -108,12 +108,25 @@ void gather_channels(T* dst, const T* src, int64_t channels, int64_t hw, int64_t
                   size_t(hw) * sizeof(T));
 }
 
+// A kernel that covers the whole (unpadded) input makes a 1x1 output: the convolution is a
+// fully connected layer, y [n, c_out] = x [n, c_in*h*w] w^T, and needs no im2col. This is the
+// critic's last layer and, read backwards, the generator's first.
+bool is_dense(const ConvShape& s) {
+  return s.h_out == 1 && s.w_out == 1 && s.kh == s.h && s.kw == s.w && s.pad_h == 0 && s.pad_w == 0;
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s) {
   const Geometry g(s);
   const ConstMatMap<T> W(w, s.c_out, g.rows);
+  if (is_dense(s)) {
+    MatMap<T> Y(y, s.n, s.c_out);
+    Y.noalias() = ConstMatMap<T>(x, s.n, g.rows) * W.transpose();
+    if (bias) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, s.c_out);
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
     const int64_t count = std::min(g.group, s.n - n0);
     const int64_t width = count * g.hw_out;
@@ -137,6 +150,17 @@ template <class T>
 void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
   const Geometry g(s);
   const ConstMatMap<T> W(w, s.c_out, g.rows);
+  if (is_dense(s)) {
+    // dx [n, c_in*h*w] = dy [n, c_out] w, plus the bias of each input channel
+    MatMap<T> DX(dx, s.n, g.rows);
+    DX.noalias() = ConstMatMap<T>(dy, s.n, s.c_out) * W;
+    if (bias) {
+      for (int64_t n = 0; n < s.n; ++n)
+        for (int64_t ci = 0; ci < s.c_in; ++ci)
+          for (int64_t p = 0; p < g.hw_in; ++p) dx[(n * s.c_in + ci) * g.hw_in + p] += bias[ci];
+    }
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
     const int64_t count = std::min(g.group, s.n - n0);
     const int64_t width = count * g.hw_out;
@@ -153,6 +177,11 @@ void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
   const Geometry g(s);
   MatMap<T> DW(dw, s.c_out, g.rows);
   if (s.n == 0) DW.setZero();
+  if (is_dense(s) && s.n > 0) {
+    // dw [c_out, c_in*h*w] = dy^T [c_out, n] x [n, c_in*h*w]
+    DW.noalias() = ConstMatMap<T>(dy, s.n, s.c_out).transpose() * ConstMatMap<T>(x, s.n, g.rows);
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
     const int64_t count = std::min(g.group, s.n - n0);
     const int64_t width = count * g.hw_out;
