@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -71,6 +72,21 @@ int64_t Args::get_int(const std::string& flag, int64_t fallback) const {
   DUEL_CHECK(errno == 0 && !v->empty() && end == v->c_str() + v->size(), command_, ": --",
              flag, " expects an integer, got '", *v, "'");
   return n;
+}
+
+}  // namespace duel::cli
+
+namespace duel::cli {
+
+double Args::get_double(const std::string& flag, double fallback) const {
+  auto v = get(flag);
+  if (!v) return fallback;
+  errno = 0;
+  char* end = nullptr;
+  const double d = std::strtod(v->c_str(), &end);
+  DUEL_CHECK(errno == 0 && !v->empty() && end == v->c_str() + v->size() && std::isfinite(d), command_,
+             ": --", flag, " expects a number, got '", *v, "'");
+  return d;
 }
 
 }  // namespace duel::cli

@@ -22,6 +22,7 @@ class Args {
   std::string required(const std::string& flag) const;
   std::vector<std::string> all(const std::string& flag) const;  // every occurrence, in order
   int64_t get_int(const std::string& flag, int64_t fallback) const;
+  double get_double(const std::string& flag, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

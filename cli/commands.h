@@ -8,5 +8,9 @@ int cmd_ops(int argc, char** argv);        // duel ops [--json]
 int cmd_gradcheck(int argc, char** argv);  // duel gradcheck [--op NAME | --all] [--json]
 int cmd_op(int argc, char** argv);         // duel op NAME --in F --out F [--attr k=v]... [--backward]
 int cmd_demo(int argc, char** argv);       // duel demo: ops, a double backward, gradient checks
+int cmd_train(int argc, char** argv);      // duel train: a GAN training run
+int cmd_sample(int argc, char** argv);     // duel sample: a grid from a checkpoint
+int cmd_step(int argc, char** argv);       // duel step: one training iteration, dumped
+int cmd_bench(int argc, char** argv);      // duel bench step: time training steps
 
 }  // namespace duel::cli

@@ -17,6 +17,10 @@ constexpr const char* kUsage =
     "usage: duel <command> [flags]\n"
     "\n"
     "commands:\n"
+    "  train       train a GAN (dcgan28 / dcgan64; ns, minimax, wgan, wgan-gp, hinge, lsgan)\n"
+    "  sample      a grid of samples from a checkpoint\n"
+    "  step        one training iteration on given weights and inputs, dumped for cross-checks\n"
+    "  bench step  time whole training steps\n"
     "  demo        a tour: ops, the WGAN-GP penalty's double backward, gradient checks\n"
     "  ops         list the op table: inputs, attributes, devices, derivatives [--json]\n"
     "  gradcheck   float64 gradcheck and gradgradcheck of ops on their sample inputs\n"
@@ -42,6 +46,10 @@ int main(int argc, char** argv) {
     if (command == "gradcheck") return duel::cli::cmd_gradcheck(argc, argv);
     if (command == "op") return duel::cli::cmd_op(argc, argv);
     if (command == "demo") return duel::cli::cmd_demo(argc, argv);
+    if (command == "train") return duel::cli::cmd_train(argc, argv);
+    if (command == "sample") return duel::cli::cmd_sample(argc, argv);
+    if (command == "step") return duel::cli::cmd_step(argc, argv);
+    if (command == "bench") return duel::cli::cmd_bench(argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("duel 0.1.0 (CPU: reference + fast paths; CUDA: %s, %d GPU(s) visible)\n",
                   duel::cuda_built() ? "kernels compiled" : "not built", duel::cuda_device_count());

@@ -17,6 +17,16 @@ thread_local GraphLevel t_graph_level = 0;
 thread_local std::vector<std::string> t_scopes;
 std::atomic<bool> g_anomaly{false};
 std::atomic<uint64_t> g_sequence{0};
+// The nodes the running backward pass needs (null outside a pass): Node::needs_grad consults it.
+thread_local const std::unordered_set<Node*>* t_needed = nullptr;
+
+class NeededGuard {
+ public:
+  explicit NeededGuard(const std::unordered_set<Node*>* needed) : prev_(t_needed) { t_needed = needed; }
+  ~NeededGuard() { t_needed = prev_; }
+ private:
+  const std::unordered_set<Node*>* prev_;
+};
 
 struct FunctionNode final : Node {
   BackwardFn fn;
@@ -157,6 +167,7 @@ std::vector<Tensor> run_engine(const char* caller, const std::vector<Tensor>& ou
 
   GradModeGuard mode(create_graph);
   LevelGuard level;
+  NeededGuard needed_guard(&needed);
   std::unordered_map<Node*, Tensor> buffers;
   auto accumulate = [&](Node* n, const Tensor& g) {
     Tensor& b = buffers[n];
@@ -237,6 +248,11 @@ std::vector<Tensor> run_engine(const char* caller, const std::vector<Tensor>& ou
 }
 
 }  // namespace
+
+bool Node::needs_grad(size_t input) const {
+  if (input >= next.size() || !next[input].node) return false;
+  return !t_needed || t_needed->count(next[input].node.get()) > 0;
+}
 
 Tensor Node::output() {
   DUEL_CHECK(saved_output.defined(), "internal: the backward of ", op,

@@ -46,7 +46,10 @@ struct Node : std::enable_shared_from_this<Node> {
   virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
   virtual bool is_accumulator() const { return false; }
 
-  bool needs_grad(size_t input) const { return input < next.size() && next[input].node; }
+  // Whether the running backward pass wants the gradient for this input: the input requires
+  // grad and leads to something the pass computes (grad() of some inputs skips the rest, e.g.
+  // the critic's weight gradients during a generator update).
+  bool needs_grad(size_t input) const;
   // The op's output as a tensor of this graph: with grad mode on it is attached to this node, so
   // formulas that use the output (exp, tanh, sigmoid, sqrt) stay differentiable. The node keeps
   // only detached data, because a node holding its own output would be a reference cycle.

@@ -1,0 +1,77 @@
+// duel step --model dcgan28 --loss ns|wgan-gp --critic-norm ... --init DIR --batch FILE --dump FILE
+//
+// One training iteration on given weights and inputs, for inspection and cross-checking:
+// fake = G(z); the D update (with eps for wgan-gp) and its optimiser step; the G update through
+// the updated D and its optimiser step; default hyper-parameters, all modules in training mode.
+// The dump holds loss_D, loss_G, gp, D.grad.<name> and G.grad.<name> (the gradients each update
+// used) and every parameter and buffer after the iteration as D.<name> and G.<name>.
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "gan/step.h"
+#include "nn/tensor_io.h"
+
+namespace duel::cli {
+
+int cmd_step(int argc, char** argv) {
+  const Args args("step", argc, argv, 2, {"model", "loss", "critic-norm", "init", "batch", "dump", "device"},
+                  {"help"});
+  if (args.has("help")) {
+    std::puts("usage: duel step --model dcgan28 --loss ns|wgan-gp [--critic-norm batchnorm|none|layernorm]\n"
+              "                 --init DIR --batch FILE --dump FILE [--device cpu]\n"
+              "  DIR holds G.safetensors and D.safetensors; FILE holds real [B,C,S,S], z [B,100,1,1]\n"
+              "  and, for wgan-gp, eps [B,1,1,1].");
+    return 0;
+  }
+  DUEL_CHECK(parse_device(args.get_or("device", "cpu")).is_cpu(), "step: only --device cpu in this build");
+  const gan::LossKind loss = gan::parse_loss(args.required("loss"));
+  const std::string batch_path = args.required("batch"), init = args.required("init");
+  const std::string dump = args.required("dump");
+  std::map<std::string, Tensor> batch = load_safetensors_map(batch_path);
+  auto take = [&](const char* name, bool required) {
+    auto it = batch.find(name);
+    DUEL_CHECK(it != batch.end() || !required, "step: ", batch_path, " has no tensor '", name, "'");
+    return it == batch.end() ? Tensor() : it->second;
+  };
+  const Tensor real = take("real", true), z = take("z", true);
+  const Tensor eps = take("eps", loss == gan::LossKind::wgan_gp);
+  DUEL_CHECK(is_floating(real.dtype()) && real.dim() == 4, "step: real must be [B, C, S, S], got ", describe(real));
+  DUEL_CHECK(z.dtype() == real.dtype() && z.dim() == 4 && z.size(0) == real.size(0), "step: z must be ",
+             dtype_name(real.dtype()), " [", real.size(0), ", nz, 1, 1], got ", describe(z));
+
+  gan::ModelConfig m;
+  m.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  m.critic_norm = gan::parse_critic_norm(
+      args.get_or("critic-norm", loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
+  m.channels = real.size(1);
+  m.nz = z.size(1);
+  DUEL_CHECK(real.size(2) == m.image_size() && real.size(3) == m.image_size(), "step: real is ", describe(real),
+             " but ", gan::model_name(m.kind), " takes ", m.image_size(), "x", m.image_size(), " images");
+  gan::Gan g(m);
+  if (real.dtype() == DType::f64) {  // the dtype follows the inputs (float64 for cross-checks)
+    g.G().to_dtype(DType::f64);
+    g.D().to_dtype(DType::f64);
+  }
+  nn::load_module(g.G(), init + "/G.safetensors", "G");
+  nn::load_module(g.D(), init + "/D.safetensors", "D");
+  gan::GanStep step(g, gan::defaults_for(loss));
+
+  const Tensor fake = g.generate(z);
+  const gan::DStats d = step.d_update(real, Tensor(), fake, eps);
+  const gan::GStats gs = step.g_update(fake, Tensor());
+
+  NamedTensors out{{"loss_D", d.loss.detach()}, {"loss_G", gs.loss.detach()}};
+  if (d.gp.defined()) out.emplace_back("gp", d.gp.detach());
+  const NamedTensors dp = g.D().named_parameters(), gp = g.G().named_parameters();
+  for (size_t i = 0; i < dp.size(); ++i) out.emplace_back("D.grad." + dp[i].first, d.grads[i]);
+  for (size_t i = 0; i < gp.size(); ++i) out.emplace_back("G.grad." + gp[i].first, gs.grads[i]);
+  for (auto& [n, t] : g.D().state()) out.emplace_back("D." + n, t.detach());
+  for (auto& [n, t] : g.G().state()) out.emplace_back("G." + n, t.detach());
+  save_safetensors(dump, out, {{"loss", gan::loss_name(loss)}});
+  std::printf("loss_D %.9g  loss_G %.9g%s -> %s\n", d.loss.item(), gs.loss.item(),
+              d.gp.defined() ? ("  gp " + std::to_string(d.gp.item())).c_str() : "", dump.c_str());
+  return 0;
+}
+
+}  // namespace duel::cli

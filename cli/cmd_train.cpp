@@ -1,0 +1,86 @@
+// duel train: trains a GAN (see gan/trainer.h).
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/config.h"
+#include "gan/trainer.h"
+
+namespace duel::cli {
+
+namespace {
+
+constexpr const char* kHelp =
+    "usage: duel train --model dcgan28|dcgan64 --loss minimax|ns|wgan|wgan-gp|hinge|lsgan\n"
+    "                  --data fashion-mnist|mnist|idx:DIR|folder:DIR (--steps N | --epochs E)\n"
+    "                  --batch B --seed S --device cpu|cuda --out DIR [--resume]\n"
+    "                  [--checkpoint-every K] [--sample-every K] [--log-every K (10)]\n"
+    "                  [--critic-norm batchnorm|none|layernorm] [--conditional] [--channels C]\n"
+    "                  [--lr-g LR] [--lr-d LR] [--beta1 B] [--beta2 B] [--n-critic N]\n"
+    "                  [--gp-lambda L] [--clip C] [--threads T]\n"
+    "  A step is one generator update after n-critic critic updates (5 for wgan and wgan-gp,\n"
+    "  else 1). Defaults: Adam lr 2e-4, betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9,\n"
+    "  lambda 10, critic-norm none; wgan: RMSProp 5e-5, clip 0.01. Writes DIR/metrics.jsonl,\n"
+    "  DIR/samples/step_NNNNNN.png and DIR/checkpoint/. --resume continues DIR's run.";
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  const Args args("train", argc, argv, 2,
+                  {"model", "loss", "data", "steps", "epochs", "batch", "seed", "device", "out", "checkpoint-every",
+                   "sample-every", "log-every", "critic-norm", "channels", "lr-g", "lr-d", "beta1", "beta2",
+                   "n-critic", "gp-lambda", "clip", "threads"},
+                  {"resume", "conditional", "help"});
+  if (args.has("help")) {
+    std::puts(kHelp);
+    return 0;
+  }
+  DUEL_CHECK(args.positional().empty(), "train: unexpected argument '", args.positional().empty() ? "" : args.positional()[0], "'");
+  if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
+
+  gan::TrainConfig c;
+  c.optim = gan::defaults_for(gan::parse_loss(args.get_or("loss", "ns")));
+  c.model.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  c.model.critic_norm = gan::parse_critic_norm(
+      args.get_or("critic-norm", c.optim.loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
+  c.model.conditional = args.has("conditional");
+  c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ? 1 : 3);
+  c.optim.lr_g = args.get_double("lr-g", c.optim.lr_g);
+  c.optim.lr_d = args.get_double("lr-d", c.optim.lr_d);
+  c.optim.beta1 = args.get_double("beta1", c.optim.beta1);
+  c.optim.beta2 = args.get_double("beta2", c.optim.beta2);
+  c.optim.n_critic = args.get_int("n-critic", c.optim.n_critic);
+  c.optim.gp_lambda = args.get_double("gp-lambda", c.optim.gp_lambda);
+  c.optim.clip = args.get_double("clip", c.optim.clip);
+  c.data = args.get_or("data", "fashion-mnist");
+  c.batch = args.get_int("batch", 64);
+  const int64_t seed = args.get_int("seed", 0);
+  DUEL_CHECK(seed >= 0, "train: --seed must be >= 0, got ", seed);
+  c.seed = uint64_t(seed);
+  c.steps = args.get_int("steps", 0);
+  c.epochs = args.get_int("epochs", 0);
+  DUEL_CHECK(!(args.has("steps") && args.has("epochs")), "train: give --steps or --epochs, not both");
+  DUEL_CHECK(c.steps >= 0 && c.epochs >= 0, "train: --steps and --epochs must be positive");
+  c.log_every = args.get_int("log-every", 10);
+  c.sample_every = args.get_int("sample-every", 0);
+  c.checkpoint_every = args.get_int("checkpoint-every", 0);
+  c.out = args.get_or("out", "");
+  c.device = parse_device(args.get_or("device", "cpu"));
+  const bool resume = args.has("resume");
+  DUEL_CHECK(resume || args.has("steps") || args.has("epochs"), "train: give --steps N or --epochs E");
+
+  // The flags given explicitly, by their config.json key (a resumed run checks them).
+  static const std::map<std::string, std::string> keys{
+      {"model", "model"}, {"loss", "loss"}, {"data", "data"}, {"batch", "batch"}, {"seed", "seed"},
+      {"device", "device"}, {"critic-norm", "critic_norm"}, {"conditional", "conditional"},
+      {"channels", "channels"}, {"lr-g", "lr_g"}, {"lr-d", "lr_d"}, {"beta1", "beta1"}, {"beta2", "beta2"},
+      {"n-critic", "n_critic"}, {"gp-lambda", "gp_lambda"}, {"clip", "clip"}, {"steps", "steps"},
+      {"epochs", "epochs"}, {"log-every", "log_every"}, {"sample-every", "sample_every"},
+      {"checkpoint-every", "checkpoint_every"}};
+  std::map<std::string, std::string> overrides;
+  for (const auto& [flag, key] : keys)
+    if (args.has(flag)) overrides[flag] = key;
+  return gan::train(c, resume, overrides);
+}
+
+}  // namespace duel::cli

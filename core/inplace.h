@@ -1,0 +1,23 @@
+// In-place updates outside autograd: optimiser steps, weight clipping, counters. They refuse
+// tensors that take part in a recorded graph while grad mode is on (run them under NoGradGuard)
+// and check that shapes, dtypes and devices match.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace duel {
+
+struct AdamHyper {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+};
+// One Adam step (PyTorch semantics, bias-corrected) for a parameter at step `step` (1-based).
+void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const AdamHyper& h, int64_t step);
+void rmsprop_step_(const Tensor& param, const Tensor& grad, const Tensor& square_avg, double lr,
+                   double alpha, double eps);
+// momentum_buf may be undefined (plain SGD); `first` initialises it with the gradient.
+void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, double lr,
+               double momentum, bool first);
+void clamp_(const Tensor& t, double lo, double hi);
+
+}  // namespace duel

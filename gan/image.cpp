@@ -1,0 +1,233 @@
+#include "gan/image.h"
+
+#include <fcntl.h>
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include "core/error.h"
+
+namespace duel::gan {
+namespace fs = std::filesystem;
+namespace {
+
+std::string errno_text(int error) { return std::generic_category().message(error); }
+
+// stb_image_write builds the whole PNG in one int-indexed buffer of (width * channels + 1)
+// bytes per row; doubles keep this check itself from overflowing.
+bool fits_png(double width, double height, double channels) {
+  return width >= 1 && height >= 1 && (width * channels + 1) * height <= INT_MAX;
+}
+
+// The temporary file of write_atomic: closed and removed on every path that does not reach
+// the rename.
+struct TemporaryFile {
+  std::string path;
+  int fd = -1;
+  bool renamed = false;
+  ~TemporaryFile() {
+    if (fd >= 0) ::close(fd);
+    if (!renamed) ::unlink(path.c_str());
+  }
+};
+
+void write_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
+  // Same directory as the target, so the rename cannot cross filesystems. O_EXCL with a name
+  // unique to this process and call; the loop only matters if a crashed run left one behind.
+  static std::atomic<uint64_t> calls{0};
+  TemporaryFile temp;
+  for (int attempt = 0; temp.fd < 0; ++attempt) {
+    temp.path = str_cat(path, ".tmp.", ::getpid(), ".", calls++);
+    temp.fd = ::open(temp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (temp.fd < 0 && (errno != EEXIST || attempt == 100)) {
+      const int error = errno;
+      temp.renamed = true;  // nothing of ours to remove
+      fail(path, ": cannot create temporary file \"", temp.path, "\": ", errno_text(error));
+    }
+  }
+  // write(2) may write less than asked or be interrupted; loop until all bytes are out.
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t written = ::write(temp.fd, bytes.data() + done, bytes.size() - done);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      fail(path, ": cannot write temporary file \"", temp.path, "\": ", errno_text(errno));
+    }
+    done += static_cast<size_t>(written);
+  }
+  // fsync before the rename so a crash can never publish an empty file under the real name.
+  // The directory is not synced: a crash losing the newest picture is harmless.
+  if (::fsync(temp.fd) != 0) {
+    fail(path, ": fsync of \"", temp.path, "\" failed: ", errno_text(errno));
+  }
+  const int fd = temp.fd;
+  temp.fd = -1;
+  if (::close(fd) != 0) fail(path, ": close of \"", temp.path, "\" failed: ", errno_text(errno));
+  if (::rename(temp.path.c_str(), path.c_str()) != 0) {
+    fail(path, ": cannot rename \"", temp.path, "\" over it: ", errno_text(errno));
+  }
+  temp.renamed = true;
+}
+
+// [-1, 1] -> 0..255. The negated comparison also sends NaN to black rather than into an
+// undefined float-to-integer conversion.
+uint8_t to_byte(double v) {
+  if (!(v > -1.0)) return 0;
+  if (v >= 1.0) return 255;
+  return static_cast<uint8_t>(std::lround((v + 1.0) * 127.5));
+}
+
+bool has_image_extension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+// The folder's image files, sorted by name. Anything with an image extension that is not a
+// folder is kept, so a broken link or unreadable file is reported by the decoder, not skipped.
+std::vector<fs::path> image_files(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    fail(dir, ": not a directory", ec ? str_cat(" (", ec.message(), ")") : std::string());
+  }
+  std::vector<fs::path> files;
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (has_image_extension(it->path()) && !it->is_directory(type_ec)) files.push_back(it->path());
+  }
+  if (ec) fail(dir, ": cannot list the folder: ", ec.message());
+  if (files.empty()) fail(dir, ": no images (.png, .jpg, .jpeg, .bmp) in this folder");
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    return a.filename().string() < b.filename().string();
+  });
+  return files;
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const uint8_t* pixels, int64_t width, int64_t height,
+               int64_t channels) {
+  DUEL_CHECK(channels == 1 || channels == 3, path,
+             ": write_png: channels must be 1 (gray) or 3 (RGB), got ", channels);
+  DUEL_CHECK(fits_png(double(width), double(height), double(channels)), path, ": write_png: ",
+             width, " x ", height, " pixels of ", channels,
+             " channels is empty or too large for a PNG");
+  DUEL_CHECK(pixels != nullptr, path, ": write_png: pixels is null");
+  std::vector<uint8_t> png;
+  const auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(context);
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    out->insert(out->end(), bytes, bytes + size);
+  };
+  const int stride = int(width * channels);
+  if (stbi_write_png_to_func(append, &png, int(width), int(height), int(channels), pixels,
+                             stride) == 0) {
+    fail(path, ": write_png: stb_image_write could not encode the PNG (out of memory?)");
+  }
+  write_atomic(path, png);
+}
+
+void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow,
+                     int64_t padding) {
+  DUEL_CHECK(images.defined(), path, ": save_image_grid: the images tensor is undefined");
+  DUEL_CHECK(images.device().is_cpu(), path, ": save_image_grid: images must be on the cpu, got ",
+             describe(images), "; call .to(Device::cpu()) first");
+  DUEL_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3), path,
+             ": save_image_grid: expected images [N, C, H, W] with C = 1 or 3, got ",
+             describe(images));
+  DUEL_CHECK(is_floating(images.dtype()), path,
+             ": save_image_grid: expected f32 or f64 images, got ", describe(images));
+  DUEL_CHECK(images.numel() > 0, path, ": save_image_grid: no pixels in ", describe(images));
+  DUEL_CHECK(nrow >= 1, path, ": save_image_grid: nrow must be at least 1, got ", nrow);
+  DUEL_CHECK(padding >= 0, path, ": save_image_grid: padding must be >= 0, got ", padding);
+
+  const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  const int64_t ncol = std::min(nrow, n);
+  const int64_t nrows = (n + ncol - 1) / ncol;
+  const double width = double(ncol) * (double(w) + double(padding)) + double(padding);
+  const double height = double(nrows) * (double(h) + double(padding)) + double(padding);
+  DUEL_CHECK(fits_png(width, height, double(c)), path, ": save_image_grid: a grid of ", width,
+             " x ", height, " pixels is too large for a PNG");
+  const int64_t grid_w = int64_t(width), grid_h = int64_t(height);
+
+  std::vector<uint8_t> grid(size_t(grid_w * grid_h * c), 0);  // black background
+  dispatch_floating(images.dtype(), "save_image_grid", [&]<class T>() {
+    const T* src = images.data<T>();  // [N, C, H, W]
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t top = (i / ncol) * (h + padding) + padding;
+      const int64_t left = (i % ncol) * (w + padding) + padding;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        for (int64_t y = 0; y < h; ++y) {
+          for (int64_t x = 0; x < w; ++x) {
+            // grid is [grid_h, grid_w, C], interleaved as PNG rows are
+            grid[size_t(((top + y) * grid_w + left + x) * c + ch)] =
+                to_byte(double(src[((i * c + ch) * h + y) * w + x]));
+          }
+        }
+      }
+    }
+  });
+  write_png(path, grid.data(), grid_w, grid_h, c);
+}
+
+Tensor read_image_folder(const std::string& dir, int64_t channels, int64_t size) {
+  DUEL_CHECK(channels == 1 || channels == 3, dir,
+             ": read_image_folder: channels must be 1 (gray) or 3 (RGB), got ", channels);
+  // stb_image_resize indexes its output with int.
+  const int64_t max_size = int64_t(std::sqrt(double(INT_MAX / channels)));
+  DUEL_CHECK(size >= 1 && size <= max_size, dir, ": read_image_folder: size must be in [1, ",
+             max_size, "] for ", channels, " channels, got ", size);
+  const std::vector<fs::path> files = image_files(dir);
+
+  const int c = int(channels), s = int(size);
+  Tensor out = empty({int64_t(files.size()), channels, size, size}, DType::f32);
+  float* dst = out.data<float>();
+  std::vector<uint8_t> resized(size_t(s) * size_t(s) * size_t(c));
+  for (const fs::path& file : files) {
+    int w = 0, h = 0, channels_in_file = 0;
+    // stb converts to the requested channel count itself (gray = its luma weights).
+    std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
+        stbi_load(file.c_str(), &w, &h, &channels_in_file, c), stbi_image_free);
+    if (pixels == nullptr) fail(file.string(), ": cannot decode image: ", stbi_failure_reason());
+
+    // The central square, addressed in place: row stride of the whole image.
+    const int side = std::min(w, h);
+    const size_t image_stride = size_t(w) * size_t(c);
+    const uint8_t* src = pixels.get() + size_t((h - side) / 2) * image_stride +
+                         size_t((w - side) / 2) * size_t(c);
+    size_t src_stride = image_stride;
+    if (side != s) {
+      if (stbir_resize_uint8(src, side, side, int(image_stride), resized.data(), s, s, s * c, c) ==
+          0) {
+        fail(file.string(), ": cannot resize ", side, " x ", side, " to ", s, " x ", s,
+             " (out of memory?)");
+      }
+      src = resized.data();
+      src_stride = size_t(s) * size_t(c);
+    }
+    // HWC bytes -> CHW floats in [-1, 1]
+    for (int ch = 0; ch < c; ++ch) {
+      for (int y = 0; y < s; ++y) {
+        for (int x = 0; x < s; ++x) {
+          *dst++ = float(src[y * src_stride + size_t(x * c + ch)]) / 127.5f - 1.0f;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace duel::gan

@@ -1,0 +1,67 @@
+// One GAN training iteration: the critic (D) update and the generator (G) update, shared by
+// `duel train`, `duel step` and `duel bench step`.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gan/losses.h"
+#include "gan/models.h"
+#include "nn/optim.h"
+
+namespace duel::gan {
+
+// Optimisation settings, with the defaults of each loss (see defaults_for).
+struct OptimConfig {
+  LossKind loss = LossKind::ns;
+  double lr_g = 2e-4, lr_d = 2e-4;
+  double beta1 = 0.5, beta2 = 0.999;
+  int64_t n_critic = 1;      // critic updates per generator update
+  double gp_lambda = 10.0;   // wgan-gp
+  double clip = 0.01;        // wgan: critic weights clipped to [-clip, clip]
+};
+
+// The defaults of the DCGAN paper (Adam 2e-4, betas 0.5/0.999), of WGAN-GP (Adam 1e-4, betas
+// 0/0.9, 5 critic updates, lambda 10) and of WGAN (RMSProp 5e-5, clipping 0.01, 5 critic updates).
+OptimConfig defaults_for(LossKind loss);
+
+// What one update measured. Scalars are read from the device only when asked (log steps).
+struct DStats {
+  Tensor loss, gp;             // loss includes lambda * gp for wgan-gp
+  Tensor d_real, d_fake;       // critic outputs [B]
+  std::vector<Tensor> grads;   // the gradient each D parameter was updated with
+};
+struct GStats {
+  Tensor loss;
+  Tensor d_fake;               // D(G(z)) through the updated critic
+  std::vector<Tensor> grads;   // the gradient each G parameter was updated with
+};
+
+class GanStep {
+ public:
+  GanStep(Gan& gan, const OptimConfig& config);
+
+  // The critic update on one batch: loss on D(real) and D(fake.detach()) (real first, or fake
+  // first for the Wasserstein losses as their formula reads), the penalty on
+  // eps real + (1 - eps) fake for wgan-gp, one optimiser step, clipping for wgan.
+  DStats d_update(const Tensor& real, const Tensor& labels, const Tensor& fake, const Tensor& eps);
+  // The generator update through the (updated) critic; `fake` must carry G's graph.
+  GStats g_update(const Tensor& fake, const Tensor& labels);
+
+  nn::Optimizer& opt_g() { return *opt_g_; }
+  nn::Optimizer& opt_d() { return *opt_d_; }
+  const OptimConfig& config() const { return config_; }
+
+ private:
+  Gan& gan_;
+  OptimConfig config_;
+  std::unique_ptr<nn::Optimizer> opt_g_, opt_d_;
+};
+
+// L2 norm of a list of gradients (undefined entries count as zero); reads the device.
+double global_norm(const std::vector<Tensor>& grads);
+// Mean of sigmoid(d) for probabilistic losses, else mean of d; reads the device.
+double mean_output(LossKind loss, const Tensor& d);
+
+}  // namespace duel::gan

@@ -1,0 +1,444 @@
+#include "gan/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/config.h"
+#include "gan/data.h"
+#include "gan/files.h"
+#include "gan/image.h"
+
+namespace duel::gan {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// config.json
+// ---------------------------------------------------------------------------------------------
+
+std::string config_to_json(const TrainConfig& c) {
+  json j;
+  j["format"] = "duel-train-config-1";
+  j["model"] = model_name(c.model.kind);
+  j["critic_norm"] = critic_norm_name(c.model.critic_norm);
+  j["conditional"] = c.model.conditional;
+  j["channels"] = c.model.channels;
+  j["nz"] = c.model.nz;
+  j["num_classes"] = c.model.num_classes;
+  j["loss"] = loss_name(c.optim.loss);
+  j["lr_g"] = c.optim.lr_g;
+  j["lr_d"] = c.optim.lr_d;
+  j["beta1"] = c.optim.beta1;
+  j["beta2"] = c.optim.beta2;
+  j["n_critic"] = c.optim.n_critic;
+  j["gp_lambda"] = c.optim.gp_lambda;
+  j["clip"] = c.optim.clip;
+  j["data"] = c.data;
+  j["batch"] = c.batch;
+  j["seed"] = c.seed;
+  j["steps"] = c.steps;
+  j["log_every"] = c.log_every;
+  j["sample_every"] = c.sample_every;
+  j["checkpoint_every"] = c.checkpoint_every;
+  j["device"] = c.device.str();
+  return j.dump(2) + "\n";
+}
+
+TrainConfig config_from_json(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(source, ": not valid JSON (", e.what(), ")");
+  }
+  DUEL_CHECK(j.is_object() && j.value("format", "") == "duel-train-config-1", source,
+             ": not a duel training config (format duel-train-config-1)");
+  TrainConfig c;
+  try {
+    c.model.kind = parse_model(j.at("model").get<std::string>());
+    c.model.critic_norm = parse_critic_norm(j.at("critic_norm").get<std::string>());
+    c.model.conditional = j.at("conditional").get<bool>();
+    c.model.channels = j.at("channels").get<int64_t>();
+    c.model.nz = j.at("nz").get<int64_t>();
+    c.model.num_classes = j.at("num_classes").get<int64_t>();
+    c.optim.loss = parse_loss(j.at("loss").get<std::string>());
+    c.optim.lr_g = j.at("lr_g").get<double>();
+    c.optim.lr_d = j.at("lr_d").get<double>();
+    c.optim.beta1 = j.at("beta1").get<double>();
+    c.optim.beta2 = j.at("beta2").get<double>();
+    c.optim.n_critic = j.at("n_critic").get<int64_t>();
+    c.optim.gp_lambda = j.at("gp_lambda").get<double>();
+    c.optim.clip = j.at("clip").get<double>();
+    c.data = j.at("data").get<std::string>();
+    c.batch = j.at("batch").get<int64_t>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.steps = j.at("steps").get<int64_t>();
+    c.log_every = j.at("log_every").get<int64_t>();
+    c.sample_every = j.at("sample_every").get<int64_t>();
+    c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
+    c.device = parse_device(j.at("device").get<std::string>());
+  } catch (const json::exception& e) {
+    fail(source, ": missing or mistyped field (", e.what(), ")");
+  } catch (const Error& e) {
+    fail(source, ": ", e.what());
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sample grids
+// ---------------------------------------------------------------------------------------------
+
+Tensor fixed_latents(int64_t n, int64_t nz, uint64_t seed) {
+  Generator g(seed ^ 0x9E3779B97F4A7C15ULL);  // a stream of its own: sampling never moves training's
+  return randn({n, nz, 1, 1}, g);
+}
+
+Tensor grid_labels(int64_t n, const ModelConfig& m) {
+  if (!m.conditional) return Tensor();
+  Tensor l = empty({n}, DType::i64);
+  for (int64_t i = 0; i < n; ++i) l.data<int64_t>()[i] = i % m.num_classes;
+  return l;
+}
+
+void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const Tensor& labels) {
+  // Evaluation mode (running batch-norm statistics) and no graph: sampling must not change the
+  // training state, or a resumed run would differ from a straight one.
+  NoGradGuard no_grad;
+  const bool was_training = gan.G().training();
+  gan.G().eval();
+  const Tensor images = gan.generate(z, labels);
+  gan.G().train(was_training);
+  const int64_t nrow = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(z.size(0))))));
+  save_image_grid(path, images, nrow);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+std::string fmt9(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity");
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  const int64_t t = int64_t(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)t / 3600, (long long)(t / 60) % 60, (long long)t % 60);
+  else std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)t / 60, (long long)t % 60);
+  return buf;
+}
+
+Tensor scalar_i64(int64_t v) { return full({}, double(v), DType::i64); }
+
+int64_t read_i64(const std::map<std::string, Tensor>& s, const std::string& name, const std::string& source) {
+  auto it = s.find(name);
+  DUEL_CHECK(it != s.end() && it->second.dtype() == DType::i64 && it->second.numel() == 1, source,
+             ": missing or malformed '", name, "'");
+  return it->second.data<int64_t>()[0];
+}
+
+// Keeps the lines of metrics.jsonl up to `step` (a resumed run rewrites what came after its
+// checkpoint).
+void truncate_metrics(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (json::parse(line).at("step").get<int64_t>() > step) break;
+    } catch (const json::exception&) {
+      break;  // a line cut by a crash ends the usable part
+    }
+    kept += line + "\n";
+  }
+  write_text_atomic(path, kept);
+}
+
+class Run {
+ public:
+  Run(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), resume_(resume) {}
+  int go();
+
+ private:
+  void prepare_output();
+  void load_checkpoint();
+  void save_checkpoint();
+  void log(int64_t step, const DStats& d, const GStats& g);
+  void progress(int64_t step, bool force);
+
+  TrainConfig cfg_;
+  bool resume_;
+  Dataset data_;
+  std::unique_ptr<Gan> gan_;
+  std::unique_ptr<GanStep> step_;
+  std::unique_ptr<BatchLoader> loader_;
+  Generator rng_;
+  int64_t done_ = 0, start_step_ = 0, target_ = 0;
+  Tensor fixed_z_, fixed_labels_;
+  std::ofstream metrics_;
+  std::chrono::steady_clock::time_point t0_, t_log_;
+  int64_t images_since_log_ = 0;
+  bool tty_ = false;
+  std::chrono::steady_clock::time_point last_bar_;
+  double last_loss_d_ = NAN, last_loss_g_ = NAN;
+  std::string dir() const { return cfg_.out; }
+};
+
+void Run::prepare_output() {
+  DUEL_CHECK(!cfg_.out.empty(), "train: --out DIR is required");
+  const std::string ckpt = cfg_.out + "/checkpoint";
+  if (!resume_) {
+    DUEL_CHECK(!fs::exists(ckpt) && !fs::exists(cfg_.out + "/metrics.jsonl"), "train: ", cfg_.out,
+               " already holds a run; pass --resume to continue it, or choose another --out");
+  }
+  std::error_code ec;
+  fs::create_directories(cfg_.out + "/samples", ec);
+  DUEL_CHECK(!ec, "train: cannot create ", cfg_.out, "/samples: ", ec.message());
+}
+
+void Run::save_checkpoint() {
+  const std::string stage = cfg_.out + "/checkpoint.new";
+  fs::remove_all(stage);
+  fs::create_directories(stage);
+  const std::map<std::string, std::string> meta{{"step", std::to_string(done_)}, {"format", "duel-checkpoint-1"}};
+  nn::save_module(gan_->G(), stage + "/G.safetensors", meta);
+  nn::save_module(gan_->D(), stage + "/D.safetensors", meta);
+  NamedTensors state{{"step", scalar_i64(done_)},
+                     {"rng.seed", scalar_i64(int64_t(rng_.seed()))},
+                     {"rng.offset", scalar_i64(int64_t(rng_.offset()))},
+                     {"data.epoch", scalar_i64(loader_->epoch())},
+                     {"data.position", scalar_i64(loader_->position())}};
+  for (auto& [n, t] : step_->opt_g().state()) state.emplace_back("opt_G." + n, t);
+  for (auto& [n, t] : step_->opt_d().state()) state.emplace_back("opt_D." + n, t);
+  save_safetensors(stage + "/train_state.safetensors", state, meta);
+  write_text_atomic(stage + "/config.json", config_to_json(cfg_));
+  replace_directory(stage, cfg_.out + "/checkpoint");
+}
+
+void Run::load_checkpoint() {
+  const std::string ckpt = cfg_.out + "/checkpoint";
+  nn::load_module(gan_->G(), ckpt + "/G.safetensors", "G");
+  nn::load_module(gan_->D(), ckpt + "/D.safetensors", "D");
+  const std::string state_path = ckpt + "/train_state.safetensors";
+  const std::map<std::string, Tensor> s = load_safetensors_map(state_path);
+  done_ = read_i64(s, "step", state_path);
+  DUEL_CHECK(done_ >= 0, state_path, ": negative step");
+  rng_.set_state(uint64_t(read_i64(s, "rng.seed", state_path)), uint64_t(read_i64(s, "rng.offset", state_path)));
+  loader_->seek(read_i64(s, "data.epoch", state_path), read_i64(s, "data.position", state_path));
+  std::map<std::string, Tensor> og, od;
+  for (const auto& [n, t] : s) {
+    if (n.rfind("opt_G.", 0) == 0) og[n.substr(6)] = t;
+    if (n.rfind("opt_D.", 0) == 0) od[n.substr(6)] = t;
+  }
+  step_->opt_g().load_state(og, state_path + " (G optimiser)");
+  step_->opt_d().load_state(od, state_path + " (D optimiser)");
+}
+
+void Run::log(int64_t step, const DStats& d, const GStats& g) {
+  const auto now = std::chrono::steady_clock::now();
+  const double dt = std::chrono::duration<double>(now - t_log_).count();
+  const double ips = dt > 0 ? double(images_since_log_) / dt : 0.0;
+  t_log_ = now;
+  images_since_log_ = 0;
+  const LossKind k = cfg_.optim.loss;
+  last_loss_d_ = d.loss.item();
+  last_loss_g_ = g.loss.item();
+  std::ostringstream os;
+  os << "{\"step\":" << step << ",\"epoch\":"
+     << fmt9(double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch))
+     << ",\"loss_D\":" << fmt9(last_loss_d_) << ",\"loss_G\":" << fmt9(last_loss_g_);
+  if (d.gp.defined()) os << ",\"gp\":" << fmt9(d.gp.item());
+  os << ",\"D_x\":" << fmt9(mean_output(k, d.d_real)) << ",\"D_G_z\":" << fmt9(mean_output(k, d.d_fake))
+     << ",\"D_G_z_after\":" << fmt9(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << fmt9(global_norm(g.grads))
+     << ",\"grad_norm_D\":" << fmt9(global_norm(d.grads)) << ",\"images_per_s\":" << fmt9(ips)
+     << ",\"time_s\":" << fmt9(std::chrono::duration<double>(now - t0_).count()) << "}\n";
+  metrics_ << os.str();
+  metrics_.flush();
+  if (!tty_) {
+    const double rate = double(step - start_step_) / std::max(1e-9, std::chrono::duration<double>(now - t0_).count());
+    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)step,
+                (long long)target_, last_loss_d_, last_loss_g_, rate,
+                format_duration(double(target_ - step) / std::max(rate, 1e-9)).c_str());
+    std::fflush(stdout);
+  }
+}
+
+void Run::progress(int64_t step, bool force) {
+  if (!tty_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && std::chrono::duration<double>(now - last_bar_).count() < 0.1) return;
+  last_bar_ = now;
+  const double elapsed = std::chrono::duration<double>(now - t0_).count();
+  const double rate = double(step - start_step_) / std::max(elapsed, 1e-9);
+  const int width = 30;
+  const int filled = int(double(width) * double(step) / double(std::max<int64_t>(target_, 1)));
+  std::string bar(size_t(filled), '#');
+  bar.resize(size_t(width), '.');
+  std::fprintf(stderr, "\r[%s] %lld/%lld %.2f it/s ETA %s  loss_D %.4f loss_G %.4f   ", bar.c_str(),
+               (long long)step, (long long)target_, rate,
+               format_duration(double(target_ - step) / std::max(rate, 1e-9)).c_str(), last_loss_d_, last_loss_g_);
+  if (step == target_) std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+int Run::go() {
+  DUEL_CHECK(cfg_.device.is_cpu(), "train: --device ", cfg_.device.str(),
+             " needs the CUDA backend's storage and kernels, which this build does not have yet; use --device cpu");
+  DUEL_CHECK(cfg_.batch > 0, "train: --batch must be positive, got ", cfg_.batch);
+  DUEL_CHECK(cfg_.log_every > 0, "train: --log-every must be positive, got ", cfg_.log_every);
+  DUEL_CHECK(cfg_.sample_every >= 0 && cfg_.checkpoint_every >= 0, "train: --sample-every and "
+             "--checkpoint-every must be >= 0");
+  prepare_output();
+  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size());
+  if (cfg_.model.conditional) {
+    DUEL_CHECK(data_.labels.defined(), "train: --conditional needs labelled data; ", data_.description,
+               " has no labels");
+    cfg_.model.num_classes = data_.num_classes;
+  }
+  gan_ = std::make_unique<Gan>(cfg_.model);
+  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed);
+  if (cfg_.epochs > 0)
+    cfg_.steps = std::max<int64_t>(1, cfg_.epochs * loader_->batches_per_epoch() / cfg_.optim.n_critic);
+  DUEL_CHECK(cfg_.steps > 0, "train: give --steps N or --epochs E (both positive)");
+  target_ = cfg_.steps;
+  rng_.set_state(cfg_.seed, 0);
+  if (!resume_) gan_->init_dcgan(rng_);
+  step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
+  if (resume_) load_checkpoint();
+  DUEL_CHECK(done_ <= target_, "train: the checkpoint is at step ", done_, ", beyond --steps ", target_);
+  start_step_ = done_;
+  fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed);
+  fixed_labels_ = grid_labels(64, cfg_.model);
+  const std::string metrics_path = cfg_.out + "/metrics.jsonl";
+  if (resume_) truncate_metrics(metrics_path, done_);
+  metrics_.open(metrics_path, std::ios::app);
+  DUEL_CHECK(metrics_.good(), "train: cannot open ", metrics_path);
+  write_text_atomic(cfg_.out + "/config.json", config_to_json(cfg_));
+
+  tty_ = ::isatty(STDERR_FILENO);
+  std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
+              "%d CPU thread(s) -> %s\n",
+              model_name(cfg_.model.kind).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
+              (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
+              num_threads(), cfg_.out.c_str());
+  std::fflush(stdout);
+  g_interrupted.store(false);
+  auto previous = std::signal(SIGINT, on_sigint);
+  t0_ = t_log_ = last_bar_ = std::chrono::steady_clock::now();
+
+  const bool wgan_gp = cfg_.optim.loss == LossKind::wgan_gp;
+  int code = 0;
+  while (done_ < target_) {
+    DStats d;
+    Tensor fake, labels;
+    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) {
+      const Batch batch = loader_->next();
+      labels = cfg_.model.conditional ? batch.labels : Tensor();
+      const Tensor z = randn({cfg_.batch, cfg_.model.nz, 1, 1}, rng_);
+      const Tensor eps = wgan_gp ? rand({cfg_.batch, 1, 1, 1}, rng_) : Tensor();
+      if (c + 1 == cfg_.optim.n_critic) {
+        fake = gan_->generate(z, labels);  // with G's graph: the G update follows
+      } else {
+        NoGradGuard no_grad;
+        fake = gan_->generate(z, labels);
+      }
+      d = step_->d_update(batch.images, labels, fake, eps);
+      images_since_log_ += cfg_.batch;
+    }
+    const GStats g = step_->g_update(fake, labels);
+    ++done_;
+    const bool last = done_ == target_;
+    if (done_ % cfg_.log_every == 0 || last) log(done_, d, g);
+    if ((cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last) {
+      char name[64];
+      std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
+      write_sample_grid(*gan_, cfg_.out + name, fixed_z_, fixed_labels_);
+    }
+    const bool interrupted = g_interrupted.load();
+    if ((cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || interrupted) save_checkpoint();
+    progress(done_, last);
+    if (interrupted && !last) {
+      if (tty_) std::fputc('\n', stderr);
+      std::printf("interrupted: checkpoint written at step %lld; continue with --resume\n", (long long)done_);
+      code = 130;
+      break;
+    }
+  }
+  std::signal(SIGINT, previous);
+  if (code == 0)
+    std::printf("done: %lld steps in %s; samples in %s/samples, checkpoint in %s/checkpoint\n", (long long)target_,
+                format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()).c_str(),
+                cfg_.out.c_str(), cfg_.out.c_str());
+  return code;
+}
+
+}  // namespace
+
+std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d) {
+  // A run directory holds checkpoint/ (and a config.json of its own, without weights).
+  std::string ckpt = dir;
+  recover_directory(dir + "/checkpoint");
+  if (fs::exists(dir + "/checkpoint/config.json")) ckpt = dir + "/checkpoint";
+  DUEL_CHECK(fs::exists(ckpt + "/config.json"), "no checkpoint in ", dir, " (expected config.json and "
+             "G.safetensors there or in ", dir, "/checkpoint)");
+  const TrainConfig c = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
+  auto gan = std::make_unique<Gan>(c.model);
+  nn::load_module(gan->G(), ckpt + "/G.safetensors", "G");
+  if (with_d) nn::load_module(gan->D(), ckpt + "/D.safetensors", "D");
+  if (config) *config = c;
+  return gan;
+}
+
+int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides) {
+  if (resume) {
+    DUEL_CHECK(!config.out.empty(), "train: --resume needs --out DIR");
+    const std::string ckpt = config.out + "/checkpoint";
+    recover_directory(ckpt);
+    DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --resume: no checkpoint in ", ckpt);
+    TrainConfig saved = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
+    const std::string current = config_to_json(config);
+    const json given = json::parse(current), have = json::parse(config_to_json(saved));
+    for (const auto& [flag, key] : overrides) {
+      if (key == "steps" || key == "log_every" || key == "sample_every" || key == "checkpoint_every" ||
+          key == "epochs")
+        continue;
+      DUEL_CHECK(!given.contains(key) || given.at(key) == have.at(key), "train: --resume: --", flag, " ",
+                 given.contains(key) ? given.at(key).dump() : "?", " differs from the checkpoint's ",
+                 have.contains(key) ? have.at(key).dump() : "?");
+    }
+    for (const auto& [flag, key] : overrides) {
+      if (key == "steps") saved.steps = config.steps, saved.epochs = 0;
+      if (key == "epochs") saved.epochs = config.epochs;
+      if (key == "log_every") saved.log_every = config.log_every;
+      if (key == "sample_every") saved.sample_every = config.sample_every;
+      if (key == "checkpoint_every") saved.checkpoint_every = config.checkpoint_every;
+    }
+    saved.out = config.out;
+    config = saved;
+  }
+  Run run(std::move(config), resume);
+  return run.go();
+}
+
+}  // namespace duel::gan

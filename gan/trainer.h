@@ -1,0 +1,51 @@
+// `duel train`: a GAN training run with metrics, sample grids, crash-safe checkpoints and
+// bit-exact resume.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/device.h"
+#include "gan/step.h"
+
+namespace duel::gan {
+
+struct TrainConfig {
+  ModelConfig model;
+  OptimConfig optim;
+  std::string data = "fashion-mnist";
+  int64_t batch = 64;
+  uint64_t seed = 0;
+  int64_t steps = 0;             // generator updates to reach (each after optim.n_critic critic updates)
+  int64_t epochs = 0;            // alternative to steps: passes over the data by the critic
+  int64_t log_every = 10;
+  int64_t sample_every = 0;      // 0: only at the end
+  int64_t checkpoint_every = 0;  // 0: only at the end
+  std::string out;
+  Device device;
+};
+
+std::string config_to_json(const TrainConfig& c);
+// Parses config.json (as written by config_to_json); errors name `source`.
+TrainConfig config_from_json(const std::string& text, const std::string& source);
+
+// Runs (or, with resume, continues) training as configured. On resume the configuration comes
+// from DIR/checkpoint/config.json; `overrides` are the flags given on the command line, each of
+// which must agree with the saved run except steps, epochs, log_every, sample_every and
+// checkpoint_every. Returns the process exit code (130 after Ctrl-C, with a checkpoint written).
+int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides);
+
+// Writes an 8x8 (or nrow-wide) grid of G's samples for the run's fixed latent vectors.
+void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const Tensor& labels);
+
+// A run's model from its checkpoint: `dir` is the checkpoint directory or the run directory that
+// holds checkpoint/. Loads config.json and G (and D when `with_d`); errors name the files.
+std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d);
+
+// The latent vectors and labels a run shows in its grids (drawn from the seed, never from the
+// training stream) and `duel sample` draws.
+Tensor fixed_latents(int64_t n, int64_t nz, uint64_t seed);
+Tensor grid_labels(int64_t n, const ModelConfig& m);
+
+}  // namespace duel::gan

@@ -1,0 +1,184 @@
+#include "nn/optim.h"
+
+#include "core/autograd.h"
+#include "core/inplace.h"
+
+namespace duel::nn {
+
+namespace {
+
+Tensor step_tensor(int64_t s) { return full({}, double(s), DType::i64); }
+
+const Tensor& need(const std::map<std::string, Tensor>& s, const std::string& name, const Tensor& like,
+                   const std::string& source) {
+  auto it = s.find(name);
+  DUEL_CHECK(it != s.end(), source, ": missing optimiser state '", name, "'");
+  DUEL_CHECK(it->second.shape() == like.shape() && it->second.dtype() == like.dtype(), source,
+             ": optimiser state '", name, "' is ", describe(it->second), ", expected ", describe(like));
+  return it->second;
+}
+
+int64_t need_step(const std::map<std::string, Tensor>& s, const std::string& name, const std::string& source) {
+  const Tensor& t = need(s, name, step_tensor(0), source);
+  const int64_t v = t.data<int64_t>()[0];
+  DUEL_CHECK(v >= 0, source, ": optimiser state '", name, "' holds a negative step ", v);
+  return v;
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  NoGradGuard no_grad;
+  dst.detach().copy_(src.to(dst.device()));
+}
+
+}  // namespace
+
+Optimizer::Optimizer(NamedTensors params) : params_(std::move(params)) {
+  for (const auto& [name, p] : params_)
+    DUEL_CHECK(p.requires_grad() && p.is_leaf(), "optimizer: parameter '", name,
+               "' must be a leaf tensor that requires grad");
+}
+
+void Optimizer::zero_grad() {
+  for (auto& [name, p] : params_) Tensor(p).set_grad(Tensor());
+}
+
+// ----- Adam ---------------------------------------------------------------------------------------
+
+Adam::Adam(NamedTensors params, double lr, double b1, double b2, double e, double wd)
+    : Optimizer(std::move(params)), beta1(b1), beta2(b2), eps(e), weight_decay(wd) {
+  DUEL_CHECK(lr >= 0, "Adam: invalid learning rate ", lr);
+  DUEL_CHECK(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "Adam: betas must be in [0, 1), got (", b1, ", ", b2, ")");
+  DUEL_CHECK(e >= 0, "Adam: invalid eps ", e);
+  lr_ = lr;
+  for (const auto& [name, p] : params_) {
+    m_.push_back(zeros_like(p));
+    v_.push_back(zeros_like(p));
+    steps_.push_back(0);
+  }
+}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  const AdamHyper h{lr_, beta1, beta2, eps, weight_decay};
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    adam_step_(p.detach(), g, m_[i], v_[i], h, ++steps_[i]);
+  }
+}
+
+NamedTensors Adam::state() const {
+  NamedTensors s;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string& n = params_[i].first;
+    s.emplace_back(n + ".exp_avg", m_[i]);
+    s.emplace_back(n + ".exp_avg_sq", v_[i]);
+    s.emplace_back(n + ".step", step_tensor(steps_[i]));
+  }
+  return s;
+}
+
+void Adam::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
+  for (size_t i = 0; i < params_.size(); ++i) {  // check all, then copy
+    const std::string& n = params_[i].first;
+    need(s, n + ".exp_avg", m_[i], source);
+    need(s, n + ".exp_avg_sq", v_[i], source);
+    need_step(s, n + ".step", source);
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string& n = params_[i].first;
+    copy_into(m_[i], s.at(n + ".exp_avg"));
+    copy_into(v_[i], s.at(n + ".exp_avg_sq"));
+    steps_[i] = need_step(s, n + ".step", source);
+  }
+}
+
+// ----- RMSProp ------------------------------------------------------------------------------------
+
+RMSProp::RMSProp(NamedTensors params, double lr, double a, double e)
+    : Optimizer(std::move(params)), alpha(a), eps(e) {
+  DUEL_CHECK(lr >= 0, "RMSProp: invalid learning rate ", lr);
+  DUEL_CHECK(a >= 0 && a < 1, "RMSProp: alpha must be in [0, 1), got ", a);
+  lr_ = lr;
+  for (const auto& [name, p] : params_) {
+    square_avg_.push_back(zeros_like(p));
+    steps_.push_back(0);
+  }
+}
+
+void RMSProp::step() {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    ++steps_[i];
+    rmsprop_step_(p.detach(), g, square_avg_[i], lr_, alpha, eps);
+  }
+}
+
+NamedTensors RMSProp::state() const {
+  NamedTensors s;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    s.emplace_back(params_[i].first + ".square_avg", square_avg_[i]);
+    s.emplace_back(params_[i].first + ".step", step_tensor(steps_[i]));
+  }
+  return s;
+}
+
+void RMSProp::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    need(s, params_[i].first + ".square_avg", square_avg_[i], source);
+    need_step(s, params_[i].first + ".step", source);
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    copy_into(square_avg_[i], s.at(params_[i].first + ".square_avg"));
+    steps_[i] = need_step(s, params_[i].first + ".step", source);
+  }
+}
+
+// ----- SGD ----------------------------------------------------------------------------------------
+
+SGD::SGD(NamedTensors params, double lr, double mom) : Optimizer(std::move(params)), momentum(mom) {
+  DUEL_CHECK(lr >= 0, "SGD: invalid learning rate ", lr);
+  DUEL_CHECK(mom >= 0, "SGD: invalid momentum ", mom);
+  lr_ = lr;
+  for (const auto& [name, p] : params_) {
+    buf_.push_back(momentum > 0 ? zeros_like(p) : Tensor());
+    steps_.push_back(0);
+  }
+}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    sgd_step_(p.detach(), g, buf_[i], lr_, momentum, steps_[i] == 0);
+    ++steps_[i];
+  }
+}
+
+NamedTensors SGD::state() const {
+  NamedTensors s;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (buf_[i].defined()) s.emplace_back(params_[i].first + ".momentum_buffer", buf_[i]);
+    s.emplace_back(params_[i].first + ".step", step_tensor(steps_[i]));
+  }
+  return s;
+}
+
+void SGD::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (buf_[i].defined()) need(s, params_[i].first + ".momentum_buffer", buf_[i], source);
+    need_step(s, params_[i].first + ".step", source);
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (buf_[i].defined()) copy_into(buf_[i], s.at(params_[i].first + ".momentum_buffer"));
+    steps_[i] = need_step(s, params_[i].first + ".step", source);
+  }
+}
+
+}  // namespace duel::nn

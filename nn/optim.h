@@ -1,0 +1,72 @@
+// Optimisers with PyTorch semantics: SGD (with momentum), Adam (bias-corrected, eps 1e-8) and
+// RMSProp. A parameter whose gradient is undefined is skipped, as in PyTorch. Their state
+// (moments and step counts, by parameter name) is saved in checkpoints.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "nn/tensor_io.h"
+
+namespace duel::nn {
+
+class Optimizer {
+ public:
+  explicit Optimizer(NamedTensors params);
+  virtual ~Optimizer() = default;
+  virtual void step() = 0;
+  void zero_grad();
+  double lr() const { return lr_; }
+  void set_lr(double lr) { lr_ = lr; }
+  // Moments and counters as named tensors ("<param>.exp_avg", "<param>.step", ...).
+  virtual NamedTensors state() const = 0;
+  // Restores state() output; throws naming `source` if a tensor is missing or mismatched.
+  virtual void load_state(const std::map<std::string, Tensor>& s, const std::string& source) = 0;
+  const NamedTensors& params() const { return params_; }
+
+ protected:
+  NamedTensors params_;
+  double lr_ = 1e-3;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(NamedTensors params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+       double eps = 1e-8, double weight_decay = 0);
+  void step() override;
+  NamedTensors state() const override;
+  void load_state(const std::map<std::string, Tensor>& s, const std::string& source) override;
+  double beta1, beta2, eps, weight_decay;
+
+ private:
+  std::vector<Tensor> m_, v_;
+  std::vector<int64_t> steps_;
+};
+
+class RMSProp : public Optimizer {
+ public:
+  RMSProp(NamedTensors params, double lr = 1e-2, double alpha = 0.99, double eps = 1e-8);
+  void step() override;
+  NamedTensors state() const override;
+  void load_state(const std::map<std::string, Tensor>& s, const std::string& source) override;
+  double alpha, eps;
+
+ private:
+  std::vector<Tensor> square_avg_;
+  std::vector<int64_t> steps_;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(NamedTensors params, double lr, double momentum = 0);
+  void step() override;
+  NamedTensors state() const override;
+  void load_state(const std::map<std::string, Tensor>& s, const std::string& source) override;
+  double momentum;
+
+ private:
+  std::vector<Tensor> buf_;
+  std::vector<int64_t> steps_;
+};
+
+}  // namespace duel::nn

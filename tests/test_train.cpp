@@ -1,0 +1,330 @@
+// Training, end to end: five dcgan28 iterations against PyTorch (scripts/golden_train_torch.py),
+// `duel step`, bit-exact resume, checkpoint round trips, and bad input to `duel train`.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "gan/files.h"
+#include "gan/step.h"
+#include "nn/optim.h"
+#include "nn/safetensors.h"
+#include "tests/train_inputs.h"
+
+using namespace duel;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tmp_dir(const std::string& name) {
+  const std::string d = std::string(DUEL_TEST_TMP) + "/" + name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run run_duel(const std::string& args) {
+  const std::string o = std::string(DUEL_TEST_TMP) + "/train_stdout.txt", e = std::string(DUEL_TEST_TMP) + "/train_stderr.txt";
+  const int status = std::system((std::string(DUEL_BINARY) + " " + args + " >" + o + " 2>" + e).c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  return {WEXITSTATUS(status), slurp(o), slurp(e)};
+}
+
+// max |a - b| / max(max |b|, floor)
+double rel(const std::vector<double>& a, const std::vector<double>& b, double floor = 1e-30) {
+  REQUIRE(a.size() == b.size());
+  double d = 0, s = floor;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d = std::max(d, std::abs(a[i] - b[i]));
+    s = std::max(s, std::abs(b[i]));
+  }
+  return d / s;
+}
+
+std::vector<double> strided_sample(const Tensor& t) {
+  const std::vector<double> v = t.to_vector();
+  const size_t stride = std::max<size_t>(1, v.size() / 2048);
+  std::vector<double> out;
+  for (size_t i = 0; i < v.size() && out.size() < 2048; i += stride) out.push_back(v[i]);
+  return out;
+}
+
+struct GoldenRun {
+  std::vector<double> loss_d, loss_g, gp;
+  NamedTensors d_grads, g_grads;
+  std::unique_ptr<gan::Gan> gan;
+};
+
+GoldenRun run_five(gan::LossKind loss, DType t) {
+  gan::ModelConfig m;
+  m.critic_norm = loss == gan::LossKind::wgan_gp ? gan::CriticNorm::none : gan::CriticNorm::batchnorm;
+  GoldenRun r;
+  r.gan = std::make_unique<gan::Gan>(m);
+  r.gan->G().to_dtype(t);
+  r.gan->D().to_dtype(t);
+  test::init_from_hash(r.gan->G(), 100, t);
+  test::init_from_hash(r.gan->D(), 200, t);
+  gan::GanStep step(*r.gan, gan::defaults_for(loss));
+  for (int it = 0; it < 5; ++it) {
+    const test::StepInputs in = test::hashed_inputs(it, 8, t);
+    const Tensor fake = r.gan->generate(in.z);
+    const gan::DStats d = step.d_update(in.real, Tensor(), fake, in.eps);
+    const gan::GStats g = step.g_update(fake, Tensor());
+    r.loss_d.push_back(d.loss.item());
+    r.loss_g.push_back(g.loss.item());
+    if (d.gp.defined()) r.gp.push_back(d.gp.item());
+    r.d_grads.clear();
+    r.g_grads.clear();
+    const NamedTensors dp = r.gan->D().named_parameters(), gp = r.gan->G().named_parameters();
+    for (size_t i = 0; i < dp.size(); ++i) r.d_grads.emplace_back(dp[i].first, d.grads[i]);
+    for (size_t i = 0; i < gp.size(); ++i) r.g_grads.emplace_back(gp[i].first, g.grads[i]);
+  }
+  return r;
+}
+
+void compare_with_golden(const std::string& file, gan::LossKind loss) {
+  const auto golden = load_safetensors_map(std::string(DUEL_SOURCE_DIR) + "/tests/golden/" + file);
+  for (DType t : {DType::f64, DType::f32}) {
+    const std::string tag = t == DType::f64 ? "f64" : "f32";
+    INFO(file << " " << tag);
+    // float64 agrees to summation order; float32 losses to the foundation issue's 2e-4, and the
+    // weights after five Adam steps to 1e-3 of each tensor's largest element (Adam's first steps
+    // move each weight by about +-lr whatever the gradient's size, so a gradient that is zero up to
+    // rounding can move a weight either way: a few such elements are expected in float32).
+    const double loss_tol = t == DType::f64 ? 1e-9 : 2e-4, tensor_tol = t == DType::f64 ? 1e-7 : 1e-3;
+    GoldenRun r = run_five(loss, t);
+    CHECK(rel(r.loss_d, golden.at(tag + ".loss_D").to_vector(), 1.0) < loss_tol);
+    CHECK(rel(r.loss_g, golden.at(tag + ".loss_G").to_vector(), 1.0) < loss_tol);
+    if (!r.gp.empty()) CHECK(rel(r.gp, golden.at(tag + ".gp").to_vector(), 1.0) < loss_tol);
+    auto check_tensor = [&](const std::string& key, const Tensor& value) {
+      INFO(key);
+      if (value.dtype() == DType::i64) {
+        CHECK(value.to_vector() == golden.at(tag + "." + key).to_vector());
+        return;
+      }
+      CHECK(rel(strided_sample(value), golden.at(tag + "." + key + ".sample").to_vector()) < tensor_tol);
+      const std::vector<double> norm = golden.at(tag + "." + key + ".norm").to_vector();
+      double l2 = 0;
+      for (double v : value.to_vector()) l2 += v * v;
+      CHECK(std::abs(std::sqrt(l2) - norm[0]) <= tensor_tol * norm[0]);
+    };
+    for (auto& [n, g] : r.d_grads) check_tensor("D.grad." + n, g);
+    for (auto& [n, g] : r.g_grads) check_tensor("G.grad." + n, g);
+    for (auto& [n, v] : r.gan->D().state()) check_tensor("D." + n, v);
+    for (auto& [n, v] : r.gan->G().state()) check_tensor("G." + n, v);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("five dcgan28 iterations with the ns loss match PyTorch", "[train][golden]") {
+  compare_with_golden("train_ns.safetensors", gan::LossKind::ns);
+}
+
+TEST_CASE("five dcgan28 iterations with the wgan-gp loss match PyTorch", "[train][golden]") {
+  compare_with_golden("train_wgan_gp.safetensors", gan::LossKind::wgan_gp);
+}
+
+TEST_CASE("duel step runs one iteration from files and dumps what it used", "[train][cli]") {
+  const std::string dir = tmp_dir("step");
+  gan::ModelConfig m;
+  m.critic_norm = gan::CriticNorm::none;
+  gan::Gan g(m);
+  test::init_from_hash(g.G(), 100, DType::f32);
+  test::init_from_hash(g.D(), 200, DType::f32);
+  nn::save_module(g.G(), dir + "/G.safetensors");
+  nn::save_module(g.D(), dir + "/D.safetensors");
+  const test::StepInputs in = test::hashed_inputs(0, 8, DType::f32);
+  save_safetensors(dir + "/batch.safetensors", {{"real", in.real}, {"z", in.z}, {"eps", in.eps}});
+  const Run r = run_duel("step --model dcgan28 --loss wgan-gp --init " + dir + " --batch " + dir +
+                         "/batch.safetensors --dump " + dir + "/dump.safetensors");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto dump = load_safetensors_map(dir + "/dump.safetensors");
+  const auto golden = load_safetensors_map(std::string(DUEL_SOURCE_DIR) + "/tests/golden/train_wgan_gp.safetensors");
+  CHECK(std::abs(dump.at("loss_D").item() - golden.at("f32.loss_D").to_vector()[0]) < 2e-4 * 10);
+  CHECK(std::abs(dump.at("loss_G").item() - golden.at("f32.loss_G").to_vector()[0]) < 2e-4);
+  CHECK(std::abs(dump.at("gp").item() - golden.at("f32.gp").to_vector()[0]) < 2e-4);
+  for (const char* key : {"D.grad.0.weight", "D.grad.2.weight", "D.grad.5.weight", "G.grad.0.weight",
+                          "G.grad.1.weight", "D.0.weight", "G.6.weight", "G.1.running_mean"})
+    CHECK(dump.count(key) == 1);
+  CHECK(dump.at("G.1.num_batches_tracked").dtype() == DType::i64);
+}
+
+TEST_CASE("a run resumed at step 20 reproduces 40 straight steps bit for bit", "[train][resume]") {
+  const std::string straight = tmp_dir("resume_straight"), split = tmp_dir("resume_split");
+  fs::remove_all(straight);
+  fs::remove_all(split);
+  const std::string common = " --model dcgan28 --loss ns --data synthetic --batch 8 --seed 3 --log-every 5 "
+                             "--sample-every 20 --threads 2";
+  REQUIRE(run_duel("train --steps 40 --out " + straight + common).code == 0);
+  REQUIRE(run_duel("train --steps 20 --out " + split + common).code == 0);
+  const Run resumed = run_duel("train --steps 40 --resume --out " + split + " --threads 2");
+  INFO(resumed.err);
+  REQUIRE(resumed.code == 0);
+  auto metrics = [](const std::string& dir) {
+    std::ifstream in(dir + "/metrics.jsonl");
+    std::vector<nlohmann::json> lines;
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      j.erase("images_per_s");  // wall-clock measurements differ run to run
+      j.erase("time_s");
+      lines.push_back(j);
+    }
+    return lines;
+  };
+  const auto a = metrics(straight), b = metrics(split);
+  REQUIRE(a.size() == 8);
+  REQUIRE(b.size() == 8);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].dump() == b[i].dump());
+  for (const char* file : {"G.safetensors", "D.safetensors", "train_state.safetensors"}) {
+    INFO(file);
+    const auto x = safetensors::read_file(straight + "/checkpoint/" + file);
+    const auto y = safetensors::read_file(split + "/checkpoint/" + file);
+    REQUIRE(x.tensors.size() == y.tensors.size());
+    for (size_t i = 0; i < x.tensors.size(); ++i) {
+      INFO(x.tensors[i].name);
+      CHECK(x.tensors[i].name == y.tensors[i].name);
+      CHECK(x.tensors[i].data == y.tensors[i].data);
+    }
+  }
+}
+
+TEST_CASE("wgan-gp runs resume bit-exactly too", "[train][resume]") {
+  const std::string straight = tmp_dir("resume_gp_straight"), split = tmp_dir("resume_gp_split");
+  fs::remove_all(straight);
+  fs::remove_all(split);
+  const std::string common = " --model dcgan28 --loss wgan-gp --data synthetic --batch 8 --seed 5 --log-every 2";
+  REQUIRE(run_duel("train --steps 6 --out " + straight + common).code == 0);
+  REQUIRE(run_duel("train --steps 3 --out " + split + common).code == 0);
+  REQUIRE(run_duel("train --steps 6 --resume --out " + split).code == 0);
+  const auto x = safetensors::read_file(straight + "/checkpoint/G.safetensors");
+  const auto y = safetensors::read_file(split + "/checkpoint/G.safetensors");
+  for (size_t i = 0; i < x.tensors.size(); ++i) CHECK(x.tensors[i].data == y.tensors[i].data);
+}
+
+TEST_CASE("modules and optimisers round-trip through safetensors by name, strictly", "[train][checkpoint]") {
+  const std::string dir = tmp_dir("roundtrip");
+  gan::ModelConfig m;
+  gan::Gan a(m), b(m);
+  Generator g1(1), g2(2);
+  a.init_dcgan(g1);
+  b.init_dcgan(g2);
+  nn::save_module(a.D(), dir + "/D.safetensors");
+  nn::load_module(b.D(), dir + "/D.safetensors", "D");
+  const NamedTensors sa = a.D().state(), sb = b.D().state();
+  REQUIRE(sa.size() == sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) CHECK(sa[i].second.to_vector() == sb[i].second.to_vector());
+  // torch.nn.Sequential names: convolution 0, batch norm 3 with its buffers.
+  const auto names = safetensors::read_file(dir + "/D.safetensors");
+  std::vector<std::string> n;
+  for (auto& t : names.tensors) n.push_back(t.name);
+  CHECK(n == std::vector<std::string>{"0.weight", "2.weight", "3.weight", "3.bias", "3.running_mean",
+                                      "3.running_var", "3.num_batches_tracked", "5.weight"});
+
+  SECTION("strict loading names what does not fit and changes nothing") {
+    gan::ModelConfig other = m;
+    other.critic_norm = gan::CriticNorm::layernorm;
+    gan::Gan c(other);
+    CHECK_THROWS_WITH(nn::load_module(c.D(), dir + "/D.safetensors", "D"), Catch::Contains("3.weight") &&
+                                                                                 Catch::Contains("D.safetensors"));
+    gan::ModelConfig none = m;
+    none.critic_norm = gan::CriticNorm::none;
+    gan::Gan e(none);
+    const std::vector<double> before = e.D().state()[0].second.to_vector();
+    CHECK_THROWS_WITH(nn::load_module(e.D(), dir + "/D.safetensors", "D"), Catch::Contains("unexpected tensor"));
+    CHECK(e.D().state()[0].second.to_vector() == before);
+  }
+
+  SECTION("Adam state round-trips") {
+    nn::Adam opt(a.D().named_parameters(), 2e-4, 0.5, 0.999);
+    for (auto& [name, p] : a.D().named_parameters()) Tensor(p).set_grad(ones_like(p));
+    opt.step();
+    nn::Adam opt2(b.D().named_parameters(), 2e-4, 0.5, 0.999);
+    std::map<std::string, Tensor> st;
+    for (auto& [k, v] : opt.state()) st[k] = v;
+    opt2.load_state(st, "test");
+    for (size_t i = 0; i < opt.state().size(); ++i)
+      CHECK(opt.state()[i].second.to_vector() == opt2.state()[i].second.to_vector());
+    st.erase("0.weight.exp_avg");
+    CHECK_THROWS_WITH(opt2.load_state(st, "state file"), Catch::Contains("0.weight.exp_avg"));
+  }
+}
+
+TEST_CASE("an interrupted checkpoint swap leaves the previous checkpoint whole", "[train][checkpoint]") {
+  const std::string dir = tmp_dir("swap");
+  fs::create_directories(dir + "/checkpoint");
+  std::ofstream(dir + "/checkpoint/marker") << "old";
+  fs::create_directories(dir + "/checkpoint.new");
+  std::ofstream(dir + "/checkpoint.new/marker") << "new";
+  gan::replace_directory(dir + "/checkpoint.new", dir + "/checkpoint");
+  CHECK(gan::read_text(dir + "/checkpoint/marker") == "new");
+  CHECK_FALSE(fs::exists(dir + "/checkpoint.new"));
+  // A crash between the two renames of the fallback swap: checkpoint/ missing, .old whole.
+  fs::rename(dir + "/checkpoint", dir + "/checkpoint.old");
+  gan::recover_directory(dir + "/checkpoint");
+  CHECK(gan::read_text(dir + "/checkpoint/marker") == "new");
+}
+
+TEST_CASE("duel train answers bad input with one line and a non-zero exit", "[train][errors]") {
+  const std::string dir = tmp_dir("bad");
+  const std::string garbage_dir = dir + "/garbage";
+  fs::create_directories(garbage_dir);
+  std::ofstream(garbage_dir + "/train-images-idx3-ubyte") << "not an idx file at all";
+  std::ofstream(garbage_dir + "/train-labels-idx1-ubyte") << "nor this";
+  // A real run to break afterwards.
+  const std::string run = dir + "/run";
+  REQUIRE(run_duel("train --model dcgan28 --loss ns --data synthetic --batch 8 --steps 1 --out " + run).code == 0);
+
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"train --steps 1 --batch 0 --data synthetic --out " + dir + "/a", "batch"},
+      {"train --steps 1 --model dcgan32 --out " + dir + "/a", "unknown model 'dcgan32'"},
+      {"train --steps 1 --loss wgan-lp --out " + dir + "/a", "unknown loss 'wgan-lp'"},
+      {"train --resume --out " + dir + "/nothing-here", "no checkpoint"},
+      {"train --steps 1 --data idx:" + dir + "/missing --out " + dir + "/a", "does not exist"},
+      {"train --steps 1 --data idx:" + garbage_dir + " --out " + dir + "/a", "train-images-idx3-ubyte"},
+      {"train --steps 1 --data synthetic --batch 4096 --out " + dir + "/a", "larger than the dataset"},
+      {"train --steps 1 --data synthetic --out " + run, "already holds a run"},
+      {"train --steps 2 --resume --batch 16 --out " + run, "--batch 16 differs"},
+      {"train --steps 1 --steps-per-epoch 3 --out " + dir + "/a", "unknown flag"},
+      {"train --steps 1 --epochs 1 --out " + dir + "/a", "not both"},
+      {"train --out " + dir + "/a", "--steps"},
+      {"train --steps 1 --device cuda --data synthetic --out " + dir + "/a", "cuda"},
+      {"train --steps 1 --critic-norm groupnorm --out " + dir + "/a", "unknown critic norm"},
+      {"train --steps 1 --lr-g fast --out " + dir + "/a", "expects a number"},
+      {"sample --checkpoint " + dir + "/nothing-here --out " + dir + "/x.png", "no checkpoint"},
+      {"sample --checkpoint " + run + " --label 3 --out " + dir + "/x.png", "conditional"},
+      {"step --loss ns --init " + dir + "/nothing --batch " + dir + "/none.safetensors --dump " + dir + "/d", "none.safetensors"},
+  };
+  for (const Case& c : cases) {
+    const Run r = run_duel(c.args);
+    INFO("duel " << c.args << "\n" << r.err);
+    CHECK(r.code != 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find(c.expect) != std::string::npos);
+  }
+
+  SECTION("a truncated checkpoint file is named, and the run can still not be half-resumed") {
+    const std::string g = run + "/checkpoint/G.safetensors";
+    const auto size = fs::file_size(g);
+    fs::resize_file(g, size / 2);
+    const Run r = run_duel("train --steps 2 --resume --out " + run);
+    INFO(r.err);
+    CHECK(r.code != 0);
+    CHECK(r.err.find("G.safetensors") != std::string::npos);
+  }
+}
