@@ -328,3 +328,57 @@ TEST_CASE("duel train answers bad input with one line and a non-zero exit", "[tr
     CHECK(r.err.find("G.safetensors") != std::string::npos);
   }
 }
+
+TEST_CASE("every loss, both models and the conditional model train and sample", "[train][smoke]") {
+  const std::string dir = tmp_dir("smoke");
+  for (const char* loss : {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}) {
+    const std::string out = dir + "/" + loss;
+    const Run r = run_duel(std::string("train --model dcgan28 --data synthetic --batch 8 --steps 2 --log-every 1 --loss ") +
+                           loss + " --out " + out);
+    INFO(loss << "\n" << r.err);
+    REQUIRE(r.code == 0);
+    std::ifstream in(out + "/metrics.jsonl");
+    int lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) {
+      const auto j = nlohmann::json::parse(line);
+      CHECK(std::isfinite(j.at("loss_D").get<double>()));
+      CHECK(std::isfinite(j.at("grad_norm_G").get<double>()));
+      CHECK(j.contains("gp") == (std::string(loss) == "wgan-gp"));
+    }
+    CHECK(lines == 2);
+    CHECK(fs::exists(out + "/samples/step_000002.png"));
+  }
+  // wgan clips the critic's weights.
+  for (const auto& [name, t] : load_safetensors_map(dir + "/wgan/checkpoint/D.safetensors")) {
+    if (name.find("weight") == std::string::npos) continue;
+    double largest = 0;
+    for (double v : t.to_vector()) largest = std::max(largest, std::abs(v));
+    CHECK(largest <= 0.01 + 1e-9);
+  }
+}
+
+TEST_CASE("dcgan64, the conditional model and bench step run", "[train][smoke]") {
+  const std::string dir = tmp_dir("smoke2");
+  SECTION("dcgan64 on 3-channel data") {
+    const Run r = run_duel("train --model dcgan64 --data synthetic --batch 4 --steps 1 --out " + dir + "/d64");
+    INFO(r.err);
+    CHECK(r.code == 0);
+  }
+  SECTION("the conditional model samples a chosen class") {
+    const Run r = run_duel("train --model dcgan28 --conditional --data synthetic --batch 8 --steps 2 --out " + dir + "/cond");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const auto g = safetensors::read_file(dir + "/cond/checkpoint/G.safetensors");
+    CHECK(g.tensors.front().name == "embed.weight");
+    CHECK(run_duel("sample --checkpoint " + dir + "/cond --label 3 --n 16 --out " + dir + "/cond3.png").code == 0);
+    CHECK(fs::exists(dir + "/cond3.png"));
+    CHECK(run_duel("sample --checkpoint " + dir + "/cond --label 10 --out " + dir + "/x.png").code != 0);
+  }
+  SECTION("duel bench step reports JSON") {
+    const Run r = run_duel("bench step --model dcgan28 --loss ns --batch 4 --steps 1 --warmup 0 --json");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j.at("median_ms_per_step").get<double>() > 0);
+  }
+}
