@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "nn/atomic_file.h"
 
 namespace duel::gan {
 
@@ -31,28 +32,7 @@ void fsync_directory(const std::string& dir) {
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  DUEL_CHECK(fd >= 0, "cannot write ", path, ": ", std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("cannot write ", path, ": ", std::strerror(err));
-    }
-    done += size_t(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot write ", path, ": ", std::strerror(err));
-  }
-  fsync_directory(parent_of(path));
+  write_file_atomic(path, std::as_bytes(std::span<const char>(text)));
 }
 
 std::string read_text(const std::string& path) {

@@ -5,7 +5,7 @@
 
 namespace duel::gan {
 
-// Writes `text` to a temporary file in the same directory, fsyncs it and renames it over `path`.
+// write_file_atomic (nn/atomic_file.h) for text.
 void write_text_atomic(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);  // throws naming the path
 

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -18,66 +17,17 @@
 #include <vector>
 
 #include "core/error.h"
+#include "nn/atomic_file.h"
 
 namespace duel::gan {
 namespace fs = std::filesystem;
 namespace {
 
-std::string errno_text(int error) { return std::generic_category().message(error); }
 
 // stb_image_write builds the whole PNG in one int-indexed buffer of (width * channels + 1)
 // bytes per row; doubles keep this check itself from overflowing.
 bool fits_png(double width, double height, double channels) {
   return width >= 1 && height >= 1 && (width * channels + 1) * height <= INT_MAX;
-}
-
-// The temporary file of write_atomic: closed and removed on every path that does not reach
-// the rename.
-struct TemporaryFile {
-  std::string path;
-  int fd = -1;
-  bool renamed = false;
-  ~TemporaryFile() {
-    if (fd >= 0) ::close(fd);
-    if (!renamed) ::unlink(path.c_str());
-  }
-};
-
-void write_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  // Same directory as the target, so the rename cannot cross filesystems. O_EXCL with a name
-  // unique to this process and call; the loop only matters if a crashed run left one behind.
-  static std::atomic<uint64_t> calls{0};
-  TemporaryFile temp;
-  for (int attempt = 0; temp.fd < 0; ++attempt) {
-    temp.path = str_cat(path, ".tmp.", ::getpid(), ".", calls++);
-    temp.fd = ::open(temp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (temp.fd < 0 && (errno != EEXIST || attempt == 100)) {
-      const int error = errno;
-      temp.renamed = true;  // nothing of ours to remove
-      fail(path, ": cannot create temporary file \"", temp.path, "\": ", errno_text(error));
-    }
-  }
-  // write(2) may write less than asked or be interrupted; loop until all bytes are out.
-  for (size_t done = 0; done < bytes.size();) {
-    const ssize_t written = ::write(temp.fd, bytes.data() + done, bytes.size() - done);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail(path, ": cannot write temporary file \"", temp.path, "\": ", errno_text(errno));
-    }
-    done += static_cast<size_t>(written);
-  }
-  // fsync before the rename so a crash can never publish an empty file under the real name.
-  // The directory is not synced: a crash losing the newest picture is harmless.
-  if (::fsync(temp.fd) != 0) {
-    fail(path, ": fsync of \"", temp.path, "\" failed: ", errno_text(errno));
-  }
-  const int fd = temp.fd;
-  temp.fd = -1;
-  if (::close(fd) != 0) fail(path, ": close of \"", temp.path, "\" failed: ", errno_text(errno));
-  if (::rename(temp.path.c_str(), path.c_str()) != 0) {
-    fail(path, ": cannot rename \"", temp.path, "\" over it: ", errno_text(errno));
-  }
-  temp.renamed = true;
 }
 
 // [-1, 1] -> 0..255. The negated comparison also sends NaN to black rather than into an
@@ -137,7 +87,7 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t width, in
                              stride) == 0) {
     fail(path, ": write_png: stb_image_write could not encode the PNG (out of memory?)");
   }
-  write_atomic(path, png);
+  write_file_atomic(path, std::as_bytes(std::span<const uint8_t>(png)));
 }
 
 void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow,

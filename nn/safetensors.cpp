@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "nn/atomic_file.h"
 
 namespace duel::safetensors {
 namespace {
@@ -402,30 +403,6 @@ std::vector<std::byte> serialize_with_context(const Contents& c, std::string_vie
 
 std::string errno_text(int error) { return std::generic_category().message(error); }
 
-// The temporary file of write_file_atomic: closed and removed on every path that does not
-// reach the rename.
-struct TemporaryFile {
-  std::string path;
-  int fd = -1;
-  bool renamed = false;
-  ~TemporaryFile() {
-    if (fd >= 0) ::close(fd);
-    if (!renamed) ::unlink(path.c_str());
-  }
-};
-
-// write(2) may write less than asked or be interrupted; loop until all bytes are out.
-void write_all(int fd, std::span<const std::byte> bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail(path, ": cannot write: ", errno_text(errno));
-    }
-    bytes = bytes.subspan(static_cast<size_t>(written));
-  }
-}
-
 }  // namespace
 
 // ---- public API ----------------------------------------------------------------------------
@@ -504,43 +481,7 @@ std::vector<std::byte> serialize(const Contents& c) {
 void write_file_atomic(const std::string& path, const Contents& c) {
   // Validate and build everything before touching the disk.
   const std::vector<std::byte> bytes = serialize_with_context(c, path);
-
-  // Same directory as the target, so the rename cannot cross filesystems. O_EXCL with a name
-  // unique to this process and call; the loop only matters if a crashed run left one behind.
-  static std::atomic<uint64_t> calls{0};
-  TemporaryFile temp;
-  for (int attempt = 0; temp.fd < 0; ++attempt) {
-    temp.path = str_cat(path, ".tmp.", ::getpid(), ".", calls++);
-    temp.fd = ::open(temp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (temp.fd < 0 && (errno != EEXIST || attempt == 100)) {
-      const int error = errno;
-      temp.renamed = true;  // nothing of ours to remove
-      fail(path, ": cannot create temporary file ", quoted_text(temp.path), ": ",
-           errno_text(error));
-    }
-  }
-  write_all(temp.fd, bytes, temp.path);
-  if (::fsync(temp.fd) != 0) fail(temp.path, ": fsync failed: ", errno_text(errno));
-  const int fd = temp.fd;
-  temp.fd = -1;
-  if (::close(fd) != 0) fail(temp.path, ": close failed: ", errno_text(errno));
-  if (::rename(temp.path.c_str(), path.c_str()) != 0) {
-    fail(path, ": cannot rename ", quoted_text(temp.path), " over it: ", errno_text(errno));
-  }
-  temp.renamed = true;
-
-  // The rename lives in the directory; until the directory is synced a crash may undo it.
-  std::string directory = std::filesystem::path(path).parent_path().string();
-  if (directory.empty()) directory = ".";
-  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) fail(path, ": cannot open directory to fsync it: ", errno_text(errno));
-  // EINVAL: the filesystem cannot sync directories (some network ones); nothing more to do.
-  if (::fsync(dir_fd) != 0 && errno != EINVAL) {
-    const int error = errno;
-    ::close(dir_fd);
-    fail(path, ": fsync of directory ", quoted_text(directory), " failed: ", errno_text(error));
-  }
-  ::close(dir_fd);
+  duel::write_file_atomic(path, bytes);
 }
 
 }  // namespace duel::safetensors
