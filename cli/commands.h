@@ -12,5 +12,8 @@ int cmd_train(int argc, char** argv);      // duel train: a GAN training run
 int cmd_sample(int argc, char** argv);     // duel sample: a grid from a checkpoint
 int cmd_step(int argc, char** argv);       // duel step: one training iteration, dumped
 int cmd_bench(int argc, char** argv);      // duel bench step: time training steps
+int cmd_classifier(int argc, char** argv); // duel classifier train|eval: the feature network
+int cmd_eval(int argc, char** argv);       // duel eval: Frechet distance, KID, precision/recall, coverage
+int cmd_lab(int argc, char** argv);        // duel lab: the 2D GAN lab
 
 }  // namespace duel::cli

@@ -21,6 +21,9 @@ constexpr const char* kUsage =
     "  sample      a grid of samples from a checkpoint\n"
     "  step        one training iteration on given weights and inputs, dumped for cross-checks\n"
     "  bench step  time whole training steps\n"
+    "  classifier  train or evaluate the Fashion-MNIST feature network (train | eval)\n"
+    "  eval        judge a generator: Frechet distance, KID, precision/recall, class coverage\n"
+    "  lab         a 2D GAN experiment with frames and curves (ring8, grid25, spiral)\n"
     "  demo        a tour: ops, the WGAN-GP penalty's double backward, gradient checks\n"
     "  ops         list the op table: inputs, attributes, devices, derivatives [--json]\n"
     "  gradcheck   float64 gradcheck and gradgradcheck of ops on their sample inputs\n"
@@ -50,6 +53,9 @@ int main(int argc, char** argv) {
     if (command == "sample") return duel::cli::cmd_sample(argc, argv);
     if (command == "step") return duel::cli::cmd_step(argc, argv);
     if (command == "bench") return duel::cli::cmd_bench(argc, argv);
+    if (command == "classifier") return duel::cli::cmd_classifier(argc, argv);
+    if (command == "eval") return duel::cli::cmd_eval(argc, argv);
+    if (command == "lab") return duel::cli::cmd_lab(argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("duel 0.1.0 (CPU: reference + fast paths; CUDA: %s, %d GPU(s) visible)\n",
                   duel::cuda_built() ? "kernels compiled" : "not built", duel::cuda_device_count());

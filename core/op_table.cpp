@@ -555,6 +555,18 @@ std::vector<OpInfo> build_table() {
                           {"x[2,3,4] shape=[3,4]", {{"input", d.normal({2, 3, 4})}}, {{"normalized_shape", "3,4"}}}};
                     }));
 
+  // ----- softmax --------------------------------------------------------------------------------
+  t.push_back(entry(OpId::log_softmax, "log_softmax", "x - log(sum(exp(x))) along dim, stably",
+                    {In("input")}, {Required("dim", I)},
+                    [](const OpCall& c) { return log_softmax(c.input("input"), c.integer("dim")); },
+                    [](DType t, Generator& g) {
+                      const Draw d{t, g};
+                      return std::vector<Sample>{
+                          {"[3,5] dim=1", {{"input", d.normal({3, 5}) * 3.0}}, {{"dim", "1"}}},
+                          {"[2,3,4] dim=0", {{"input", d.normal({2, 3, 4})}}, {{"dim", "0"}}},
+                          {"[2,3,4] dim=-1", {{"input", d.normal({2, 3, 4})}}, {{"dim", "-1"}}}};
+                    }));
+
   // ----- losses ---------------------------------------------------------------------------------
   auto loss_samples = [](bool probability_target) {
     return [probability_target](DType t, Generator& g) {

@@ -82,6 +82,10 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);
 
+// ----- softmax ----------------------------------------------------------------------------------
+// x - log(sum(exp(x))) along dim, computed stably (the maximum subtracted first).
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
 // ----- losses -----------------------------------------------------------------------------------
 enum class Reduction { none, mean, sum };
 Reduction parse_reduction(std::string_view s);

@@ -13,7 +13,7 @@
 // with block = i / (values per block): 4 for f32 uniforms, 2 for f64 uniforms and for normals.
 #pragma once
 
-#include <cmath>
+#include <math.h>  // the global ::sqrt etc., which CUDA device code also has
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -64,7 +64,7 @@ DUEL_HD double uniform53(uint32_t hi, uint32_t lo) {
 // x = m * 2^e with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172.
 DUEL_HD double log_unit(double x) {
   int e = 0;
-  double m = frexp(x, &e);  // m in [0.5, 1)
+  double m = ::frexp(x, &e);  // m in [0.5, 1)
   if (m < 0.70710678118654752440) {
     m = m * 2.0;
     e -= 1;
@@ -73,48 +73,48 @@ DUEL_HD double log_unit(double x) {
   const double z = s * s;
   // atanh(s)/s = sum z^k / (2k + 1); |s| < 0.172 so z^13 / 27 < 1e-21 of the leading term.
   double p = 1.0 / 27.0;
-  p = fma(p, z, 1.0 / 25.0);
-  p = fma(p, z, 1.0 / 23.0);
-  p = fma(p, z, 1.0 / 21.0);
-  p = fma(p, z, 1.0 / 19.0);
-  p = fma(p, z, 1.0 / 17.0);
-  p = fma(p, z, 1.0 / 15.0);
-  p = fma(p, z, 1.0 / 13.0);
-  p = fma(p, z, 1.0 / 11.0);
-  p = fma(p, z, 1.0 / 9.0);
-  p = fma(p, z, 1.0 / 7.0);
-  p = fma(p, z, 1.0 / 5.0);
-  p = fma(p, z, 1.0 / 3.0);
-  const double log_m = fma(2.0 * s * z, p, 2.0 * s);  // 2s + 2s*z*p
+  p = ::fma(p, z, 1.0 / 25.0);
+  p = ::fma(p, z, 1.0 / 23.0);
+  p = ::fma(p, z, 1.0 / 21.0);
+  p = ::fma(p, z, 1.0 / 19.0);
+  p = ::fma(p, z, 1.0 / 17.0);
+  p = ::fma(p, z, 1.0 / 15.0);
+  p = ::fma(p, z, 1.0 / 13.0);
+  p = ::fma(p, z, 1.0 / 11.0);
+  p = ::fma(p, z, 1.0 / 9.0);
+  p = ::fma(p, z, 1.0 / 7.0);
+  p = ::fma(p, z, 1.0 / 5.0);
+  p = ::fma(p, z, 1.0 / 3.0);
+  const double log_m = ::fma(2.0 * s * z, p, 2.0 * s);  // 2s + 2s*z*p
   constexpr double ln2_hi = 6.93147180369123816490e-01;  // upper bits of ln 2, exact times small ints
   constexpr double ln2_lo = 1.90821492927058770002e-10;
-  return fma(double(e), ln2_hi, fma(double(e), ln2_lo, log_m));
+  return ::fma(double(e), ln2_hi, ::fma(double(e), ln2_lo, log_m));
 }
 
 // sin and cos of 2*pi*u for u in [0, 1), from exact operations only.
 DUEL_HD void sincos_2pi(double u, double* s, double* c) {
-  const double q = floor(u * 4.0 + 0.5);  // nearest quarter turn; u*4 is exact
+  const double q = ::floor(u * 4.0 + 0.5);  // nearest quarter turn; u*4 is exact
   const double f = u - q * 0.25;          // exact: |f| <= 1/8 and f is a multiple of u's ulp
   const double t = f * 6.28318530717958647692;  // |t| <= pi/4
   const double t2 = t * t;
   // Taylor series, enough terms that the truncation error is below 1e-17 on [-pi/4, pi/4].
   double ps = -1.0 / 1307674368000.0;           // -1/15!
-  ps = fma(ps, t2, 1.0 / 6227020800.0);         //  1/13!
-  ps = fma(ps, t2, -1.0 / 39916800.0);          // -1/11!
-  ps = fma(ps, t2, 1.0 / 362880.0);             //  1/9!
-  ps = fma(ps, t2, -1.0 / 5040.0);              // -1/7!
-  ps = fma(ps, t2, 1.0 / 120.0);                //  1/5!
-  ps = fma(ps, t2, -1.0 / 6.0);                 // -1/3!
-  const double sin_t = fma(t * t2, ps, t);
+  ps = ::fma(ps, t2, 1.0 / 6227020800.0);         //  1/13!
+  ps = ::fma(ps, t2, -1.0 / 39916800.0);          // -1/11!
+  ps = ::fma(ps, t2, 1.0 / 362880.0);             //  1/9!
+  ps = ::fma(ps, t2, -1.0 / 5040.0);              // -1/7!
+  ps = ::fma(ps, t2, 1.0 / 120.0);                //  1/5!
+  ps = ::fma(ps, t2, -1.0 / 6.0);                 // -1/3!
+  const double sin_t = ::fma(t * t2, ps, t);
   double pc = 1.0 / 20922789888000.0;           //  1/16!
-  pc = fma(pc, t2, -1.0 / 87178291200.0);       // -1/14!
-  pc = fma(pc, t2, 1.0 / 479001600.0);          //  1/12!
-  pc = fma(pc, t2, -1.0 / 3628800.0);           // -1/10!
-  pc = fma(pc, t2, 1.0 / 40320.0);              //  1/8!
-  pc = fma(pc, t2, -1.0 / 720.0);               // -1/6!
-  pc = fma(pc, t2, 1.0 / 24.0);                 //  1/4!
-  pc = fma(pc, t2, -0.5);                       // -1/2!
-  const double cos_t = fma(t2, pc, 1.0);
+  pc = ::fma(pc, t2, -1.0 / 87178291200.0);       // -1/14!
+  pc = ::fma(pc, t2, 1.0 / 479001600.0);          //  1/12!
+  pc = ::fma(pc, t2, -1.0 / 3628800.0);           // -1/10!
+  pc = ::fma(pc, t2, 1.0 / 40320.0);              //  1/8!
+  pc = ::fma(pc, t2, -1.0 / 720.0);               // -1/6!
+  pc = ::fma(pc, t2, 1.0 / 24.0);                 //  1/4!
+  pc = ::fma(pc, t2, -0.5);                       // -1/2!
+  const double cos_t = ::fma(t2, pc, 1.0);
   switch (int(q) & 3) {  // rotate by q quarter turns
     case 0: *s = sin_t; *c = cos_t; break;
     case 1: *s = cos_t; *c = -sin_t; break;
@@ -127,7 +127,7 @@ DUEL_HD void sincos_2pi(double u, double* s, double* c) {
 DUEL_HD void normal_pair(U32x4 w, double* n0, double* n1) {
   const double u1 = 1.0 - uniform53(w.v[0], w.v[1]);  // (0, 1]: log is finite
   const double u2 = uniform53(w.v[2], w.v[3]);
-  const double r = sqrt(-2.0 * log_unit(u1));
+  const double r = ::sqrt(-2.0 * log_unit(u1));
   double s, c;
   sincos_2pi(u2, &s, &c);
   *n0 = r * c;

@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/config.h"
+#include "core/cpu_allocator.h"
 #include "core/random.h"
 #include "kernels/cpu/util.h"
 
@@ -23,14 +24,10 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
          "(this build ",
          cuda_built() ? "compiles CUDA kernels" : "has no CUDA", "); use --device cpu");
   }
-  // 64-byte alignment: one cache line, and the widest vector loads. aligned_alloc needs the size
-  // to be a multiple of the alignment.
-  const size_t rounded = (bytes + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (!data_) fail("out of memory allocating ", bytes, " bytes on the CPU");
+  data_ = cpu_allocate(bytes);  // 64-byte aligned: a cache line, and the widest vector loads
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() { cpu_release(data_, bytes_); }
 
 // ---------------------------------------------------------------------------------------------
 // Tensor

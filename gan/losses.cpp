@@ -72,15 +72,18 @@ Tensor g_loss(LossKind k, const Tensor& d) {
 
 Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, const Tensor& real,
                         const Tensor& fake, const Tensor& eps) {
-  DUEL_CHECK(eps.dim() == 4 && eps.size(0) == real.size(0) && eps.numel() == real.size(0),
-             "gradient_penalty: eps must be [B, 1, 1, 1], got ", describe(eps));
+  DUEL_CHECK(eps.dim() == real.dim() && eps.size(0) == real.size(0) && eps.numel() == real.size(0),
+             "gradient_penalty: eps must be [B, 1, ...] with the samples' rank, got ", describe(eps), " for ",
+             describe(real));
   Tensor x_hat = add(mul(eps, real.detach()), mul(1.0 - eps, fake.detach())).detach();
   x_hat.requires_grad_(true);
   const Tensor score = critic(x_hat);
   const Tensor g = grad({sum(score)}, {x_hat}, {}, /*create_graph=*/true)[0];
   // +1e-12 keeps the norm's derivative finite where a sample's gradient is exactly zero; it moves
   // a norm near 1 by 5e-13, below float32 resolution.
-  const Tensor norm = sqrt(sum(mul(g, g), {1, 2, 3}) + 1e-12);
+  std::vector<int64_t> sample_dims;  // every dimension but the batch
+  for (int64_t d = 1; d < g.dim(); ++d) sample_dims.push_back(d);
+  const Tensor norm = sqrt(sum(mul(g, g), sample_dims) + 1e-12);
   const Tensor dev = norm - 1.0;
   return mean(mul(dev, dev));
 }

@@ -29,7 +29,8 @@ Tensor g_loss(LossKind k, const Tensor& d_fake);
 // WGAN-GP's penalty: mean over the batch of (||grad_x critic(x_hat)||_2 - 1)^2 (the norm taken as
 // sqrt(sum g^2 + 1e-12), finite at zero) with
 // x_hat = eps real + (1 - eps) fake, the gradient taken with create_graph so the penalty can be
-// differentiated with respect to the critic's weights. `eps` is [B, 1, 1, 1].
+// differentiated with respect to the critic's weights. `eps` is [B, 1, ...] (images: [B, 1, 1, 1];
+// points: [B, 1]).
 Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, const Tensor& real,
                         const Tensor& fake, const Tensor& eps);
 

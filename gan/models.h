@@ -27,10 +27,20 @@ struct ModelConfig {
   int64_t image_size() const { return kind == ModelKind::dcgan28 ? 28 : 64; }
 };
 
+// What a training step (gan/step.h) needs from a pair of networks: the critic's score of a batch
+// (one logit per sample) and the two modules whose parameters the updates change.
+class Adversaries {
+ public:
+  virtual ~Adversaries() = default;
+  virtual Tensor critic(const Tensor& x, const Tensor& labels) = 0;
+  virtual nn::Module& G() = 0;
+  virtual nn::Module& D() = 0;
+};
+
 // G and D with the two calls a training step makes. For the conditional model, G embeds the
 // label (Embedding(num_classes, num_classes)) and joins it to z as extra latent channels, and D
 // sees the label as num_classes one-hot input planes.
-class Gan {
+class Gan : public Adversaries {
  public:
   explicit Gan(const ModelConfig& config);
   const ModelConfig& config() const { return config_; }
@@ -38,11 +48,11 @@ class Gan {
   // z [B, nz, 1, 1] (and labels [B] i64 when conditional) -> images [B, C, S, S] in [-1, 1]
   Tensor generate(const Tensor& z, const Tensor& labels = Tensor());
   // images [B, C, S, S] (and labels) -> one logit (critic score) per sample, [B]
-  Tensor critic(const Tensor& x, const Tensor& labels = Tensor());
+  Tensor critic(const Tensor& x, const Tensor& labels = Tensor()) override;
 
   // The modules whose state makes G.safetensors and D.safetensors.
-  nn::Module& G() { return *g_state_; }
-  nn::Module& D() { return *d_; }
+  nn::Module& G() override { return *g_state_; }
+  nn::Module& D() override { return *d_; }
   void init_dcgan(Generator& gen);  // DCGAN initialisation of both (embedding: N(0, 1))
 
  private:

@@ -44,7 +44,7 @@ std::vector<Tensor> apply_grads(const Tensor& loss, nn::Optimizer& opt) {
 
 }  // namespace
 
-GanStep::GanStep(Gan& gan, const OptimConfig& config) : gan_(gan), config_(config) {
+GanStep::GanStep(Adversaries& gan, const OptimConfig& config) : gan_(gan), config_(config) {
   DUEL_CHECK(config.n_critic >= 1, "n_critic must be >= 1, got ", config.n_critic);
   DUEL_CHECK(config.lr_g > 0 && config.lr_d > 0, "learning rates must be positive, got G ", config.lr_g,
              " and D ", config.lr_d);

@@ -40,7 +40,7 @@ struct GStats {
 
 class GanStep {
  public:
-  GanStep(Gan& gan, const OptimConfig& config);
+  GanStep(Adversaries& gan, const OptimConfig& config);
 
   // The critic update on one batch: loss on D(real) and D(fake.detach()) (real first, or fake
   // first for the Wasserstein losses as their formula reads), the penalty on
@@ -54,7 +54,7 @@ class GanStep {
   const OptimConfig& config() const { return config_; }
 
  private:
-  Gan& gan_;
+  Adversaries& gan_;
   OptimConfig config_;
   std::unique_ptr<nn::Optimizer> opt_g_, opt_d_;
 };

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <sstream>
 
 #include "core/autograd.h"
@@ -17,6 +18,7 @@
 #include "gan/data.h"
 #include "gan/files.h"
 #include "gan/image.h"
+#include "gan/metrics.h"
 
 namespace duel::gan {
 
@@ -51,6 +53,8 @@ std::string config_to_json(const TrainConfig& c) {
   j["log_every"] = c.log_every;
   j["sample_every"] = c.sample_every;
   j["checkpoint_every"] = c.checkpoint_every;
+  j["eval_every"] = c.eval_every;
+  j["eval_n"] = c.eval_n;
   j["device"] = c.device.str();
   return j.dump(2) + "\n";
 }
@@ -87,6 +91,8 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.log_every = j.at("log_every").get<int64_t>();
     c.sample_every = j.at("sample_every").get<int64_t>();
     c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
+    c.eval_every = j.value("eval_every", int64_t(0));
+    c.eval_n = j.value("eval_n", int64_t(2000));
     c.device = parse_device(j.at("device").get<std::string>());
   } catch (const json::exception& e) {
     fail(source, ": missing or mistyped field (", e.what(), ")");
@@ -110,6 +116,27 @@ Tensor grid_labels(int64_t n, const ModelConfig& m) {
   Tensor l = empty({n}, DType::i64);
   for (int64_t i = 0; i < n; ++i) l.data<int64_t>()[i] = i % m.num_classes;
   return l;
+}
+
+Tensor generate_images(Gan& gan, int64_t n, uint64_t seed) {
+  DUEL_CHECK(n >= 1, "generate: n must be positive");
+  NoGradGuard no_grad;
+  const bool was_training = gan.G().training();
+  gan.G().eval();
+  const int64_t s = gan.config().image_size(), c = gan.config().channels;
+  Tensor out = empty({n, c, s, s});
+  Generator g(seed);
+  for (int64_t start = 0; start < n; start += 500) {
+    const int64_t b = std::min<int64_t>(500, n - start);
+    const Tensor z = randn({b, gan.config().nz, 1, 1}, g);
+    Tensor labels = grid_labels(b, gan.config());
+    if (labels.defined())
+      for (int64_t i = 0; i < b; ++i) labels.data<int64_t>()[i] = (start + i) % gan.config().num_classes;
+    const Tensor images = gan.generate(z, labels);
+    std::memcpy(out.data<float>() + start * c * s * s, images.data<float>(), images.nbytes());
+  }
+  gan.G().train(was_training);
+  return out;
 }
 
 void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const Tensor& labels) {
@@ -184,7 +211,8 @@ class Run {
   void prepare_output();
   void load_checkpoint();
   void save_checkpoint();
-  void log(int64_t step, const DStats& d, const GStats& g);
+  void log(int64_t step, const DStats& d, const GStats& g, bool with_eval);
+  std::string evaluate_now(int64_t step);
   void progress(int64_t step, bool force);
 
   TrainConfig cfg_;
@@ -202,6 +230,10 @@ class Run {
   bool tty_ = false;
   std::chrono::steady_clock::time_point last_bar_;
   double last_loss_d_ = NAN, last_loss_g_ = NAN;
+  // --eval-every: the feature network and the test set's features, prepared once.
+  std::unique_ptr<Classifier> classifier_;
+  FeatureSet test_features_;
+  Moments test_moments_;
   std::string dir() const { return cfg_.out; }
 };
 
@@ -255,11 +287,33 @@ void Run::load_checkpoint() {
   step_->opt_d().load_state(od, state_path + " (D optimiser)");
 }
 
-void Run::log(int64_t step, const DStats& d, const GStats& g) {
+std::string Run::evaluate_now(int64_t step) {
+  if (!classifier_) {
+    DUEL_CHECK(cfg_.model.image_size() == 28 && cfg_.model.channels == 1, "train: --eval-every measures 28x28 "
+               "grayscale images (the Fashion-MNIST classifier's); ", model_name(cfg_.model.kind), " makes ",
+               cfg_.model.image_size(), "x", cfg_.model.image_size(), "x", cfg_.model.channels);
+    classifier_ = load_classifier(default_classifier_path());
+    const Dataset test = load_dataset("fashion-mnist", false, 1, 28);
+    test_features_ = extract_features(*classifier_, test.images);
+    test_moments_ = moments(test_features_);
+  }
+  // Latent vectors from a seed of their own: evaluating never moves the training stream.
+  const Tensor fake = generate_images(*gan_, cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
+  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
+  std::ostringstream os;
+  os << ",\"fid\":" << fmt9(r.fid) << ",\"kid\":" << fmt9(r.kid.mean) << ",\"kid_std\":" << fmt9(r.kid.std)
+     << ",\"precision\":" << fmt9(r.pr.precision) << ",\"recall\":" << fmt9(r.pr.recall)
+     << ",\"classifier_score\":" << fmt9(r.classifier_score) << ",\"class_entropy_bits\":"
+     << fmt9(r.coverage.entropy_bits) << ",\"classes_covered\":" << r.coverage.classes_covered;
+  return os.str();
+}
+
+void Run::log(int64_t step, const DStats& d, const GStats& g, bool with_eval) {
   const auto now = std::chrono::steady_clock::now();
   const double dt = std::chrono::duration<double>(now - t_log_).count();
   const double ips = dt > 0 ? double(images_since_log_) / dt : 0.0;
-  t_log_ = now;
+  const std::string extra = with_eval ? evaluate_now(step) : "";
+  t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
   images_since_log_ = 0;
   const LossKind k = cfg_.optim.loss;
   last_loss_d_ = d.loss.item();
@@ -272,7 +326,7 @@ void Run::log(int64_t step, const DStats& d, const GStats& g) {
   os << ",\"D_x\":" << fmt9(mean_output(k, d.d_real)) << ",\"D_G_z\":" << fmt9(mean_output(k, d.d_fake))
      << ",\"D_G_z_after\":" << fmt9(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << fmt9(global_norm(g.grads))
      << ",\"grad_norm_D\":" << fmt9(global_norm(d.grads)) << ",\"images_per_s\":" << fmt9(ips)
-     << ",\"time_s\":" << fmt9(std::chrono::duration<double>(now - t0_).count()) << "}\n";
+     << ",\"time_s\":" << fmt9(std::chrono::duration<double>(now - t0_).count()) << extra << "}\n";
   metrics_ << os.str();
   metrics_.flush();
   if (!tty_) {
@@ -345,6 +399,7 @@ int Run::go() {
   std::fflush(stdout);
   g_interrupted.store(false);
   auto previous = std::signal(SIGINT, on_sigint);
+  auto previous_term = std::signal(SIGTERM, on_sigint);  // kill: also checkpoint, then stop
   t0_ = t_log_ = last_bar_ = std::chrono::steady_clock::now();
 
   const bool wgan_gp = cfg_.optim.loss == LossKind::wgan_gp;
@@ -369,7 +424,8 @@ int Run::go() {
     const GStats g = step_->g_update(fake, labels);
     ++done_;
     const bool last = done_ == target_;
-    if (done_ % cfg_.log_every == 0 || last) log(done_, d, g);
+    const bool eval_now = cfg_.eval_every > 0 && (done_ % cfg_.eval_every == 0 || last);
+    if (done_ % cfg_.log_every == 0 || last || eval_now) log(done_, d, g, eval_now);
     if ((cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
@@ -386,6 +442,7 @@ int Run::go() {
     }
   }
   std::signal(SIGINT, previous);
+  std::signal(SIGTERM, previous_term);
   if (code == 0)
     std::printf("done: %lld steps in %s; samples in %s/samples, checkpoint in %s/checkpoint\n", (long long)target_,
                 format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()).c_str(),
@@ -421,7 +478,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
     const json given = json::parse(current), have = json::parse(config_to_json(saved));
     for (const auto& [flag, key] : overrides) {
       if (key == "steps" || key == "log_every" || key == "sample_every" || key == "checkpoint_every" ||
-          key == "epochs")
+          key == "epochs" || key == "eval_every" || key == "eval_n")
         continue;
       DUEL_CHECK(!given.contains(key) || given.at(key) == have.at(key), "train: --resume: --", flag, " ",
                  given.contains(key) ? given.at(key).dump() : "?", " differs from the checkpoint's ",
@@ -433,6 +490,8 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
       if (key == "log_every") saved.log_every = config.log_every;
       if (key == "sample_every") saved.sample_every = config.sample_every;
       if (key == "checkpoint_every") saved.checkpoint_every = config.checkpoint_every;
+      if (key == "eval_every") saved.eval_every = config.eval_every;
+      if (key == "eval_n") saved.eval_n = config.eval_n;
     }
     saved.out = config.out;
     config = saved;

@@ -22,6 +22,8 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t sample_every = 0;      // 0: only at the end
   int64_t checkpoint_every = 0;  // 0: only at the end
+  int64_t eval_every = 0;        // 0: never; else Frechet distance etc. every K steps (and at the end)
+  int64_t eval_n = 2000;         // generated images per evaluation
   std::string out;
   Device device;
 };
@@ -35,6 +37,10 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
 // which must agree with the saved run except steps, epochs, log_every, sample_every and
 // checkpoint_every. Returns the process exit code (130 after Ctrl-C, with a checkpoint written).
 int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides);
+
+// n images from G in evaluation mode without recording, latent vectors drawn from `seed` (and
+// labels i % classes for a conditional model), generated in batches of 500.
+Tensor generate_images(Gan& gan, int64_t n, uint64_t seed);
 
 // Writes an 8x8 (or nrow-wide) grid of G's samples for the run's fixed latent vectors.
 void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const Tensor& labels);

@@ -93,6 +93,13 @@ class Sigmoid : public Module {
   Tensor forward(const Tensor& x) override { return sigmoid(x); }
 };
 
+// [N, *] -> [N, prod(*)]
+class Flatten : public Module {
+ public:
+  Flatten() : Module("Flatten") {}
+  Tensor forward(const Tensor& x) override { return x.flatten(1); }
+};
+
 class Identity : public Module {
  public:
   Identity() : Module("Identity") {}

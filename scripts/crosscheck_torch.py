@@ -222,6 +222,13 @@ def gen_softplus(rng):
                 f"{s} beta={beta} threshold={threshold}")
 
 
+def gen_log_softmax(rng):
+    s = rand_shape(rng, 1, 4)
+    dim = int(rng.integers(-len(s), len(s)))
+    return Case({"input": normal(rng, s, 3.0)}, {"dim": str(dim)},
+                lambda t: F.log_softmax(t["input"], dim), f"{s} dim={dim}")
+
+
 def reduction_gen(name):
     def gen(rng):
         s = rand_shape(rng, 0, 4)
@@ -523,6 +530,7 @@ OPS = {
     "conv2d_weight_grad": gen_conv2d_weight_grad,
     "batch_norm": gen_batch_norm,
     "layer_norm": gen_layer_norm,
+    "log_softmax": gen_log_softmax,
     "binary_cross_entropy_with_logits": gen_bce,
     "mse_loss": gen_mse,
     "embedding": gen_embedding,

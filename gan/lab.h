@@ -1,0 +1,44 @@
+// The 2D GAN lab, in the spirit of GAN Lab (Kahng et al. 2018): MLP generator and critic on
+// two-dimensional data, trained with the same step as the image GANs, drawn as frames that show
+// the real points, the generated points, the critic's output as a heat map and arrows of the
+// generator's gradient on its samples.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gan/step.h"
+
+namespace duel::gan {
+
+// ring8: 8 Gaussians on a circle of radius 2 (std 0.02); grid25: a 5x5 grid of Gaussians at
+// {-4, -2, 0, 2, 4}^2 (std 0.05); spiral: an Archimedean spiral (two turns) with noise std 0.05.
+struct Distribution2D {
+  std::string name;
+  std::vector<double> modes;  // (x, y) pairs; the spiral's are points along its curve
+  double std = 0.02;
+  double view = 3.0;          // frames show [-view, view]^2
+  int64_t mode_count = 0;     // modes (or spiral segments) a generator should cover
+  // `n` points [n, 2] from the Philox generator.
+  Tensor sample(int64_t n, Generator& g) const;
+  // Which mode (or spiral segment) a point belongs to, or -1 if it is further than 3 std from all.
+  int64_t assign(double x, double y) const;
+};
+Distribution2D make_distribution(const std::string& name);
+
+struct LabConfig {
+  std::string dist = "ring8";
+  OptimConfig optim;
+  int64_t steps = 2000, batch = 256, z_dim = 2, hidden = 128;
+  int64_t frame_every = 0;  // 0: steps / 100
+  int64_t eval_samples = 2500;
+  uint64_t seed = 0;
+  std::string out;
+};
+
+// Trains, writing DIR/frames/frame_NNNNNN.png, DIR/metrics.jsonl (step, losses, D(x), D(G(z)),
+// gradient norms, modes covered, high-quality fraction), DIR/lab.html (plays the frames
+// offline, with the curves) and DIR/curves.svg. Returns the process exit code.
+int run_lab(const LabConfig& config);
+
+}  // namespace duel::gan
