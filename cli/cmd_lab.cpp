@@ -21,13 +21,19 @@ int cmd_lab(int argc, char** argv) {
         "  A 2D GAN with MLP generator and critic. Writes DIR/frames/*.png (real and generated points,\n"
         "  the critic's output as a heat map, arrows of the generator's gradient), DIR/metrics.jsonl\n"
         "  (modes covered, high-quality fraction, losses, gradient norms), DIR/curves.svg and\n"
-        "  DIR/lab.html, which plays the frames offline.");
+        "  DIR/lab.html, which plays the frames offline. Defaults are the image GANs' except for\n"
+        "  wgan-gp, which uses the WGAN-GP paper's toy settings: lambda 0.1, betas (0.5, 0.9).");
     return 0;
   }
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   gan::LabConfig c;
   c.dist = args.get_or("dist", "ring8");
   c.optim = gan::defaults_for(gan::parse_loss(args.get_or("loss", "ns")));
+  if (c.optim.loss == gan::LossKind::wgan_gp) {
+    // The WGAN-GP paper's settings for its 2D toy data (its gan_toy code): lambda 0.1, beta1 0.5.
+    c.optim.gp_lambda = 0.1;
+    c.optim.beta1 = 0.5;
+  }
   c.optim.lr_g = args.get_double("lr-g", c.optim.lr_g);
   c.optim.lr_d = args.get_double("lr-d", c.optim.lr_d);
   c.optim.beta1 = args.get_double("beta1", c.optim.beta1);

@@ -15,5 +15,8 @@ int cmd_bench(int argc, char** argv);      // duel bench step: time training ste
 int cmd_classifier(int argc, char** argv); // duel classifier train|eval: the feature network
 int cmd_eval(int argc, char** argv);       // duel eval: Frechet distance, KID, precision/recall, coverage
 int cmd_lab(int argc, char** argv);        // duel lab: the 2D GAN lab
+int cmd_chart(int argc, char** argv);      // duel chart: one metric of several runs, as SVG
+int cmd_graph(int argc, char** argv);      // duel graph: one iteration's autograd graph as DOT
+int cmd_report(int argc, char** argv);     // duel report: an HTML page for a training run
 
 }  // namespace duel::cli

@@ -37,6 +37,7 @@ struct FunctionNode final : Node {
 struct AccumulateGrad final : Node {
   std::weak_ptr<TensorImpl> leaf;
   bool is_accumulator() const override { return true; }
+  std::shared_ptr<TensorImpl> accumulates_into() const override { return leaf.lock(); }
   std::vector<Tensor> apply(const Tensor& g) override {
     auto impl = leaf.lock();
     if (!impl || !g.defined()) return {};
@@ -84,6 +85,14 @@ class LevelGuard {
  public:
   LevelGuard() { ++t_graph_level; }
   ~LevelGuard() { --t_graph_level; }
+};
+
+class LevelScope {
+ public:
+  explicit LevelScope(GraphLevel level) : prev_(t_graph_level) { t_graph_level = level; }
+  ~LevelScope() { t_graph_level = prev_; }
+ private:
+  GraphLevel prev_;
 };
 
 // Runs the backward pass shared by grad() and backward(). With `inputs` null, every leaf's
@@ -201,6 +210,9 @@ std::vector<Tensor> run_engine(const char* caller, const std::vector<Tensor>& ou
     std::vector<Tensor> grads;
     if (run) {
       try {
+        // What this backward records is one derivative deeper than the node it differentiates:
+        // backward of forward nodes is level 1, backward of those (WGAN-GP's penalty) level 2.
+        LevelScope scope(n->level + 1);
         grads = n->apply(g);
       } catch (const Error& e) {
         const std::string what = e.what();

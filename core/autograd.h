@@ -26,8 +26,9 @@ struct Edge {
   Device device;
 };
 
-// Whether a node was recorded while running forward code (0), inside a backward pass (1), or
-// inside the backward of a backward (2, ...). The graph tool colours nodes by it.
+// How many derivatives deep a node is: 0 for forward code, 1 for nodes recorded by the backward
+// of a level-0 node, 2 for nodes recorded by the backward of a level-1 node (WGAN-GP's penalty
+// differentiated with respect to the weights), and so on. The graph tool colours nodes by it.
 using GraphLevel = int;
 
 struct Node : std::enable_shared_from_this<Node> {
@@ -45,6 +46,8 @@ struct Node : std::enable_shared_from_this<Node> {
   // Gradients for each input (undefined where none), given the gradient of the output.
   virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
   virtual bool is_accumulator() const { return false; }
+  // The leaf tensor an accumulator adds into (null for other nodes, or a leaf that is gone).
+  virtual std::shared_ptr<TensorImpl> accumulates_into() const { return nullptr; }
 
   // Whether the running backward pass wants the gradient for this input: the input requires
   // grad and leads to something the pass computes (grad() of some inputs skips the rest, e.g.

@@ -92,36 +92,31 @@ int64_t Distribution2D::assign(double x, double y) const {
 // Models
 // ---------------------------------------------------------------------------------------------
 
+MlpGan::MlpGan(int64_t z_dim, int64_t hidden)
+    : z_dim_(z_dim), g_(std::make_shared<nn::Sequential>()), d_(std::make_shared<nn::Sequential>()) {
+  g_->add(std::make_shared<nn::Linear>(z_dim, hidden))
+      .add(std::make_shared<nn::ReLU>())
+      .add(std::make_shared<nn::Linear>(hidden, hidden))
+      .add(std::make_shared<nn::ReLU>())
+      .add(std::make_shared<nn::Linear>(hidden, 2));
+  d_->add(std::make_shared<nn::Linear>(2, hidden))
+      .add(std::make_shared<nn::LeakyReLU>(0.2))
+      .add(std::make_shared<nn::Linear>(hidden, hidden))
+      .add(std::make_shared<nn::LeakyReLU>(0.2))
+      .add(std::make_shared<nn::Linear>(hidden, 1));
+}
+
+Tensor MlpGan::generate(const Tensor& z) {
+  NameScope s("G");
+  return (*g_)(z);
+}
+
+Tensor MlpGan::critic(const Tensor& x, const Tensor&) {
+  NameScope s("D");
+  return reshape((*d_)(x), {x.size(0)});
+}
+
 namespace {
-
-class LabModels : public Adversaries {
- public:
-  LabModels(int64_t z_dim, int64_t hidden) : g_(std::make_shared<nn::Sequential>()), d_(std::make_shared<nn::Sequential>()) {
-    g_->add(std::make_shared<nn::Linear>(z_dim, hidden))
-        .add(std::make_shared<nn::ReLU>())
-        .add(std::make_shared<nn::Linear>(hidden, hidden))
-        .add(std::make_shared<nn::ReLU>())
-        .add(std::make_shared<nn::Linear>(hidden, 2));
-    d_->add(std::make_shared<nn::Linear>(2, hidden))
-        .add(std::make_shared<nn::LeakyReLU>(0.2))
-        .add(std::make_shared<nn::Linear>(hidden, hidden))
-        .add(std::make_shared<nn::LeakyReLU>(0.2))
-        .add(std::make_shared<nn::Linear>(hidden, 1));
-  }
-  Tensor generate(const Tensor& z) {
-    NameScope s("G");
-    return (*g_)(z);
-  }
-  Tensor critic(const Tensor& x, const Tensor&) override {
-    NameScope s("D");
-    return reshape((*d_)(x), {x.size(0)});
-  }
-  nn::Module& G() override { return *g_; }
-  nn::Module& D() override { return *d_; }
-
- private:
-  std::shared_ptr<nn::Sequential> g_, d_;
-};
 
 struct Coverage2D {
   int64_t modes_covered = 0;
@@ -152,7 +147,7 @@ Coverage2D coverage(const Distribution2D& dist, const Tensor& points) {
 // The frame: the critic's belief as a heat map, real points (green), generated points
 // (purple), and for some generated points an arrow along -grad_x of the generator's loss: where
 // the generator's update pushes that sample.
-void draw_frame(const std::string& path, LabModels& m, LossKind loss, const Distribution2D& dist, const Tensor& real,
+void draw_frame(const std::string& path, MlpGan& m, LossKind loss, const Distribution2D& dist, const Tensor& real,
                 const Tensor& fake) {
   constexpr int kSize = 480, kGrid = 120;
   Canvas canvas(kSize, kSize);
@@ -240,7 +235,7 @@ int run_lab(const LabConfig& c) {
   DUEL_CHECK(!ec, "lab: cannot create ", c.out, "/frames: ", ec.message());
 
   Generator rng(c.seed);
-  LabModels m(c.z_dim, c.hidden);
+  MlpGan m(c.z_dim, c.hidden);
   nn::reset_all(m.G(), rng);
   nn::reset_all(m.D(), rng);
   GanStep step(m, c.optim);

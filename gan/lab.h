@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gan/step.h"
+#include "nn/layers.h"
 
 namespace duel::gan {
 
@@ -25,6 +26,22 @@ struct Distribution2D {
   int64_t assign(double x, double y) const;
 };
 Distribution2D make_distribution(const std::string& name);
+
+// The lab's networks: G z -> Linear(hidden) ReLU Linear(hidden) ReLU Linear(2);
+// D 2 -> Linear(hidden) LeakyReLU(0.2) Linear(hidden) LeakyReLU(0.2) Linear(1).
+class MlpGan : public Adversaries {
+ public:
+  MlpGan(int64_t z_dim, int64_t hidden);
+  Tensor generate(const Tensor& z);
+  Tensor critic(const Tensor& x, const Tensor& labels) override;
+  nn::Module& G() override { return *g_; }
+  nn::Module& D() override { return *d_; }
+  int64_t z_dim() const { return z_dim_; }
+
+ private:
+  int64_t z_dim_;
+  std::shared_ptr<nn::Sequential> g_, d_;
+};
 
 struct LabConfig {
   std::string dist = "ring8";

@@ -83,7 +83,16 @@ std::string svg_line_chart(const std::string& title, const std::vector<Series>& 
   auto py_raw = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };
   os << "<g stroke=\"#ddd\">";
   for (double t : nice_ticks(x0, x1, 6)) os << "<line x1=\"" << px(t) << "\" x2=\"" << px(t) << "\" y1=\"" << top << "\" y2=\"" << top + ph << "\"/>";
-  const std::vector<double> yt = log_y ? nice_ticks(std::floor(y0), std::ceil(y1), 5) : nice_ticks(y0, y1, 5);
+  std::vector<double> yt;
+  if (log_y) {  // 1, 2 and 5 times powers of ten, in log10 units
+    for (double e = std::floor(y0); e <= std::ceil(y1); ++e)
+      for (double m : {1.0, 2.0, 5.0}) {
+        const double t = e + std::log10(m);
+        if (t >= y0 && t <= y1 && (m == 1.0 || y1 - y0 < 2.5)) yt.push_back(t);
+      }
+  } else {
+    yt = nice_ticks(y0, y1, 5);
+  }
   for (double t : yt)
     if (t >= y0 && t <= y1) os << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << py_raw(t) << "\" y2=\"" << py_raw(t) << "\"/>";
   os << "</g><rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph

@@ -1,0 +1,57 @@
+// duel chart --metric KEY --run NAME=DIR [--run NAME=DIR]... --out FILE.svg [--log-y] [--title T]
+// One metric of several runs (their metrics.jsonl, from duel train or duel lab) on one chart.
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "gan/files.h"
+#include "gan/svg.h"
+
+namespace duel::cli {
+
+int cmd_chart(int argc, char** argv) {
+  const Args args("chart", argc, argv, 2, {"metric", "run", "out", "title", "x"}, {"log-y", "help"});
+  if (args.has("help")) {
+    std::puts("usage: duel chart --metric KEY --run NAME=DIR [--run NAME=DIR]... --out FILE.svg\n"
+              "                  [--log-y] [--title T] [--x step]\n"
+              "  Plots KEY from each DIR/metrics.jsonl against step (or --x KEY) as an SVG line chart.");
+    return 0;
+  }
+  const std::string metric = args.required("metric"), out = args.required("out"), xkey = args.get_or("x", "step");
+  const std::vector<std::string> runs = args.all("run");
+  DUEL_CHECK(!runs.empty(), "chart: give at least one --run NAME=DIR");
+  std::vector<gan::Series> series;
+  for (const std::string& r : runs) {
+    const size_t eq = r.find('=');
+    DUEL_CHECK(eq != std::string::npos && eq > 0, "chart: --run expects NAME=DIR, got '", r, "'");
+    gan::Series s{r.substr(0, eq), gan::series_colour(series.size()), {}, {}};
+    const std::string path = r.substr(eq + 1) + "/metrics.jsonl";
+    std::ifstream in(path);
+    DUEL_CHECK(in.good(), "chart: cannot read ", path);
+    int line_no = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++line_no;
+      if (line.empty()) continue;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        fail("chart: ", path, " line ", line_no, " is not JSON");
+      }
+      if (!j.contains(metric) || !j.contains(xkey) || !j[metric].is_number() || !j[xkey].is_number()) continue;
+      s.x.push_back(j[xkey].get<double>());
+      s.y.push_back(j[metric].get<double>());
+    }
+    DUEL_CHECK(!s.x.empty(), "chart: ", path, " has no '", metric, "' values");
+    series.push_back(std::move(s));
+  }
+  gan::write_text_atomic(out, gan::svg_line_chart(args.get_or("title", metric), series, xkey, 640, 300,
+                                                  args.has("log-y")) + "\n");
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+}  // namespace duel::cli

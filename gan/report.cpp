@@ -1,0 +1,114 @@
+#include "gan/report.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "gan/files.h"
+#include "gan/svg.h"
+
+namespace duel::gan {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string base64(const std::string& bytes) {
+  static const char* kTable = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t b0 = uint8_t(bytes[i]), b1 = i + 1 < bytes.size() ? uint8_t(bytes[i + 1]) : 0,
+                   b2 = i + 2 < bytes.size() ? uint8_t(bytes[i + 2]) : 0;
+    const uint32_t v = (b0 << 16) | (b1 << 8) | b2;
+    out += kTable[(v >> 18) & 63];
+    out += kTable[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kTable[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kTable[v & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string write_report(const std::string& dir, const std::string& out) {
+  const std::string metrics_path = dir + "/metrics.jsonl";
+  DUEL_CHECK(fs::exists(metrics_path), "report: ", dir, " has no metrics.jsonl (is it a duel train output directory?)");
+  std::map<std::string, Series> series;  // by metric key
+  std::ifstream in(metrics_path);
+  int line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (line.empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      fail("report: ", metrics_path, " line ", line_no, " is not JSON");
+    }
+    if (!j.contains("step") || !j["step"].is_number()) continue;
+    const double step = j["step"].get<double>();
+    for (auto& [key, value] : j.items()) {
+      if (key == "step" || !value.is_number()) continue;
+      Series& s = series[key];
+      s.name = key;
+      s.x.push_back(step);
+      s.y.push_back(value.get<double>());
+    }
+  }
+  DUEL_CHECK(!series.empty(), "report: ", metrics_path, " holds no metrics yet");
+  auto chart = [&](const std::string& title, const std::vector<std::string>& keys, bool log_y = false) {
+    std::vector<Series> chosen;
+    for (const std::string& k : keys)
+      if (series.count(k)) {
+        Series s = series[k];
+        s.colour = series_colour(chosen.size());
+        chosen.push_back(s);
+      }
+    return chosen.empty() ? std::string() : "<div class=\"chart\">" + svg_line_chart(title, chosen, "step", 620, 280, log_y) + "</div>";
+  };
+
+  std::ostringstream html;
+  html << "<!doctype html><html><head><meta charset=\"utf-8\"><title>duel report: " << html_escape(dir)
+       << "</title><style>body{font-family:sans-serif;margin:24px;max-width:1300px}.chart{display:inline-block;"
+       << "margin:4px}pre{background:#f4f4f4;padding:8px;overflow:auto}.grid{display:inline-block;margin:6px;"
+       << "text-align:center;font-size:12px}.grid img{border:1px solid #ccc;image-rendering:pixelated;width:256px}"
+       << "</style></head><body><h1>duel training run: " << html_escape(dir) << "</h1>";
+  const std::string config_path = fs::exists(dir + "/checkpoint/config.json") ? dir + "/checkpoint/config.json" : dir + "/config.json";
+  if (fs::exists(config_path)) html << "<h2>configuration</h2><pre>" << html_escape(read_text(config_path)) << "</pre>";
+  const Series& steps = series.begin()->second;
+  html << "<p>" << steps.x.size() << " logged steps, up to step " << steps.x.back() << ".</p><h2>training</h2>"
+       << chart("losses", {"loss_D", "loss_G", "gp"}) << chart("critic outputs", {"D_x", "D_G_z", "D_G_z_after"})
+       << chart("gradient norms (log scale)", {"grad_norm_G", "grad_norm_D"}, true) << chart("speed (images/s)", {"images_per_s"});
+  if (series.count("fid")) {
+    html << "<h2>judging the generator (Fashion-MNIST classifier features)</h2>" << chart("Frechet distance", {"fid"})
+         << chart("KID", {"kid"}) << chart("precision and recall", {"precision", "recall"})
+         << chart("classifier score", {"classifier_score"}) << chart("classes covered (of 10)", {"classes_covered"});
+  }
+  std::vector<fs::path> grids;
+  if (fs::exists(dir + "/samples"))
+    for (const auto& e : fs::directory_iterator(dir + "/samples"))
+      if (e.path().extension() == ".png") grids.push_back(e.path());
+  std::sort(grids.begin(), grids.end());
+  if (!grids.empty()) {
+    // At most 12 grids, evenly spaced, always including the last.
+    std::vector<fs::path> shown;
+    const size_t n = std::min<size_t>(12, grids.size());
+    for (size_t i = 0; i < n; ++i) shown.push_back(grids[(grids.size() - 1) * i / std::max<size_t>(1, n - 1)]);
+    shown.erase(std::unique(shown.begin(), shown.end()), shown.end());
+    html << "<h2>samples (fixed latent vectors)</h2>";
+    for (const fs::path& p : shown)
+      html << "<div class=\"grid\"><img alt=\"" << html_escape(p.filename().string()) << "\" src=\"data:image/png;base64,"
+           << base64(read_text(p.string())) << "\"><br>" << html_escape(p.stem().string()) << "</div>";
+  }
+  html << "<p><small>written by duel report</small></p></body></html>\n";
+  const std::string path = out.empty() ? dir + "/report.html" : out;
+  write_text_atomic(path, html.str());
+  return path;
+}
+
+}  // namespace duel::gan
