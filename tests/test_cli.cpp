@@ -1,6 +1,8 @@
 // The `duel` program end to end: `duel op` on files (forward, backward, buffers), and bad input
 // answered with one line on stderr and a non-zero exit.
 #include <catch2/catch.hpp>
+
+#include "tests/run_duel.h"
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,25 +19,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string err;
-};
-
 std::string tmp_path(const std::string& name) {
   fs::create_directories(DUEL_TEST_TMP);
   return std::string(DUEL_TEST_TMP) + "/" + name;
 }
 
-Run run_duel(const std::string& args) {
-  const std::string err_file = tmp_path("stderr.txt");
-  const std::string cmd = std::string(DUEL_BINARY) + " " + args + " >/dev/null 2>" + err_file;
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return {WEXITSTATUS(status), ss.str()};
-}
+using test::Run;
+using test::run_duel;
 
 int count_lines(const std::string& s) {
   int n = 0;

@@ -1,6 +1,8 @@
 // Training, end to end: five dcgan28 iterations against PyTorch (scripts/golden_train_torch.py),
 // `duel step`, bit-exact resume, checkpoint round trips, and bad input to `duel train`.
 #include <catch2/catch.hpp>
+
+#include "tests/run_duel.h"
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -25,22 +27,8 @@ std::string tmp_dir(const std::string& name) {
   return d;
 }
 
-struct Run {
-  int code;
-  std::string out, err;
-};
-
-Run run_duel(const std::string& args) {
-  const std::string o = std::string(DUEL_TEST_TMP) + "/train_stdout.txt", e = std::string(DUEL_TEST_TMP) + "/train_stderr.txt";
-  const int status = std::system((std::string(DUEL_BINARY) + " " + args + " >" + o + " 2>" + e).c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  return {WEXITSTATUS(status), slurp(o), slurp(e)};
-}
+using test::Run;
+using test::run_duel;
 
 // max |a - b| / max(max |b|, floor)
 double rel(const std::vector<double>& a, const std::vector<double>& b, double floor = 1e-30) {

@@ -1,0 +1,34 @@
+// Runs the `duel` program for end-to-end tests. Output files are named by process id, because
+// ctest runs test cases of one executable in parallel processes.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace duel::test {
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline Run run_duel(const std::string& args) {
+  std::filesystem::create_directories(DUEL_TEST_TMP);
+  const std::string base = std::string(DUEL_TEST_TMP) + "/run_" + std::to_string(::getpid());
+  const int status = std::system((std::string(DUEL_BINARY) + " " + args + " >" + base + ".out 2>" + base + ".err").c_str());
+  return {WEXITSTATUS(status), slurp(base + ".out"), slurp(base + ".err")};
+}
+
+}  // namespace duel::test
