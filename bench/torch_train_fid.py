@@ -15,11 +15,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import st_numpy  # noqa: E402
-from torch_train_step import models  # noqa: E402
+from torch_train_step import models, train_step  # noqa: E402
 
 
 def load_images(path):
@@ -58,38 +57,19 @@ def main():
     data = torch.from_numpy(load_images("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
     per_epoch = data.shape[0] // args.batch
     steps = args.steps or max(1, int(args.epochs * per_epoch / n_critic))
-    order, pos = torch.randperm(data.shape[0]), 0
+    order = torch.randperm(data.shape[0])
     t0 = time.time()
+    pos = 0
+
+    def next_real():  # a new permutation each epoch; the last incomplete batch is dropped
+        nonlocal order, pos
+        if pos + args.batch > data.shape[0]:
+            order, pos = torch.randperm(data.shape[0]), 0
+        pos += args.batch
+        return data[order[pos - args.batch:pos]]
+
     for step in range(1, steps + 1):
-        for k in range(n_critic):
-            if pos + args.batch > data.shape[0]:
-                order, pos = torch.randperm(data.shape[0]), 0
-            real = data[order[pos:pos + args.batch]]
-            pos += args.batch
-            z = torch.randn(args.batch, 100, 1, 1)
-            if k + 1 == n_critic:
-                fake = g(z)
-            else:
-                with torch.no_grad():
-                    fake = g(z)
-            opt_d.zero_grad(set_to_none=True)
-            if wgan_gp:
-                eps = torch.rand(args.batch, 1, 1, 1)
-                x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
-                (gx,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
-                gp = ((torch.sqrt((gx ** 2).sum(dim=(1, 2, 3)) + 1e-12) - 1) ** 2).mean()
-                loss_d = d(fake.detach()).mean() - d(real).mean() + 10 * gp
-            else:
-                out_r, out_f = d(real).view(-1), d(fake.detach()).view(-1)
-                loss_d = (F.binary_cross_entropy_with_logits(out_r, torch.ones_like(out_r))
-                          + F.binary_cross_entropy_with_logits(out_f, torch.zeros_like(out_f)))
-            loss_d.backward()
-            opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        out = d(fake).view(-1)
-        loss_g = -out.mean() if wgan_gp else F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-        loss_g.backward()
-        opt_g.step()
+        loss_d, loss_g = train_step(g, d, opt_g, opt_d, next_real, args.batch, wgan_gp, n_critic)
         if step % 100 == 0 or step == steps:
             print(f"step {step}/{steps} loss_D {loss_d.item():.4f} loss_G {loss_g.item():.4f} "
                   f"{step / (time.time() - t0):.2f} it/s", flush=True)

@@ -47,6 +47,38 @@ def models(name, critic_norm):
     return g, d, 3, 64
 
 
+def train_step(g, d, opt_g, opt_d, next_real, batch, wgan_gp, n_critic):
+    """One duel-style step: n_critic critic updates (the last one's fake batch keeps G's graph),
+    then the generator update through the updated critic. Returns (loss_D, loss_G)."""
+    for k in range(n_critic):
+        real = next_real()
+        z = torch.randn(batch, 100, 1, 1)
+        if k + 1 == n_critic:
+            fake = g(z)
+        else:
+            with torch.no_grad():
+                fake = g(z)
+        opt_d.zero_grad(set_to_none=True)
+        if wgan_gp:
+            eps = torch.rand(batch, 1, 1, 1)
+            x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+            (gx,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
+            gp = ((torch.sqrt((gx ** 2).sum(dim=(1, 2, 3)) + 1e-12) - 1) ** 2).mean()
+            loss_d = d(fake.detach()).mean() - d(real).mean() + 10 * gp
+        else:
+            out_r, out_f = d(real).view(-1), d(fake.detach()).view(-1)
+            loss_d = (F.binary_cross_entropy_with_logits(out_r, torch.ones_like(out_r))
+                      + F.binary_cross_entropy_with_logits(out_f, torch.zeros_like(out_f)))
+        loss_d.backward()
+        opt_d.step()
+    opt_g.zero_grad(set_to_none=True)
+    out = d(fake).view(-1)
+    loss_g = -out.mean() if wgan_gp else F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+    loss_g.backward()
+    opt_g.step()
+    return loss_d, loss_g
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="dcgan28")
@@ -67,32 +99,7 @@ def main():
     times = []
     for it in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        for k in range(n_critic):
-            z = torch.randn(args.batch, 100, 1, 1)
-            if k + 1 == n_critic:
-                fake = g(z)
-            else:
-                with torch.no_grad():
-                    fake = g(z)
-            opt_d.zero_grad(set_to_none=True)
-            if wgan_gp:
-                eps = torch.rand(args.batch, 1, 1, 1)
-                x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
-                (gx,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
-                gp = ((torch.sqrt((gx ** 2).sum(dim=(1, 2, 3)) + 1e-12) - 1) ** 2).mean()
-                loss_d = d(fake.detach()).mean() - d(real).mean() + 10 * gp
-            else:
-                out_r = d(real).view(-1)
-                out_f = d(fake.detach()).view(-1)
-                loss_d = (F.binary_cross_entropy_with_logits(out_r, torch.ones_like(out_r))
-                          + F.binary_cross_entropy_with_logits(out_f, torch.zeros_like(out_f)))
-            loss_d.backward()
-            opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        out = d(fake).view(-1)
-        loss_g = -out.mean() if wgan_gp else F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-        loss_g.backward()
-        opt_g.step()
+        train_step(g, d, opt_g, opt_d, lambda: real, args.batch, wgan_gp, n_critic)
         if it >= args.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     times.sort()

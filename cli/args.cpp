@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "gan/step.h"
 
 namespace duel::cli {
 
@@ -87,6 +88,20 @@ double Args::get_double(const std::string& flag, double fallback) const {
   DUEL_CHECK(errno == 0 && !v->empty() && end == v->c_str() + v->size() && std::isfinite(d), command_,
              ": --", flag, " expects a number, got '", *v, "'");
   return d;
+}
+
+}  // namespace duel::cli
+
+namespace duel::cli {
+
+void apply_optim_flags(const Args& args, gan::OptimConfig& c) {
+  c.lr_g = args.get_double("lr-g", c.lr_g);
+  c.lr_d = args.get_double("lr-d", c.lr_d);
+  c.beta1 = args.get_double("beta1", c.beta1);
+  c.beta2 = args.get_double("beta2", c.beta2);
+  c.n_critic = args.get_int("n-critic", c.n_critic);
+  c.gp_lambda = args.get_double("gp-lambda", c.gp_lambda);
+  c.clip = args.get_double("clip", c.clip);
 }
 
 }  // namespace duel::cli

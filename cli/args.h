@@ -33,3 +33,12 @@ class Args {
 };
 
 }  // namespace duel::cli
+
+namespace duel::gan {
+struct OptimConfig;
+}
+
+namespace duel::cli {
+// --lr-g, --lr-d, --beta1, --beta2, --n-critic, --gp-lambda and --clip, where given, over `c`.
+void apply_optim_flags(const Args& args, gan::OptimConfig& c);
+}  // namespace duel::cli

@@ -1,13 +1,12 @@
 // duel chart --metric KEY --run NAME=DIR [--run NAME=DIR]... --out FILE.svg [--log-y] [--title T]
 // One metric of several runs (their metrics.jsonl, from duel train or duel lab) on one chart.
 #include <cstdio>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "gan/files.h"
+#include "gan/report.h"
 #include "gan/svg.h"
 
 namespace duel::cli {
@@ -27,24 +26,12 @@ int cmd_chart(int argc, char** argv) {
   for (const std::string& r : runs) {
     const size_t eq = r.find('=');
     DUEL_CHECK(eq != std::string::npos && eq > 0, "chart: --run expects NAME=DIR, got '", r, "'");
-    gan::Series s{r.substr(0, eq), gan::series_colour(series.size()), {}, {}};
     const std::string path = r.substr(eq + 1) + "/metrics.jsonl";
-    std::ifstream in(path);
-    DUEL_CHECK(in.good(), "chart: cannot read ", path);
-    int line_no = 0;
-    for (std::string line; std::getline(in, line);) {
-      ++line_no;
-      if (line.empty()) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception&) {
-        fail("chart: ", path, " line ", line_no, " is not JSON");
-      }
-      if (!j.contains(metric) || !j.contains(xkey) || !j[metric].is_number() || !j[xkey].is_number()) continue;
-      s.x.push_back(j[xkey].get<double>());
-      s.y.push_back(j[metric].get<double>());
-    }
+    auto all = gan::read_metrics(path, xkey);
+    DUEL_CHECK(all.count(metric), "chart: ", path, " has no '", metric, "' values");
+    gan::Series s = all.at(metric);
+    s.name = r.substr(0, eq);
+    s.colour = gan::series_colour(series.size());
     DUEL_CHECK(!s.x.empty(), "chart: ", path, " has no '", metric, "' values");
     series.push_back(std::move(s));
   }

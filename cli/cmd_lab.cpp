@@ -34,12 +34,7 @@ int cmd_lab(int argc, char** argv) {
     c.optim.gp_lambda = 0.1;
     c.optim.beta1 = 0.5;
   }
-  c.optim.lr_g = args.get_double("lr-g", c.optim.lr_g);
-  c.optim.lr_d = args.get_double("lr-d", c.optim.lr_d);
-  c.optim.beta1 = args.get_double("beta1", c.optim.beta1);
-  c.optim.beta2 = args.get_double("beta2", c.optim.beta2);
-  c.optim.n_critic = args.get_int("n-critic", c.optim.n_critic);
-  c.optim.gp_lambda = args.get_double("gp-lambda", c.optim.gp_lambda);
+  apply_optim_flags(args, c.optim);
   c.steps = args.get_int("steps", 2000);
   c.batch = args.get_int("batch", 256);
   c.z_dim = args.get_int("z-dim", 2);

@@ -47,13 +47,7 @@ int cmd_train(int argc, char** argv) {
       args.get_or("critic-norm", c.optim.loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
   c.model.conditional = args.has("conditional");
   c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ? 1 : 3);
-  c.optim.lr_g = args.get_double("lr-g", c.optim.lr_g);
-  c.optim.lr_d = args.get_double("lr-d", c.optim.lr_d);
-  c.optim.beta1 = args.get_double("beta1", c.optim.beta1);
-  c.optim.beta2 = args.get_double("beta2", c.optim.beta2);
-  c.optim.n_critic = args.get_int("n-critic", c.optim.n_critic);
-  c.optim.gp_lambda = args.get_double("gp-lambda", c.optim.gp_lambda);
-  c.optim.clip = args.get_double("clip", c.optim.clip);
+  apply_optim_flags(args, c.optim);
   c.data = args.get_or("data", "fashion-mnist");
   c.batch = args.get_int("batch", 64);
   const int64_t seed = args.get_int("seed", 0);

@@ -35,11 +35,10 @@ std::string base64(const std::string& bytes) {
 
 }  // namespace
 
-std::string write_report(const std::string& dir, const std::string& out) {
-  const std::string metrics_path = dir + "/metrics.jsonl";
-  DUEL_CHECK(fs::exists(metrics_path), "report: ", dir, " has no metrics.jsonl (is it a duel train output directory?)");
-  std::map<std::string, Series> series;  // by metric key
-  std::ifstream in(metrics_path);
+std::map<std::string, Series> read_metrics(const std::string& path, const std::string& x_key) {
+  std::ifstream in(path);
+  DUEL_CHECK(in.good(), "cannot read ", path);
+  std::map<std::string, Series> series;
   int line_no = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
@@ -48,18 +47,25 @@ std::string write_report(const std::string& dir, const std::string& out) {
     try {
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception&) {
-      fail("report: ", metrics_path, " line ", line_no, " is not JSON");
+      fail(path, " line ", line_no, " is not JSON");
     }
-    if (!j.contains("step") || !j["step"].is_number()) continue;
-    const double step = j["step"].get<double>();
+    if (!j.contains(x_key) || !j[x_key].is_number()) continue;
+    const double x = j[x_key].get<double>();
     for (auto& [key, value] : j.items()) {
-      if (key == "step" || !value.is_number()) continue;
+      if (key == x_key || !value.is_number()) continue;
       Series& s = series[key];
       s.name = key;
-      s.x.push_back(step);
+      s.x.push_back(x);
       s.y.push_back(value.get<double>());
     }
   }
+  return series;
+}
+
+std::string write_report(const std::string& dir, const std::string& out) {
+  const std::string metrics_path = dir + "/metrics.jsonl";
+  DUEL_CHECK(fs::exists(metrics_path), "report: ", dir, " has no metrics.jsonl (is it a duel train output directory?)");
+  std::map<std::string, Series> series = read_metrics(metrics_path);
   DUEL_CHECK(!series.empty(), "report: ", metrics_path, " holds no metrics yet");
   auto chart = [&](const std::string& title, const std::vector<std::string>& keys, bool log_y = false) {
     std::vector<Series> chosen;

@@ -24,6 +24,14 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// A fresh, empty directory under the test scratch space.
+inline std::string tmp_dir(const std::string& name) {
+  const std::string d = std::string(DUEL_TEST_TMP) + "/" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
 inline Run run_duel(const std::string& args) {
   std::filesystem::create_directories(DUEL_TEST_TMP);
   const std::string base = std::string(DUEL_TEST_TMP) + "/run_" + std::to_string(::getpid());

@@ -19,12 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tmp_dir(const std::string& name) {
-  const std::string d = std::string(DUEL_TEST_TMP) + "/" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using test::tmp_dir;
 
 using test::Run;
 using test::run_duel;
