@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/params.h"
+
 namespace duel::kernels::cuda {
 
 using Stream = void*;  // a cudaStream_t; nullptr is the default stream
@@ -26,5 +28,7 @@ void random_normal_f64(double* out, int64_t n, uint64_t seed, uint64_t offset, d
 // the host-versus-device RNG test, usable before CUDA storage exists. Throws on CUDA errors.
 void philox_roundtrip(int64_t n, uint64_t seed, uint64_t offset, float* uniform_f32,
                       float* normal_f32, double* normal_f64);
+
+#include "kernels/cuda/kernels_api.inc"
 
 }  // namespace duel::kernels::cuda

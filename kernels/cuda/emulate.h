@@ -1,0 +1,207 @@
+// A CPU emulation of the CUDA execution model, for checking kernel logic on machines without a
+// GPU. A kernel source compiled by the host compiler with DUEL_CUDA_EMULATE runs here as it
+// would on the device: every CUDA thread of a block is a fiber (its own stack, switched with
+// swapcontext), blocks run one after another, __syncthreads is a barrier over the block's fibers,
+// warp shuffles exchange values over the 32 fibers of a warp, and __shared__ arrays are shared by
+// the block's threads (a function-local static, correct because only one block runs at a time).
+//
+// Fibers run one at a time, each until it reaches a barrier. So a missing __syncthreads shows up
+// deterministically (thread 0 reads shared memory that later threads have not written yet), and a
+// barrier that some threads never reach (one under a divergent condition, or after some threads
+// returned) is reported at once as a deadlock instead of hanging.
+// What it cannot check: speed, occupancy, coalescing, register spills, or device math-library
+// rounding (expf, tanhf etc. come from the host's libm here, so tests compare with a tolerance).
+#pragma once
+
+#include <ucontext.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+namespace duel::emu {
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+// The built-in variables of the thread that is running.
+struct ThreadState {
+  dim3 thread_idx, block_idx, block_dim, grid_dim;
+  int lane = 0, warp = 0;
+};
+
+enum class Wait { none, block, warp, done };
+
+struct Fiber {
+  ucontext_t context{};
+  ThreadState state;
+  Wait wait = Wait::none;
+};
+
+struct Block {
+  ucontext_t scheduler{};
+  std::vector<Fiber> fibers;
+  std::vector<uint64_t> warp_slots;  // 32 per warp
+  std::function<void()> body;
+  int running = 0;
+};
+
+inline thread_local Block* block_now = nullptr;
+inline thread_local ThreadState* current = nullptr;
+
+[[noreturn]] inline void fail(const char* what) {
+  std::fprintf(stderr, "emulated CUDA kernel: %s\n", what);
+  std::abort();
+}
+
+inline void yield_at(Wait w) {
+  Block& b = *block_now;
+  Fiber& f = b.fibers[size_t(b.running)];
+  f.wait = w;
+  swapcontext(&f.context, &b.scheduler);
+}
+
+inline void syncthreads() { yield_at(Wait::block); }
+
+// Exchange of one value across the warp: every lane publishes, then reads lane `src`.
+template <class T>
+T warp_exchange(T v, int src) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
+  uint64_t* slot = &block_now->warp_slots[size_t(current->warp) * 32];
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  slot[current->lane] = bits;
+  yield_at(Wait::warp);
+  T out;
+  std::memcpy(&out, &slot[src], sizeof(T));
+  yield_at(Wait::warp);
+  return out;
+}
+
+inline void fiber_main() {
+  Block& b = *block_now;
+  b.body();
+  b.fibers[size_t(b.running)].wait = Wait::done;
+  // returning resumes uc_link, the scheduler
+}
+
+// Points fiber f at the start of the kernel body on its own stack.
+inline void init_fiber(Fiber& f, Block& b, char* stack, size_t size) {
+  f.wait = Wait::none;
+  getcontext(&f.context);  // only to initialise the context: never resumed here
+  f.context.uc_stack.ss_sp = stack;
+  f.context.uc_stack.ss_size = size;
+  f.context.uc_link = &b.scheduler;
+  makecontext(&f.context, fiber_main, 0);
+}
+
+// Runs the fibers of one block until all have returned, releasing warp barriers when all 32 lanes
+// wait at one and the block barrier when every thread does.
+inline void run_block(Block& b, int threads) {
+  for (;;) {
+    for (int t = 0; t < threads; ++t) {  // run every fiber up to its next barrier
+      Fiber& f = b.fibers[size_t(t)];
+      if (f.wait != Wait::none) continue;
+      b.running = t;
+      current = &f.state;
+      swapcontext(&b.scheduler, &f.context);
+    }
+    int done = 0, at_block = 0;
+    bool released = false;
+    for (int w = 0; w < threads / 32; ++w) {
+      int at_warp = 0;
+      for (int l = 0; l < 32; ++l) {
+        const Wait s = b.fibers[size_t(w * 32 + l)].wait;
+        at_warp += s == Wait::warp;
+        done += s == Wait::done;
+        at_block += s == Wait::block;
+      }
+      if (at_warp == 32) {
+        for (int l = 0; l < 32; ++l) b.fibers[size_t(w * 32 + l)].wait = Wait::none;
+        released = true;
+      } else if (at_warp > 0) {
+        fail("deadlock: a warp shuffle that not all 32 lanes of the warp reached");
+      }
+    }
+    if (done == threads) return;
+    if (at_block == threads) {
+      for (Fiber& f : b.fibers) f.wait = Wait::none;
+      released = true;
+    }
+    if (!released) fail("deadlock: a __syncthreads that not all threads of the block reached");
+  }
+}
+
+// Runs kernel(args...) over grid x block. Block sizes must be multiples of 32 (full warps), which
+// every duel kernel uses.
+template <class... P, class... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
+  const int threads = int(block.x * block.y * block.z);
+  if (threads <= 0 || threads % 32 != 0 || threads > 1024)
+    fail("launch with a block size that is not a multiple of 32 up to 1024");
+  constexpr size_t kStack = 256 * 1024;  // reserved, touched only as deep as a kernel goes
+  std::unique_ptr<char[]> stacks(new char[kStack * size_t(threads)]);
+  Block b;
+  b.fibers.resize(size_t(threads));
+  b.warp_slots.assign(size_t(threads), 0);
+  b.body = [&] { kernel(P(args)...); };
+  Block* const outer = block_now;
+  ThreadState* const outer_state = current;
+  block_now = &b;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        for (int t = 0; t < threads; ++t) {
+          Fiber& f = b.fibers[size_t(t)];
+          f.state.thread_idx = dim3(unsigned(t) % block.x, unsigned(t) / block.x % block.y,
+                                    unsigned(t) / (block.x * block.y));
+          f.state.block_idx = dim3(bx, by, bz);
+          f.state.block_dim = block;
+          f.state.grid_dim = grid;
+          f.state.lane = t % 32;
+          f.state.warp = t / 32;
+          init_fiber(f, b, stacks.get() + kStack * size_t(t), kStack);
+        }
+        run_block(b, threads);
+      }
+  block_now = outer;
+  current = outer_state;
+}
+
+}  // namespace duel::emu
+
+// The CUDA names kernel code uses, mapped onto the emulator.
+using duel::emu::dim3;
+#define threadIdx (::duel::emu::current->thread_idx)
+#define blockIdx (::duel::emu::current->block_idx)
+#define blockDim (::duel::emu::current->block_dim)
+#define gridDim (::duel::emu::current->grid_dim)
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__
+#define __launch_bounds__(...)
+#define __shared__ static
+inline void __syncthreads() { duel::emu::syncthreads(); }
+template <class T>
+T __shfl_xor_sync(unsigned, T v, int lane_mask) {
+  return duel::emu::warp_exchange(v, duel::emu::current->lane ^ lane_mask);
+}
+template <class T>
+T __shfl_down_sync(unsigned, T v, unsigned delta) {
+  const int src = duel::emu::current->lane + int(delta);
+  const T other = duel::emu::warp_exchange(v, src < 32 ? src : duel::emu::current->lane);
+  return src < 32 ? other : v;
+}
+struct alignas(16) float4 {
+  float x, y, z, w;
+};

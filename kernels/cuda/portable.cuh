@@ -1,0 +1,72 @@
+// What a kernel source includes first. Compiled by nvcc it is plain CUDA; compiled by the host
+// compiler with DUEL_CUDA_EMULATE it runs on the CPU emulator (kernels/cuda/emulate.h), in the
+// namespace duel::kernels::cuda_emu so that both builds can live in one program.
+//
+//   DUEL_CUDA_NS          cuda (device build) or cuda_emu (emulated build)
+//   launch(name, kernel, grid, block, stream, args...)   a launch, checked, never synchronising
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/params.h"
+
+#if defined(DUEL_CUDA_EMULATE)
+
+#include "kernels/cuda/emu_api.h"
+#include "kernels/cuda/emulate.h"
+#define DUEL_CUDA_NS cuda_emu
+
+namespace duel::kernels::cuda_emu {
+using Stream = void*;
+template <class... P, class... A>
+inline void launch(const char*, void (*kernel)(P...), dim3 grid, dim3 block, Stream, A... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  duel::emu::launch(kernel, grid, block, args...);
+}
+}  // namespace duel::kernels::cuda_emu
+
+#else
+
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/cuda_api.h"
+#define DUEL_CUDA_NS cuda
+
+namespace duel::kernels::cuda {
+using Stream = void*;
+template <class... P, class... A>
+inline void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, Stream stream,
+                   A... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  kernel<<<grid, block, 0, cudaStream_t(stream)>>>(P(args)...);
+  check_launch(name);
+}
+}  // namespace duel::kernels::cuda
+
+#endif
+
+namespace duel::kernels::DUEL_CUDA_NS {
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int d = 16; d > 0; d /= 2) v += __shfl_xor_sync(0xffffffffu, v, d);
+  return v;  // every lane holds the same sum, added in the same order
+}
+
+// Deterministic sum over a block of kThreads threads (a multiple of 32): the result, the same
+// in every thread, depends only on the inputs, never on timing. `scratch` holds 32 floats.
+template <int kThreads>
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  static_assert(kThreads % 32 == 0 && kThreads <= 1024);
+  v = warp_sum(v);
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < kThreads / 32 ? scratch[lane] : 0.0f;
+  return warp_sum(v);
+}
+
+inline unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
+
+}  // namespace duel::kernels::DUEL_CUDA_NS
