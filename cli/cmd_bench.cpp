@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/cuda_backend.h"
 #include "core/autograd.h"
 #include "core/config.h"
 #include "gan/step.h"
@@ -21,11 +22,12 @@ int cmd_bench(int argc, char** argv) {
   const Args args("bench step", argc, argv, 3,
                   {"model", "loss", "batch", "device", "threads", "steps", "warmup", "critic-norm"}, {"json", "help"});
   if (args.has("help")) {
-    std::puts("usage: duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu\n"
+    std::puts("usage: duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu|cuda\n"
               "                       [--threads T] [--steps N (10)] [--warmup W (2)] [--json]");
     return 0;
   }
-  DUEL_CHECK(parse_device(args.get_or("device", "cpu")).is_cpu(), "bench step: only --device cpu in this build");
+  const Device device = parse_device(args.get_or("device", "cpu"));
+  cuda_backend::check_usable(device);
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;
@@ -40,16 +42,18 @@ int cmd_bench(int argc, char** argv) {
   gan::Gan g(m);
   Generator rng(1);
   g.init_dcgan(rng);
+  g.G().to_device(device);
+  g.D().to_device(device);
   gan::GanStep step(g, oc);
   const int64_t s = m.image_size();
-  const Tensor real = uniform({batch, m.channels, s, s}, -1, 1, rng);
+  const Tensor real = uniform({batch, m.channels, s, s}, -1, 1, rng, DType::f32, device);
   std::vector<double> ms;
   for (int64_t it = 0; it < warmup + steps; ++it) {
     const auto t0 = std::chrono::steady_clock::now();
     Tensor fake;
     for (int64_t c = 0; c < oc.n_critic; ++c) {
-      const Tensor z = randn({batch, m.nz, 1, 1}, rng);
-      const Tensor eps = loss == gan::LossKind::wgan_gp ? rand({batch, 1, 1, 1}, rng) : Tensor();
+      const Tensor z = randn({batch, m.nz, 1, 1}, rng, DType::f32, device);
+      const Tensor eps = loss == gan::LossKind::wgan_gp ? rand({batch, 1, 1, 1}, rng, DType::f32, device) : Tensor();
       if (c + 1 == oc.n_critic) {
         fake = g.generate(z);
       } else {
@@ -59,6 +63,7 @@ int cmd_bench(int argc, char** argv) {
       step.d_update(real, Tensor(), fake, eps);
     }
     step.g_update(fake, Tensor());
+    cuda_backend::synchronize(device);  // time the work, not its queueing
     const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (it >= warmup) ms.push_back(t);
   }
@@ -67,14 +72,15 @@ int cmd_bench(int argc, char** argv) {
   const double images_per_s = double(batch * oc.n_critic) / (median / 1e3);
   if (args.has("json")) {
     nlohmann::json j{{"model", gan::model_name(m.kind)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
-                     {"device", "cpu"}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
+                     {"device", device.str()}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
                      {"steps", steps}, {"median_ms_per_step", median}, {"min_ms_per_step", ms.front()},
                      {"max_ms_per_step", ms.back()}, {"images_per_s", images_per_s}};
     std::puts(j.dump(2).c_str());
   } else {
-    std::printf("%s %s batch %lld on cpu (%d threads): %.2f ms per step (%lld critic update(s) + 1 generator "
+    std::printf("%s %s batch %lld on %s (%d CPU threads): %.2f ms per step (%lld critic update(s) + 1 generator "
                 "update), %.0f images/s (min %.2f, max %.2f ms over %lld steps)\n",
-                gan::model_name(m.kind).c_str(), gan::loss_name(loss).c_str(), (long long)batch, num_threads(),
+                gan::model_name(m.kind).c_str(), gan::loss_name(loss).c_str(), (long long)batch,
+                device.str().c_str(), num_threads(),
                 median, (long long)oc.n_critic, images_per_s, ms.front(), ms.back(), (long long)steps);
   }
   return 0;

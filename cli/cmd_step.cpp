@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/cuda_backend.h"
 #include "gan/step.h"
 #include "nn/tensor_io.h"
 
@@ -19,12 +20,13 @@ int cmd_step(int argc, char** argv) {
                   {"help"});
   if (args.has("help")) {
     std::puts("usage: duel step --model dcgan28 --loss ns|wgan-gp [--critic-norm batchnorm|none|layernorm]\n"
-              "                 --init DIR --batch FILE --dump FILE [--device cpu]\n"
+              "                 --init DIR --batch FILE --dump FILE [--device cpu|cuda]\n"
               "  DIR holds G.safetensors and D.safetensors; FILE holds real [B,C,S,S], z [B,100,1,1]\n"
               "  and, for wgan-gp, eps [B,1,1,1].");
     return 0;
   }
-  DUEL_CHECK(parse_device(args.get_or("device", "cpu")).is_cpu(), "step: only --device cpu in this build");
+  const Device device = parse_device(args.get_or("device", "cpu"));
+  cuda_backend::check_usable(device);
   const gan::LossKind loss = gan::parse_loss(args.required("loss"));
   const std::string batch_path = args.required("batch"), init = args.required("init");
   const std::string dump = args.required("dump");
@@ -55,10 +57,12 @@ int cmd_step(int argc, char** argv) {
   }
   nn::load_module(g.G(), init + "/G.safetensors", "G");
   nn::load_module(g.D(), init + "/D.safetensors", "D");
+  g.G().to_device(device);  // before the optimisers take the parameters
+  g.D().to_device(device);
   gan::GanStep step(g, gan::defaults_for(loss));
 
-  const Tensor fake = g.generate(z);
-  const gan::DStats d = step.d_update(real, Tensor(), fake, eps);
+  const Tensor fake = g.generate(z.to(device));
+  const gan::DStats d = step.d_update(real.to(device), Tensor(), fake, eps.defined() ? eps.to(device) : eps);
   const gan::GStats gs = step.g_update(fake, Tensor());
 
   NamedTensors out{{"loss_D", d.loss.detach()}, {"loss_G", gs.loss.detach()}};

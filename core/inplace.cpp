@@ -2,7 +2,10 @@
 
 #include <cmath>
 
+#include <map>
+
 #include "core/autograd.h"
+#include "core/cuda_backend.h"
 #include "kernels/cpu/optim.h"
 
 namespace duel {
@@ -13,7 +16,10 @@ void check_update(const char* op, const Tensor& param, std::initializer_list<con
   DUEL_CHECK(param.defined() && is_floating(param.dtype()), op, ": parameter must be a floating-point tensor");
   DUEL_CHECK(!grad_mode_enabled() || !param.grad_fn(), op, ": the parameter ", describe(param),
              " is the output of a recorded op; update leaves only");
-  DUEL_CHECK(param.device().is_cpu(), op, ": no kernel for ", param.device().str(), " in this build");
+  if (param.device().is_cuda()) {
+    cuda_backend::check_usable(param.device());
+    DUEL_CHECK(param.dtype() == DType::f32, op, ": ", describe(param), ": the CUDA kernels are float32 only");
+  }
   for (const Tensor* t : others) {
     if (!t->defined()) continue;
     DUEL_CHECK(t->shape() == param.shape() && t->dtype() == param.dtype() && t->device() == param.device(),
@@ -21,7 +27,43 @@ void check_update(const char* op, const Tensor& param, std::initializer_list<con
   }
 }
 
+// One launch of the CUDA Adam kernel over `count` float32 tensors sharing a step count. (The
+// emulated and the device AdamTensor are the same plain struct of pointers and a size.)
+void adam_cuda(Device d, const kernels::cuda_emu::AdamTensor* t, int count, const AdamHyper& h,
+               int64_t step) {
+  const double bc1 = 1 - std::pow(h.beta1, double(step));
+  const double bc2 = 1 - std::pow(h.beta2, double(step));
+#ifdef DUEL_HAVE_CUDA
+  if (!cuda_backend::emulated()) {
+    static_assert(sizeof(kernels::cuda::AdamTensor) == sizeof(kernels::cuda_emu::AdamTensor));
+    kernels::cuda::adam_step_f32(reinterpret_cast<const kernels::cuda::AdamTensor*>(t), count,
+                                 h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1,
+                                 std::sqrt(bc2), cuda_backend::stream(d));
+    return;
+  }
+#endif
+  kernels::cuda_emu::adam_step_f32(t, count, h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1,
+                                   std::sqrt(bc2), nullptr);
+}
+
 }  // namespace
+
+void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h) {
+  std::map<std::pair<int64_t, int>, std::vector<kernels::cuda_emu::AdamTensor>> cuda_groups;
+  for (const AdamSlot& s : slots) {
+    if (!s.param.device().is_cuda()) {
+      adam_step_(s.param, s.grad, s.exp_avg, s.exp_avg_sq, h, s.step);
+      continue;
+    }
+    check_update("adam", s.param, {&s.grad, &s.exp_avg, &s.exp_avg_sq});
+    DUEL_CHECK(s.step >= 1, "adam: step must be >= 1, got ", s.step);
+    cuda_groups[{s.step, s.param.device().index}].push_back(
+        {s.param.data<float>(), s.grad.data<float>(), s.exp_avg.data<float>(),
+         s.exp_avg_sq.data<float>(), s.param.numel()});
+  }
+  for (const auto& [key, tensors] : cuda_groups)
+    adam_cuda(Device::cuda(key.second), tensors.data(), int(tensors.size()), h, key.first);
+}
 
 void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
                 const AdamHyper& h, int64_t step) {
@@ -30,6 +72,12 @@ void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& m, const 
   // As PyTorch: bias corrections in double, the update in the parameter's precision.
   const double bc1 = 1 - std::pow(h.beta1, double(step));
   const double bc2 = 1 - std::pow(h.beta2, double(step));
+  if (param.device().is_cuda()) {
+    const kernels::cuda_emu::AdamTensor t{param.data<float>(), grad.data<float>(), m.data<float>(),
+                                          v.data<float>(), param.numel()};
+    adam_cuda(param.device(), &t, 1, h, step);
+    return;
+  }
   dispatch_floating(param.dtype(), "adam", [&]<class T>() {
     kernels::cpu::adam_step(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(),
                             h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1, std::sqrt(bc2));
@@ -39,6 +87,11 @@ void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& m, const 
 void rmsprop_step_(const Tensor& param, const Tensor& grad, const Tensor& s, double lr, double alpha,
                    double eps) {
   check_update("rmsprop", param, {&grad, &s});
+  if (param.device().is_cuda()) {
+    DUEL_CUDA_CALL(param.device(), rmsprop_step_f32, param.data<float>(), grad.data<float>(),
+                   s.data<float>(), param.numel(), lr, alpha, eps);
+    return;
+  }
   dispatch_floating(param.dtype(), "rmsprop", [&]<class T>() {
     kernels::cpu::rmsprop_step(param.data<T>(), grad.data<T>(), s.data<T>(), param.numel(), lr, alpha, eps);
   });
@@ -47,6 +100,11 @@ void rmsprop_step_(const Tensor& param, const Tensor& grad, const Tensor& s, dou
 void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& buf, double lr, double momentum,
                bool first) {
   check_update("sgd", param, {&grad, &buf});
+  if (param.device().is_cuda()) {
+    DUEL_CUDA_CALL(param.device(), sgd_step_f32, param.data<float>(), grad.data<float>(),
+                   buf.defined() ? buf.data<float>() : nullptr, param.numel(), lr, momentum, first);
+    return;
+  }
   dispatch_floating(param.dtype(), "sgd", [&]<class T>() {
     kernels::cpu::sgd_step(param.data<T>(), grad.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
                            param.numel(), lr, momentum, first);
@@ -56,6 +114,10 @@ void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& buf, doubl
 void clamp_(const Tensor& t, double lo, double hi) {
   check_update("clamp_", t, {});
   DUEL_CHECK(lo <= hi, "clamp_: lo ", lo, " is above hi ", hi);
+  if (t.device().is_cuda()) {
+    DUEL_CUDA_CALL(t.device(), clamp_inplace_f32, t.data<float>(), t.numel(), lo, hi);
+    return;
+  }
   dispatch_floating(t.dtype(), "clamp_", [&]<class T>() {
     kernels::cpu::clamp_inplace(t.data<T>(), t.numel(), lo, hi);
   });

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "core/cuda_backend.h"
+
 namespace duel {
 
 // ---------------------------------------------------------------------------------------------
@@ -650,8 +652,10 @@ const OpInfo& find_op(const std::string& name) {
 
 bool supports(const OpInfo& op, DeviceType device, DType dtype) {
   (void)op;
-  // The CPU backend runs every op in f32 and f64; CUDA kernels come with the CUDA backend.
-  return device == DeviceType::cpu && is_floating(dtype);
+  // The CPU backend runs every op in f32 and f64; the CUDA backend every op in f32, when the
+  // build has it (or on the emulated device).
+  if (device == DeviceType::cpu) return is_floating(dtype);
+  return dtype == DType::f32 && (cuda_built() || cuda_backend::emulated());
 }
 
 Tensor run_op(const OpInfo& op, const std::map<std::string, Tensor>& tensors,

@@ -8,6 +8,7 @@
 #include "core/autograd.h"
 #include "core/config.h"
 #include "core/cpu_allocator.h"
+#include "core/cuda_backend.h"
 #include "core/random.h"
 #include "kernels/cpu/util.h"
 
@@ -18,16 +19,17 @@ namespace duel {
 // ---------------------------------------------------------------------------------------------
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  if (device.is_cuda()) {
-    fail("cuda storage: tensors on ", device.str(),
-         " need the CUDA backend's device allocator, which this build does not have yet "
-         "(this build ",
-         cuda_built() ? "compiles CUDA kernels" : "has no CUDA", "); use --device cpu");
-  }
-  data_ = cpu_allocate(bytes);  // 64-byte aligned: a cache line, and the widest vector loads
+  // CPU blocks are 64-byte aligned (a cache line, the widest vector loads); device blocks come
+  // from the CUDA pool, 256-byte aligned, so the float4 paths of the kernels apply.
+  data_ = device.is_cuda() ? cuda_backend::allocate(bytes, device) : cpu_allocate(bytes);
 }
 
-Storage::~Storage() { cpu_release(data_, bytes_); }
+Storage::~Storage() {
+  if (device_.is_cuda())
+    cuda_backend::release(data_, bytes_, device_);
+  else
+    cpu_release(data_, bytes_);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Tensor
@@ -123,14 +125,18 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
-  if (nbytes() > 0) std::memcpy(out.raw_data(), raw_data(), nbytes());
+  cuda_backend::copy(out.raw_data(), device(), raw_data(), device(), nbytes());
   return out;
 }
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  fail("to(", d.str(), "): copying between ", device().str(), " and ", d.str(),
-       " needs the CUDA backend's device allocator, which this build does not have yet");
+  Tensor out = empty(shape(), dtype(), d);
+  cuda_backend::copy(out.raw_data(), d, raw_data(), device(), nbytes());
+  // Differentiable, as in PyTorch: the gradient goes back to where the input lives.
+  return record("to_device", out, {*this}, [from = device()](Node&, const Tensor& g) {
+    return std::vector<Tensor>{g.to(from)};
+  });
 }
 
 Tensor Tensor::to(DType t) const {
@@ -138,7 +144,10 @@ Tensor Tensor::to(DType t) const {
   DUEL_CHECK(!(requires_grad() && grad_mode_enabled()), "to(", dtype_name(t),
              "): converting the dtype is not differentiable; detach() the ", describe(*this),
              " first");
-  DUEL_CHECK(device().is_cpu(), "to(dtype): only CPU tensors can be converted in this build");
+  if (device().is_cuda()) {  // the device has f32 and i64 only
+    const Tensor host = to(Device::cpu()).to(t);
+    return host.to(device());
+  }
   Tensor out = empty(shape(), t, device());
   const int64_t n = numel();
   auto from = [&]<class To>(To* dst) {
@@ -199,7 +208,14 @@ static void check_in_place(const Tensor& t, const char* op) {
 
 Tensor& Tensor::fill_(double value) {
   check_in_place(*this, "fill_");
-  DUEL_CHECK(device().is_cpu(), "fill_: only CPU tensors in this build");
+  if (device().is_cuda()) {
+    switch (dtype()) {
+      case DType::f32: DUEL_CUDA_CALL(device(), fill_f32, data<float>(), numel(), float(value)); break;
+      case DType::i64: DUEL_CUDA_CALL(device(), fill_i64, data<int64_t>(), numel(), int64_t(value)); break;
+      case DType::f64: cuda_backend::f64_unsupported("fill_");
+    }
+    return *this;
+  }
   switch (dtype()) {
     case DType::f32: kernels::cpu::fill(data<float>(), numel(), float(value)); break;
     case DType::f64: kernels::cpu::fill(data<double>(), numel(), value); break;
@@ -212,8 +228,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_in_place(*this, "copy_");
   DUEL_CHECK(src.shape() == shape() && src.dtype() == dtype(), "copy_: source ", describe(src),
              " does not match destination ", describe(*this));
-  DUEL_CHECK(device().is_cpu() && src.device().is_cpu(), "copy_: only CPU tensors in this build");
-  if (!same(src) && nbytes() > 0) std::memmove(raw_data(), src.raw_data(), nbytes());
+  if (!same(src)) cuda_backend::copy(raw_data(), device(), src.raw_data(), src.device(), nbytes());
   return *this;
 }
 
@@ -224,12 +239,21 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor empty(const Shape& s, DType t, Device d) {
   for (int64_t dim : s)
     DUEL_CHECK(dim >= 0, "empty: negative dimension in shape ", shape_str(s));
+  if (d.is_cuda()) {
+    cuda_backend::check_usable(d);
+    if (t == DType::f64) cuda_backend::f64_unsupported("empty");
+  }
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = s;
   impl->dtype = t;
   impl->storage = std::make_shared<Storage>(size_t(shape_numel(s)) * dtype_size(t), d);
   Tensor out(impl);
-  if (poison_allocations() && d.is_cpu()) {
+  if (poison_allocations() && d.is_cuda()) {
+    if (t == DType::f32)
+      DUEL_CUDA_CALL(d, fill_f32, out.data<float>(), out.numel(), std::numeric_limits<float>::quiet_NaN());
+    else
+      DUEL_CUDA_CALL(d, fill_i64, out.data<int64_t>(), out.numel(), int64_t(0x5A5A5A5A5A5A5A5A));
+  } else if (poison_allocations()) {
     const int64_t n = out.numel();
     switch (t) {
       case DType::f32: kernels::cpu::fill(out.data<float>(), n, std::numeric_limits<float>::quiet_NaN()); break;
@@ -280,9 +304,12 @@ Tensor arange(int64_t n, DType t, Device d) {
 
 Tensor uniform(const Shape& s, double lo, double hi, Generator& gen, DType t, Device d) {
   DUEL_CHECK(lo <= hi, "uniform: lo ", lo, " is above hi ", hi);
-  DUEL_CHECK(d.is_cpu(), "uniform: only CPU tensors in this build");
   Tensor out = empty(s, t, d);
   const uint64_t offset = gen.take_offset();
+  if (d.is_cuda()) {  // bitwise the same numbers as on the CPU
+    DUEL_CUDA_CALL(d, random_uniform_f32, out.data<float>(), out.numel(), gen.seed(), offset, lo, hi);
+    return out;
+  }
   dispatch_floating(t, "uniform", [&]<class T>() {
     kernels::cpu::random_uniform(out.data<T>(), out.numel(), gen.seed(), offset, lo, hi);
   });
@@ -291,9 +318,12 @@ Tensor uniform(const Shape& s, double lo, double hi, Generator& gen, DType t, De
 
 Tensor normal(const Shape& s, double mean, double std, Generator& gen, DType t, Device d) {
   DUEL_CHECK(std >= 0, "normal: standard deviation must be >= 0, got ", std);
-  DUEL_CHECK(d.is_cpu(), "normal: only CPU tensors in this build");
   Tensor out = empty(s, t, d);
   const uint64_t offset = gen.take_offset();
+  if (d.is_cuda()) {
+    DUEL_CUDA_CALL(d, random_normal_f32, out.data<float>(), out.numel(), gen.seed(), offset, mean, std);
+    return out;
+  }
   dispatch_floating(t, "normal", [&]<class T>() {
     kernels::cpu::random_normal(out.data<T>(), out.numel(), gen.seed(), offset, mean, std);
   });

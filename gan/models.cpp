@@ -158,12 +158,13 @@ Tensor Gan::critic(const Tensor& x, const Tensor& labels) {
                "model needs labels [", b, "], got ", describe(labels));
     // One-hot planes: row `label` of the identity, broadcast over the image.
     std::vector<double> onehot(size_t(b * config_.num_classes), 0.0);
-    const int64_t* l = labels.data<int64_t>();
+    const Tensor host_labels = labels.to(Device::cpu());
+    const int64_t* l = host_labels.data<int64_t>();
     for (int64_t i = 0; i < b; ++i) {
       DUEL_CHECK(l[i] >= 0 && l[i] < config_.num_classes, "critic: label ", l[i], " is out of range");
       onehot[size_t(i * config_.num_classes + l[i])] = 1.0;
     }
-    const Tensor planes = broadcast_to(from_vector(onehot, {b, config_.num_classes, 1, 1}, x.dtype()),
+    const Tensor planes = broadcast_to(from_vector(onehot, {b, config_.num_classes, 1, 1}, x.dtype()).to(x.device()),
                                        {b, config_.num_classes, s, s});
     in = cat({x, planes}, 1);
   }

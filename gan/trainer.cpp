@@ -15,6 +15,7 @@
 
 #include "core/autograd.h"
 #include "core/config.h"
+#include "core/cuda_backend.h"
 #include "gan/data.h"
 #include "gan/files.h"
 #include "gan/image.h"
@@ -128,11 +129,14 @@ Tensor generate_images(Gan& gan, int64_t n, uint64_t seed) {
   Generator g(seed);
   for (int64_t start = 0; start < n; start += 500) {
     const int64_t b = std::min<int64_t>(500, n - start);
-    const Tensor z = randn({b, gan.config().nz, 1, 1}, g);
+    const Device dev = gan.G().device();
+    const Tensor z = randn({b, gan.config().nz, 1, 1}, g, DType::f32, dev);
     Tensor labels = grid_labels(b, gan.config());
-    if (labels.defined())
+    if (labels.defined()) {
       for (int64_t i = 0; i < b; ++i) labels.data<int64_t>()[i] = (start + i) % gan.config().num_classes;
-    const Tensor images = gan.generate(z, labels);
+      labels = labels.to(dev);
+    }
+    const Tensor images = gan.generate(z, labels).to(Device::cpu());
     std::memcpy(out.data<float>() + start * c * s * s, images.data<float>(), images.nbytes());
   }
   gan.G().train(was_training);
@@ -145,7 +149,7 @@ void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const
   NoGradGuard no_grad;
   const bool was_training = gan.G().training();
   gan.G().eval();
-  const Tensor images = gan.generate(z, labels);
+  const Tensor images = gan.generate(z, labels).to(Device::cpu());
   gan.G().train(was_training);
   const int64_t nrow = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(z.size(0))))));
   save_image_grid(path, images, nrow);
@@ -357,8 +361,7 @@ void Run::progress(int64_t step, bool force) {
 }
 
 int Run::go() {
-  DUEL_CHECK(cfg_.device.is_cpu(), "train: --device ", cfg_.device.str(),
-             " needs the CUDA backend's storage and kernels, which this build does not have yet; use --device cpu");
+  cuda_backend::check_usable(cfg_.device);
   DUEL_CHECK(cfg_.batch > 0, "train: --batch must be positive, got ", cfg_.batch);
   DUEL_CHECK(cfg_.log_every > 0, "train: --log-every must be positive, got ", cfg_.log_every);
   DUEL_CHECK(cfg_.sample_every >= 0 && cfg_.checkpoint_every >= 0, "train: --sample-every and "
@@ -377,13 +380,16 @@ int Run::go() {
   DUEL_CHECK(cfg_.steps > 0, "train: give --steps N or --epochs E (both positive)");
   target_ = cfg_.steps;
   rng_.set_state(cfg_.seed, 0);
-  if (!resume_) gan_->init_dcgan(rng_);
+  if (!resume_) gan_->init_dcgan(rng_);  // on the host, so a seed gives the same weights anywhere
+  gan_->G().to_device(cfg_.device);
+  gan_->D().to_device(cfg_.device);
   step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
   if (resume_) load_checkpoint();
   DUEL_CHECK(done_ <= target_, "train: the checkpoint is at step ", done_, ", beyond --steps ", target_);
   start_step_ = done_;
-  fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed);
+  fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed).to(cfg_.device);
   fixed_labels_ = grid_labels(64, cfg_.model);
+  if (fixed_labels_.defined()) fixed_labels_ = fixed_labels_.to(cfg_.device);
   const std::string metrics_path = cfg_.out + "/metrics.jsonl";
   if (resume_) truncate_metrics(metrics_path, done_);
   metrics_.open(metrics_path, std::ios::app);
@@ -409,16 +415,17 @@ int Run::go() {
     Tensor fake, labels;
     for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) {
       const Batch batch = loader_->next();
-      labels = cfg_.model.conditional ? batch.labels : Tensor();
-      const Tensor z = randn({cfg_.batch, cfg_.model.nz, 1, 1}, rng_);
-      const Tensor eps = wgan_gp ? rand({cfg_.batch, 1, 1, 1}, rng_) : Tensor();
+      labels = cfg_.model.conditional ? batch.labels.to(cfg_.device) : Tensor();
+      // Philox draws are bitwise the same on the host and the device.
+      const Tensor z = randn({cfg_.batch, cfg_.model.nz, 1, 1}, rng_, DType::f32, cfg_.device);
+      const Tensor eps = wgan_gp ? rand({cfg_.batch, 1, 1, 1}, rng_, DType::f32, cfg_.device) : Tensor();
       if (c + 1 == cfg_.optim.n_critic) {
         fake = gan_->generate(z, labels);  // with G's graph: the G update follows
       } else {
         NoGradGuard no_grad;
         fake = gan_->generate(z, labels);
       }
-      d = step_->d_update(batch.images, labels, fake, eps);
+      d = step_->d_update(batch.images.to(cfg_.device), labels, fake, eps);
       images_since_log_ += cfg_.batch;
     }
     const GStats g = step_->g_update(fake, labels);

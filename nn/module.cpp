@@ -60,6 +60,24 @@ void Module::to_dtype(DType t) {
   for (auto& [n, m] : children_) m->to_dtype(t);
 }
 
+void Module::to_device(Device d) {
+  NoGradGuard no_grad;
+  for (auto& [n, p] : params_) {
+    if (p.device() == d) continue;
+    Tensor moved = p.detach().to(d);
+    moved.requires_grad_(true);
+    p = moved;
+  }
+  for (auto& [n, b] : buffers_)
+    if (is_floating(b.dtype())) b = b.to(d);
+  for (auto& [n, m] : children_) m->to_device(d);
+}
+
+Device Module::device() const {
+  const std::vector<Tensor> ps = parameters();
+  return ps.empty() ? Device::cpu() : ps.front().device();
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, m] : children_) m->train(on);

@@ -42,6 +42,11 @@ class Module {
   // Converts every floating-point parameter and buffer to `t` (new tensors: create optimisers
   // after this).
   void to_dtype(DType t);
+  // Moves every floating-point parameter and buffer to device `d` (new tensors: create
+  // optimisers after this). Integer buffers (num_batches_tracked) stay on the host, where they
+  // are counted; no kernel reads them.
+  void to_device(Device d);
+  Device device() const;  // of the first parameter (cpu for a module without parameters)
 
   void train(bool on = true);
   void eval() { train(false); }

@@ -60,12 +60,14 @@ Adam::Adam(NamedTensors params, double lr, double b1, double b2, double e, doubl
 void Adam::step() {
   NoGradGuard no_grad;
   const AdamHyper h{lr_, beta1, beta2, eps, weight_decay};
+  std::vector<AdamSlot> slots;  // all at once: one kernel launch on CUDA
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    adam_step_(p.detach(), g, m_[i], v_[i], h, ++steps_[i]);
+    slots.push_back({p.detach(), g, m_[i], v_[i], ++steps_[i]});
   }
+  adam_step_(slots, h);
 }
 
 NamedTensors Adam::state() const {

@@ -32,10 +32,12 @@ inline std::string tmp_dir(const std::string& name) {
   return d;
 }
 
-inline Run run_duel(const std::string& args) {
+// `env` is prepended to the command line ("DUEL_CUDA_EMULATE=1").
+inline Run run_duel(const std::string& args, const std::string& env = "") {
   std::filesystem::create_directories(DUEL_TEST_TMP);
   const std::string base = std::string(DUEL_TEST_TMP) + "/run_" + std::to_string(::getpid());
-  const int status = std::system((std::string(DUEL_BINARY) + " " + args + " >" + base + ".out 2>" + base + ".err").c_str());
+  const int status = std::system((env + (env.empty() ? "" : " ") + std::string(DUEL_BINARY) + " " + args +
+                                  " >" + base + ".out 2>" + base + ".err").c_str());
   return {WEXITSTATUS(status), slurp(base + ".out"), slurp(base + ".err")};
 }
 

@@ -1,8 +1,11 @@
 // Helpers shared by the op implementations in core/ops/*.cpp (not a public header).
 #pragma once
 
+#include <type_traits>
+
 #include "core/autograd.h"
 #include "core/config.h"
+#include "core/cuda_backend.h"
 #include "core/ops.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/reference/reference.h"
@@ -28,12 +31,31 @@ inline void check_floating(const char* op, const char* name, const Tensor& t) {
   DUEL_CHECK(is_floating(t.dtype()), op, ": ", name, " must be f32 or f64, got ", describe(t));
 }
 
-// The device the op runs on. This build has kernels for the CPU only; CUDA ones come with the
-// CUDA backend, and until then a CUDA tensor gets this error rather than a wrong answer.
+// Runs kernel `fn` for element type T on the device `dev`: on the CPU the reference or fast
+// path (cpu_path()), on CUDA the float32 kernel fn_f32 (T is float there: check_device_supported
+// refuses float64 on CUDA before any kernel runs).
+#define DUEL_KERNEL(dev, T, fn, ...)                                 \
+  do {                                                               \
+    if ((dev).is_cuda()) {                                           \
+      if constexpr (std::is_same_v<T, float>)                        \
+        DUEL_CUDA_CALL(dev, fn##_f32, __VA_ARGS__);                  \
+      else                                                           \
+        ::duel::cuda_backend::f64_unsupported(#fn);                  \
+    } else {                                                         \
+      DUEL_CPU_KERNEL(fn, __VA_ARGS__);                              \
+    }                                                                \
+  } while (0)
+
+// The device the op runs on: the CPU, or a usable CUDA device with a float32 (or int64) tensor.
 inline void check_device_supported(const char* op, const Tensor& t) {
-  DUEL_CHECK(t.device().is_cpu(), op, ": no kernel for ", t.device().str(),
-             " in this build (CPU only so far); move the tensors with .to(cpu)");
+  if (t.device().is_cpu()) return;
+  cuda_backend::check_usable(t.device());
+  DUEL_CHECK(t.dtype() != DType::f64, op, ": ", describe(t), ": the CUDA kernels are float32 "
+             "only; convert with .to(f32) or run float64 on the cpu");
 }
+
+// A float32 scratch buffer of n elements on device d (for kernels that need a workspace).
+inline Tensor workspace(int64_t n, Device d) { return empty({n}, DType::f32, d); }
 
 // Several tensors of one op: same dtype and same device as the first defined one.
 inline void check_compatible(const char* op, std::initializer_list<std::pair<const char*, const Tensor*>> ts) {

@@ -18,7 +18,7 @@ Tensor unary_kernel(const char* op, UnaryOp kind, const Tensor& x, double p0 = 0
   check_device_supported(op, x);
   Tensor out = empty_like(x);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(unary, kind, out.data<T>(), x.data<T>(), x.numel(), p0, p1);
+    DUEL_KERNEL(x.device(), T, unary, kind, out.data<T>(), x.data<T>(), x.numel(), p0, p1);
   });
   return out;
 }
@@ -33,7 +33,7 @@ Tensor mask_kernel(const char* op, MaskOp kind, const Tensor& g, const Tensor& x
   check_device_supported(op, x);
   Tensor out = empty_like(x);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(mask_backward, kind, out.data<T>(), g.data<T>(), x.data<T>(), x.numel(), p0, p1);
+    DUEL_KERNEL(x.device(), T, mask_backward, kind, out.data<T>(), g.data<T>(), x.data<T>(), x.numel(), p0, p1);
   });
   return out;
 }
@@ -90,7 +90,7 @@ Tensor binary_kernel(const char* op, BinaryOp kind, const Tensor& a, const Tenso
   const kernels::Broadcast bc = make_broadcast(op, out_shape, a.shape(), b.shape());
   Tensor out = empty(out_shape, a.dtype(), a.device());
   dispatch_floating(a.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(binary, kind, out.data<T>(), a.data<T>(), b.data<T>(), bc);
+    DUEL_KERNEL(a.device(), T, binary, kind, out.data<T>(), a.data<T>(), b.data<T>(), bc);
   });
   return out;
 }

@@ -42,7 +42,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t, Reduct
   check_pair(op, x, t);
   Tensor out = empty(reduction == Reduction::none ? x.shape() : Shape{}, x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(bce_with_logits, out.data<T>(), x.data<T>(), t.data<T>(), x.numel(),
+    DUEL_KERNEL(x.device(), T, bce_with_logits, out.data<T>(), x.data<T>(), t.data<T>(), x.numel(),
                     kernel_reduce(reduction));
   });
   return record(op, out, {x, t}, [x, t, reduction](Node& n, const Tensor& g) {
@@ -58,7 +58,7 @@ Tensor mse_loss(const Tensor& x, const Tensor& t, Reduction reduction) {
   check_pair(op, x, t);
   Tensor out = empty(reduction == Reduction::none ? x.shape() : Shape{}, x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(mse, out.data<T>(), x.data<T>(), t.data<T>(), x.numel(),
+    DUEL_KERNEL(x.device(), T, mse, out.data<T>(), x.data<T>(), t.data<T>(), x.numel(),
                     kernel_reduce(reduction));
   });
   return record(op, out, {x, t}, [x, t, reduction](Node& n, const Tensor& g) {
@@ -74,7 +74,8 @@ void check_indices(const char* op, const Tensor& idx, int64_t num_weights) {
   DUEL_CHECK(idx.defined() && idx.dtype() == DType::i64, op, ": input must be i64 indices, got ",
              describe(idx));
   check_device_supported(op, idx);
-  const int64_t* p = idx.data<int64_t>();
+  const Tensor host = idx.to(Device::cpu());  // the check reads the indices on the host
+  const int64_t* p = host.data<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     DUEL_CHECK(p[i] >= 0 && p[i] < num_weights, op, ": index ", p[i], " at position ", i,
                " is out of range for ", num_weights, " embeddings");
@@ -92,7 +93,7 @@ Tensor embedding(const Tensor& idx, const Tensor& w) {
   out_shape.push_back(w.size(1));
   Tensor out = empty(out_shape, w.dtype(), w.device());
   dispatch_floating(w.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(embedding_forward, out.data<T>(), idx.data<int64_t>(), w.data<T>(), idx.numel(),
+    DUEL_KERNEL(w.device(), T, embedding_forward, out.data<T>(), idx.data<int64_t>(), w.data<T>(), idx.numel(),
                     w.size(1));
   });
   return record(op, out, {idx, w}, [idx, num = w.size(0)](Node& n, const Tensor& g) {
@@ -113,7 +114,7 @@ Tensor embedding_backward(const Tensor& g, const Tensor& idx, int64_t num_weight
   const int64_t dim = g.size(-1);
   Tensor dw = empty({num_weights, dim}, g.dtype(), g.device());
   dispatch_floating(g.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(embedding_backward, dw.data<T>(), g.data<T>(), idx.data<int64_t>(), idx.numel(),
+    DUEL_KERNEL(g.device(), T, embedding_backward, dw.data<T>(), g.data<T>(), idx.data<int64_t>(), idx.numel(),
                     dim, num_weights);
   });
   // Linear in grad_output: its derivative gathers the rows back.

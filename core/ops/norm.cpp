@@ -79,10 +79,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     invstd_c = empty({c}, x.dtype(), x.device());
     Tensor var_c = empty({c}, x.dtype(), x.device());
     dispatch_floating(x.dtype(), op, [&]<class T>() {
-      DUEL_CPU_KERNEL(batch_norm_stats, mean_c.data<T>(), var_c.data<T>(), invstd_c.data<T>(),
+      DUEL_KERNEL(x.device(), T, batch_norm_stats, mean_c.data<T>(), var_c.data<T>(), invstd_c.data<T>(),
                       x.data<T>(), n, c, hw, eps);
       if (running_mean.defined()) {
-        DUEL_CPU_KERNEL(batch_norm_update_running, running_mean.data<T>(), running_var.data<T>(),
+        DUEL_KERNEL(x.device(), T, batch_norm_update_running, running_mean.data<T>(), running_var.data<T>(),
                         mean_c.data<T>(), var_c.data<T>(), c, n * hw, momentum);
       }
     });
@@ -92,7 +92,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     invstd_c = pow(add(running_var.detach(), scalar_like(running_var, eps)), -0.5);
   }
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(batch_norm_apply, y.data<T>(), x.data<T>(), mean_c.data<T>(),
+    DUEL_KERNEL(x.device(), T, batch_norm_apply, y.data<T>(), x.data<T>(), mean_c.data<T>(),
                     invstd_c.data<T>(), w.defined() ? w.data<T>() : nullptr,
                     b.defined() ? b.data<T>() : nullptr, n, c, hw);
   });
@@ -118,9 +118,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     Tensor db = nb ? empty({x.size(1)}, x.dtype(), x.device()) : Tensor();
     const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(n * c, 1);
     dispatch_floating(x.dtype(), "batch_norm backward", [&]<class T>() {
-      DUEL_CPU_KERNEL(batch_norm_backward, nx ? dx.data<T>() : nullptr, nw ? dw.data<T>() : nullptr,
-                      nb ? db.data<T>() : nullptr, g.data<T>(), x.data<T>(), mean_c.data<T>(),
-                      invstd_c.data<T>(), w.defined() ? w.data<T>() : nullptr, n, c, hw);
+      if (x.device().is_cuda()) {
+        if constexpr (std::is_same_v<T, float>) {
+          const Tensor ws = workspace(kernels::cuda_emu::batch_norm_backward_workspace(c), x.device());
+          DUEL_CUDA_CALL(x.device(), batch_norm_backward_f32, nx ? dx.data<T>() : nullptr,
+                         nw ? dw.data<T>() : nullptr, nb ? db.data<T>() : nullptr, g.data<T>(),
+                         x.data<T>(), mean_c.data<T>(), invstd_c.data<T>(),
+                         w.defined() ? w.data<T>() : nullptr, n, c, hw, ws.data<float>());
+        }
+      } else {
+        DUEL_CPU_KERNEL(batch_norm_backward, nx ? dx.data<T>() : nullptr, nw ? dw.data<T>() : nullptr,
+                        nb ? db.data<T>() : nullptr, g.data<T>(), x.data<T>(), mean_c.data<T>(),
+                        invstd_c.data<T>(), w.defined() ? w.data<T>() : nullptr, n, c, hw);
+      }
     });
     return std::vector<Tensor>{dx, dw, db};
   });
@@ -149,7 +159,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor mean_r = empty(stat_shape, x.dtype(), x.device());
   Tensor invstd_r = empty(stat_shape, x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(layer_norm_forward, y.data<T>(), mean_r.data<T>(), invstd_r.data<T>(),
+    DUEL_KERNEL(x.device(), T, layer_norm_forward, y.data<T>(), mean_r.data<T>(), invstd_r.data<T>(),
                     x.data<T>(), w.defined() ? w.data<T>() : nullptr,
                     b.defined() ? b.data<T>() : nullptr, rows, cols, eps);
   });
@@ -167,9 +177,20 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     Tensor dw = nw ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
     Tensor db = nb ? empty(normalized_shape, x.dtype(), x.device()) : Tensor();
     dispatch_floating(x.dtype(), "layer_norm backward", [&]<class T>() {
-      DUEL_CPU_KERNEL(layer_norm_backward, nx ? dx.data<T>() : nullptr, nw ? dw.data<T>() : nullptr,
-                      nb ? db.data<T>() : nullptr, g.data<T>(), x.data<T>(), mean_r.data<T>(),
-                      invstd_r.data<T>(), w.defined() ? w.data<T>() : nullptr, rows, cols);
+      if (x.device().is_cuda()) {
+        if constexpr (std::is_same_v<T, float>) {
+          const Tensor ws = workspace(
+              std::max<int64_t>(1, kernels::cuda_emu::layer_norm_backward_workspace(rows, cols)), x.device());
+          DUEL_CUDA_CALL(x.device(), layer_norm_backward_f32, nx ? dx.data<T>() : nullptr,
+                         nw ? dw.data<T>() : nullptr, nb ? db.data<T>() : nullptr, g.data<T>(),
+                         x.data<T>(), mean_r.data<T>(), invstd_r.data<T>(),
+                         w.defined() ? w.data<T>() : nullptr, rows, cols, ws.data<float>());
+        }
+      } else {
+        DUEL_CPU_KERNEL(layer_norm_backward, nx ? dx.data<T>() : nullptr, nw ? dw.data<T>() : nullptr,
+                        nb ? db.data<T>() : nullptr, g.data<T>(), x.data<T>(), mean_r.data<T>(),
+                        invstd_r.data<T>(), w.defined() ? w.data<T>() : nullptr, rows, cols);
+      }
     });
     return std::vector<Tensor>{dx, dw, db};
   });

@@ -87,7 +87,7 @@ Tensor reduce_impl(const char* op, const Tensor& x, const std::vector<int64_t>& 
     out.fill_(is_mean ? std::numeric_limits<double>::quiet_NaN() : 0.0);  // mean of nothing: NaN, as torch
   } else {
     dispatch_floating(x.dtype(), op, [&]<class T>() {
-      DUEL_CPU_KERNEL(sum, out.data<T>(), x.data<T>(), r, scale);
+      DUEL_KERNEL(x.device(), T, sum, out.data<T>(), x.data<T>(), r, scale);
     });
   }
   return record(op, out, {x},

@@ -59,13 +59,17 @@ void dispatch_any(DType t, F&& fn) {
 }
 
 // copy_rows has a reference and a fast version for float and double; i64 (labels) always uses the
-// fast one, which is a plain memcpy.
+// fast one, which is a plain memcpy. On CUDA: float32 and int64 kernels.
 template <class T>
-void copy_rows_dispatch(T* dst, int64_t ds, const T* src, int64_t ss, int64_t rows, int64_t cols) {
+void copy_rows_dispatch(Device dev, T* dst, int64_t ds, const T* src, int64_t ss, int64_t rows,
+                        int64_t cols) {
   if constexpr (std::is_same_v<T, int64_t>) {
-    kernels::cpu::copy_rows(dst, ds, src, ss, rows, cols);
+    if (dev.is_cuda())
+      DUEL_CUDA_CALL(dev, copy_rows_i64, dst, ds, src, ss, rows, cols);
+    else
+      kernels::cpu::copy_rows(dst, ds, src, ss, rows, cols);
   } else {
-    DUEL_CPU_KERNEL(copy_rows, dst, ds, src, ss, rows, cols);
+    DUEL_KERNEL(dev, T, copy_rows, dst, ds, src, ss, rows, cols);
   }
 }
 
@@ -101,8 +105,10 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   const kernels::Broadcast bc = make_broadcast_for(op, shape, x.shape());
   if (is_floating(x.dtype())) {
     dispatch_floating(x.dtype(), op, [&]<class T>() {
-      DUEL_CPU_KERNEL(broadcast_copy, out.data<T>(), x.data<T>(), bc);
+      DUEL_KERNEL(x.device(), T, broadcast_copy, out.data<T>(), x.data<T>(), bc);
     });
+  } else if (x.device().is_cuda()) {  // int64 on CUDA: through the CPU (labels are small)
+    out = broadcast_to(x.to(Device::cpu()), shape).to(x.device());
   } else {
     kernels::cpu::broadcast_copy(out.data<int64_t>(), x.data<int64_t>(), bc);
   }
@@ -159,7 +165,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (const Tensor& t : tensors) {
     const Split3 p = split_at(t.shape(), d);
     dispatch_any(t.dtype(), [&]<class T>() {
-      copy_rows_dispatch(out.data<T>() + offset * o.inner, o.mid * o.inner, t.data<T>(),
+      copy_rows_dispatch(out.device(), out.data<T>() + offset * o.inner, o.mid * o.inner, t.data<T>(),
                          p.mid * p.inner, p.outer, p.mid * p.inner);
     });
     starts.push_back(offset);
@@ -189,7 +195,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   Tensor out = empty(out_shape, x.dtype(), x.device());
   const Split3 p = split_at(x.shape(), d);
   dispatch_any(x.dtype(), [&]<class T>() {
-    copy_rows_dispatch(out.data<T>(), length * p.inner, x.data<T>() + start * p.inner,
+    copy_rows_dispatch(out.device(), out.data<T>(), length * p.inner, x.data<T>() + start * p.inner,
                        p.mid * p.inner, p.outer, length * p.inner);
   });
   return record(op, out, {x}, [d, start, length, in_shape = x.shape()](Node&, const Tensor& g) {

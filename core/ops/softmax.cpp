@@ -18,7 +18,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
   Tensor out = empty_like(x);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_CPU_KERNEL(log_softmax, out.data<T>(), x.data<T>(), outer, x.size(d), inner);
+    DUEL_KERNEL(x.device(), T, log_softmax, out.data<T>(), x.data<T>(), outer, x.size(d), inner);
   });
   return record(
       op, out, {x},

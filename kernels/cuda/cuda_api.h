@@ -2,6 +2,7 @@
 // Compiled only when the build has the CUDA backend (DUEL_HAVE_CUDA).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,13 +17,18 @@ int device_count();
 // One line naming the GPU, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)".
 std::string device_name(int device);
 
-// Philox fills on the device; element i equals element i of the CPU fill bitwise.
-void random_uniform_f32(float* out, int64_t n, uint64_t seed, uint64_t offset, double lo,
-                        double hi, Stream stream);
-void random_normal_f32(float* out, int64_t n, uint64_t seed, uint64_t offset, double mean,
-                       double std, Stream stream);
-void random_normal_f64(double* out, int64_t n, uint64_t seed, uint64_t offset, double mean,
-                       double std, Stream stream);
+// Device memory and copies on duel's one compute stream (created on first use, non-blocking
+// with respect to the legacy default stream). Allocation is stream-ordered (cudaMallocAsync)
+// from the device's default pool with its release threshold raised to "keep everything", so
+// freed blocks are reused without returning to the driver: a training step allocates the same
+// sizes every iteration. Nothing here synchronises the host except copy_to_host and synchronize.
+Stream compute_stream(int device);
+void* device_allocate(size_t bytes, int device);            // throws std::runtime_error
+void device_release(void* p, int device);                   // stream-ordered free
+void copy_to_device(void* dst, const void* src, size_t bytes, int device);   // host -> device
+void copy_to_host(void* dst, const void* src, size_t bytes, int device);     // waits for it
+void copy_on_device(void* dst, const void* src, size_t bytes, int device);   // device -> device
+void synchronize(int device);
 
 // Runs the three fills above into device buffers and copies them to the host arrays (n each):
 // the host-versus-device RNG test, usable before CUDA storage exists. Throws on CUDA errors.

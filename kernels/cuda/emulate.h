@@ -15,6 +15,13 @@
 
 #include <ucontext.h>
 
+#if defined(__x86_64__)
+// kernels/cuda/emulate.cpp: saves the running fiber's registers and stack pointer to *save_sp
+// and resumes the fiber whose stack pointer is next_sp.
+extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
+#define DUEL_EMU_FAST_SWITCH 1
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -41,12 +48,14 @@ struct ThreadState {
 enum class Wait { none, block, warp, done };
 
 struct Fiber {
-  ucontext_t context{};
+  void* sp = nullptr;  // the saved stack pointer (fast switch)
+  ucontext_t context{};  // the saved context (swapcontext, elsewhere)
   ThreadState state;
   Wait wait = Wait::none;
 };
 
 struct Block {
+  void* scheduler_sp = nullptr;
   ucontext_t scheduler{};
   std::vector<Fiber> fibers;
   std::vector<uint64_t> warp_slots;  // 32 per warp
@@ -66,7 +75,11 @@ inline void yield_at(Wait w) {
   Block& b = *block_now;
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = w;
+#ifdef DUEL_EMU_FAST_SWITCH
+  duel_emu_switch(&f.sp, b.scheduler_sp);
+#else
   swapcontext(&f.context, &b.scheduler);
+#endif
 }
 
 inline void syncthreads() { yield_at(Wait::block); }
@@ -89,18 +102,40 @@ T warp_exchange(T v, int src) {
 inline void fiber_main() {
   Block& b = *block_now;
   b.body();
-  b.fibers[size_t(b.running)].wait = Wait::done;
-  // returning resumes uc_link, the scheduler
+  Fiber& f = b.fibers[size_t(b.running)];
+  f.wait = Wait::done;
+#ifdef DUEL_EMU_FAST_SWITCH
+  duel_emu_switch(&f.sp, b.scheduler_sp);  // never resumed
+  __builtin_unreachable();
+#endif
+  // (swapcontext) returning resumes uc_link, the scheduler
 }
 
 // Points fiber f at the start of the kernel body on its own stack.
 inline void init_fiber(Fiber& f, Block& b, char* stack, size_t size) {
   f.wait = Wait::none;
+#ifdef DUEL_EMU_FAST_SWITCH
+  // The frame duel_emu_switch pops: control words, r15 r14 r13 r12 rbx rbp (zero), then the
+  // return address fiber_main, placed so that rsp is 8 mod 16 on entry, as after a call.
+  const uintptr_t top = (reinterpret_cast<uintptr_t>(stack) + size) & ~uintptr_t(15);
+  void** frame = reinterpret_cast<void**>(top) - 9;
+  uint32_t mxcsr;
+  uint16_t fpucw;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  __asm__ volatile("fnstcw %0" : "=m"(fpucw));
+  std::memset(frame, 0, 9 * sizeof(void*));
+  std::memcpy(reinterpret_cast<char*>(frame), &mxcsr, 4);
+  std::memcpy(reinterpret_cast<char*>(frame) + 4, &fpucw, 2);
+  frame[7] = reinterpret_cast<void*>(&fiber_main);  // top - 16
+  f.sp = frame;
+  (void)b;
+#else
   getcontext(&f.context);  // only to initialise the context: never resumed here
   f.context.uc_stack.ss_sp = stack;
   f.context.uc_stack.ss_size = size;
   f.context.uc_link = &b.scheduler;
   makecontext(&f.context, fiber_main, 0);
+#endif
 }
 
 // Runs the fibers of one block until all have returned, releasing warp barriers when all 32 lanes
@@ -112,7 +147,11 @@ inline void run_block(Block& b, int threads) {
       if (f.wait != Wait::none) continue;
       b.running = t;
       current = &f.state;
+#ifdef DUEL_EMU_FAST_SWITCH
+      duel_emu_switch(&b.scheduler_sp, f.sp);
+#else
       swapcontext(&b.scheduler, &f.context);
+#endif
     }
     int done = 0, at_block = 0;
     bool released = false;
@@ -147,8 +186,14 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
   const int threads = int(block.x * block.y * block.z);
   if (threads <= 0 || threads % 32 != 0 || threads > 1024)
     fail("launch with a block size that is not a multiple of 32 up to 1024");
-  constexpr size_t kStack = 256 * 1024;  // reserved, touched only as deep as a kernel goes
-  std::unique_ptr<char[]> stacks(new char[kStack * size_t(threads)]);
+  // Fiber stacks, kept from launch to launch (a fresh mapping per launch costs page faults).
+  constexpr size_t kStack = 64 * 1024;  // kernels use a few hundred bytes
+  static thread_local std::unique_ptr<char[]> stacks;
+  static thread_local int stacks_for = 0;
+  if (stacks_for < threads) {
+    stacks.reset(new char[kStack * size_t(threads)]);
+    stacks_for = threads;
+  }
   Block b;
   b.fibers.resize(size_t(threads));
   b.warp_slots.assign(size_t(threads), 0);
@@ -201,6 +246,15 @@ T __shfl_down_sync(unsigned, T v, unsigned delta) {
   const int src = duel::emu::current->lane + int(delta);
   const T other = duel::emu::warp_exchange(v, src < 32 ? src : duel::emu::current->lane);
   return src < 32 ? other : v;
+}
+// Correctly rounded double add and multiply that the compiler may not fuse into an fma.
+inline double __dadd_rn(double a, double b) {
+  volatile double r = a + b;
+  return r;
+}
+inline double __dmul_rn(double a, double b) {
+  volatile double r = a * b;
+  return r;
 }
 struct alignas(16) float4 {
   float x, y, z, w;

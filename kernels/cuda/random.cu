@@ -1,12 +1,9 @@
 // Philox random fills on the GPU: one thread per Philox block, the same counter layout as the
 // CPU (core/philox.h), so a (seed, offset) draw is bitwise identical on both.
-#include <cuda_runtime.h>
-
 #include "core/philox.h"
-#include "kernels/cuda/check.cuh"
-#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/portable.cuh"
 
-namespace duel::kernels::cuda {
+namespace duel::kernels::DUEL_CUDA_NS {
 
 namespace {
 
@@ -32,50 +29,27 @@ __global__ void normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset,
   if (i + 1 < n) out[i + 1] = T(__dadd_rn(mean, __dmul_rn(std, z1)));
 }
 
-unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
-
 }  // namespace
 
 void random_uniform_f32(float* out, int64_t n, uint64_t seed, uint64_t offset, double lo,
                         double hi, Stream stream) {
   if (n == 0) return;
-  uniform_f32_kernel<<<blocks_for(n), kThreads, 0, cudaStream_t(stream)>>>(out, n, seed, offset,
-                                                                           lo, hi - lo);
-  check_launch("random_uniform_f32");
+  launch("random_uniform_f32", uniform_f32_kernel, dim3(blocks_for(n, kThreads)), dim3(kThreads),
+         stream, out, n, seed, offset, lo, hi - lo);
 }
 
 void random_normal_f32(float* out, int64_t n, uint64_t seed, uint64_t offset, double mean,
                        double std, Stream stream) {
   if (n == 0) return;
-  normal_kernel<float><<<blocks_for((n + 1) / 2), kThreads, 0, cudaStream_t(stream)>>>(
-      out, n, seed, offset, mean, std);
-  check_launch("random_normal_f32");
+  launch("random_normal_f32", normal_kernel<float>, dim3(blocks_for((n + 1) / 2, kThreads)),
+         dim3(kThreads), stream, out, n, seed, offset, mean, std);
 }
 
 void random_normal_f64(double* out, int64_t n, uint64_t seed, uint64_t offset, double mean,
                        double std, Stream stream) {
   if (n == 0) return;
-  normal_kernel<double><<<blocks_for((n + 1) / 2), kThreads, 0, cudaStream_t(stream)>>>(
-      out, n, seed, offset, mean, std);
-  check_launch("random_normal_f64");
-}
-
-void philox_roundtrip(int64_t n, uint64_t seed, uint64_t offset, float* uniform_f32,
-                      float* normal_f32, double* normal_f64) {
-  float *du = nullptr, *dn = nullptr;
-  double* dd = nullptr;
-  check(cudaMalloc(&du, size_t(n) * sizeof(float)), "cudaMalloc");
-  check(cudaMalloc(&dn, size_t(n) * sizeof(float)), "cudaMalloc");
-  check(cudaMalloc(&dd, size_t(n) * sizeof(double)), "cudaMalloc");
-  random_uniform_f32(du, n, seed, offset, 0.0, 1.0, nullptr);
-  random_normal_f32(dn, n, seed, offset, 0.0, 1.0, nullptr);
-  random_normal_f64(dd, n, seed, offset, 0.0, 1.0, nullptr);
-  check(cudaMemcpy(uniform_f32, du, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
-  check(cudaMemcpy(normal_f32, dn, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
-  check(cudaMemcpy(normal_f64, dd, size_t(n) * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy");
-  cudaFree(du);
-  cudaFree(dn);
-  cudaFree(dd);
+  launch("random_normal_f64", normal_kernel<double>, dim3(blocks_for((n + 1) / 2, kThreads)),
+         dim3(kThreads), stream, out, n, seed, offset, mean, std);
 }
 
 }  // namespace duel::kernels::cuda
