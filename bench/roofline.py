@@ -2,9 +2,9 @@
 """Roofline of the convolution family on the GAN layer shapes: for each layer and pass, the
 useful FLOPs, the minimum DRAM bytes (each operand read once, the result written once, float32),
 their ratio, and which one bounds the pass on a given GPU. Also the FLOPs duel's implicit-GEMM
-kernel actually executes: its transposed-convolution gather runs over every (co, r, s) and skips
-the taps that do not land on the stride grid by a zero, so a stride-2 layer executes 4x its useful
-FLOPs. Prints a Markdown table (docs/benchmarks.md holds its output).
+kernels actually execute: the input gradient (a generator's forward pass) is split by stride phase
+so that no structural zero is multiplied, and a 1x1-to-image layer is a plain GEMM; what remains
+is the padding border, where some taps fall outside. Prints a Markdown table (docs/benchmarks.md holds its output).
 
     /usr/bin/python3 bench/roofline.py [--gpu h100-sxm|h200]
 
@@ -22,13 +22,13 @@ GPUS = {
 
 def conv(n, ci, h, co, k, stride, pad):
     ho = (h + 2 * pad - k) // stride + 1
-    return dict(n=n, ci=ci, h=h, co=co, k=k, s=stride, ho=ho)
+    return dict(n=n, ci=ci, h=h, co=co, k=k, s=stride, ho=ho, pad=pad)
 
 
 def conv_t(n, c_in, h, c_out, k, stride, pad):
     # The conv2d whose input gradient is this transposed convolution.
     h_out = (h - 1) * stride - 2 * pad + k
-    return dict(n=n, ci=c_out, h=h_out, co=c_in, k=k, s=stride, ho=h)
+    return dict(n=n, ci=c_out, h=h_out, co=c_in, k=k, s=stride, ho=h, pad=pad)
 
 
 LAYERS = [
@@ -51,14 +51,34 @@ LAYERS = [
 ]
 
 
+def input_grad_macs(c):
+    """Multiply-adds duel's conv2d_input_grad executes (kernels/cuda/gemm.cu)."""
+    n, ci, h, co, k, s, ho = c["n"], c["ci"], c["h"], c["co"], c["k"], c["s"], c["ho"]
+    pad = c["pad"]
+    if ho == 1 and pad == 0 and k == h:
+        return n * ci * k * k * co  # the 1x1 case: a plain GEMM
+    if s == 1:
+        return n * ci * h * h * co * k * k  # one phase: every tap of every pixel
+    total = 0
+    for ph in range(s):
+        ih0 = (ph - pad) % s
+        th = (h - ih0 + s - 1) // s if ih0 < h else 0
+        ra = (k - ph + s - 1) // s if ph < k else 0
+        for pw in range(s):
+            iw0 = (pw - pad) % s
+            tw = (h - iw0 + s - 1) // s if iw0 < h else 0
+            rb = (k - pw + s - 1) // s if pw < k else 0
+            total += n * th * tw * ci * co * ra * rb
+    return total
+
+
 def passes(transposed, c):
     """(pass name, useful FLOPs, executed FLOPs, min bytes) of the three kernels of one layer."""
     n, ci, h, co, k, s, ho = c["n"], c["ci"], c["h"], c["co"], c["k"], c["s"], c["ho"]
     macs = n * co * ho * ho * ci * k * k  # one multiply-add per (output of conv2d, tap)
     x, w, y = n * ci * h * h, co * ci * k * k, n * co * ho * ho
     fwd = ("conv2d", 2 * macs, 2 * macs, 4 * (x + w + y))
-    # conv2d_input_grad: duel's gather runs K = co*k*k for every input pixel, zeros included.
-    dgrad = ("conv2d_input_grad", 2 * macs, 2 * n * ci * h * h * co * k * k, 4 * (y + w + x))
+    dgrad = ("conv2d_input_grad", 2 * macs, 2 * input_grad_macs(c), 4 * (y + w + x))
     wgrad = ("conv2d_weight_grad", 2 * macs, 2 * macs, 4 * (x + y + w))
     if transposed:  # a generator layer: forward is the input gradient, its input grad is conv2d
         return [("forward (convT)",) + dgrad[1:], ("input grad",) + fwd[1:], ("weight grad",) + wgrad[1:]]

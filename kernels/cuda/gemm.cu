@@ -171,6 +171,99 @@ struct Im2colTB {
   }
 };
 
+// ---- the input gradient by stride phase. Only the taps r = ph + stride*a of one phase ph reach
+// the input rows ih with (ih + pad) % stride == ph, so the gradient splits into stride_h*stride_w
+// independent GEMMs, each over its own rows and taps: no multiply by a structural zero
+// (a stride-2 layer gathered whole would do 4x the useful work).
+struct Phase {
+  int64_t ih0, iw0;  // first input row / column of the phase
+  int64_t th, tw;    // input rows / columns in the phase
+  int64_t ph, pw;    // the phase: first tap row / column
+  int64_t ra, rb;    // taps per row / column in the phase
+  int64_t ch, cw;    // output row = t - a + ch (likewise columns)
+  int64_t sh, sw;
+};
+
+Phase make_phase(const ConvShape& s, int64_t ph, int64_t pw) {
+  Phase p{};
+  p.sh = s.stride_h;
+  p.sw = s.stride_w;
+  p.ph = ph;
+  p.pw = pw;
+  p.ih0 = ((ph - s.pad_h) % s.stride_h + s.stride_h) % s.stride_h;
+  p.iw0 = ((pw - s.pad_w) % s.stride_w + s.stride_w) % s.stride_w;
+  p.th = p.ih0 < s.h ? (s.h - p.ih0 + s.stride_h - 1) / s.stride_h : 0;
+  p.tw = p.iw0 < s.w ? (s.w - p.iw0 + s.stride_w - 1) / s.stride_w : 0;
+  p.ra = ph < s.kh ? (s.kh - ph + s.stride_h - 1) / s.stride_h : 0;
+  p.rb = pw < s.kw ? (s.kw - pw + s.stride_w - 1) / s.stride_w : 0;
+  p.ch = (p.ih0 + s.pad_h - ph) / s.stride_h;
+  p.cw = (p.iw0 + s.pad_w - pw) / s.stride_w;
+  return p;
+}
+
+// A: w [c_out, c_in, kh, kw] at row ci, k = (co, a, b) over the phase's taps.
+struct PhaseWeightA {
+  const float* w;
+  int64_t c_in, kh, kw;
+  Phase p;
+  __device__ float operator()(int64_t, int64_t row, int64_t kk) const {
+    const int64_t taps = p.ra * p.rb;
+    const int64_t co = kk / taps, ab = kk % taps;
+    const int64_t r = p.ph + p.sh * (ab / p.rb), c = p.pw + p.sw * (ab % p.rb);
+    return w[((co * c_in + row) * kh + r) * kw + c];
+  }
+};
+
+// B: dy at row (co, a, b), column (image, t, u) of the phase.
+struct PhaseDyB {
+  const float* dy;
+  ConvShape s;
+  Phase p;
+  struct Col {
+    int64_t base, t, u;
+    bool valid;
+  };
+  __device__ Col col(int64_t j) const {
+    const int64_t per = p.th * p.tw;
+    if (j >= s.n * per) return {0, 0, 0, false};
+    const int64_t b = j / per, q = j % per;
+    return {b * s.c_out * s.h_out * s.w_out, q / p.tw, q % p.tw, true};
+  }
+  __device__ float operator()(int64_t, int64_t kk, const Col& c) const {
+    const int64_t taps = p.ra * p.rb;
+    const int64_t co = kk / taps, ab = kk % taps;
+    const int64_t oh = c.t - ab / p.rb + p.ch, ow = c.u - ab % p.rb + p.cw;
+    if (!c.valid || oh < 0 || oh >= s.h_out || ow < 0 || ow >= s.w_out) return 0.0f;
+    return dy[c.base + (co * s.h_out + oh) * s.w_out + ow];
+  }
+};
+
+// C: dx [n, c_in, h, w] at the phase's pixels (+ bias [c_in]).
+struct PhaseOutC {
+  float* dx;
+  const float* bias;
+  int64_t c_in, h, w;
+  Phase p;
+  __device__ void operator()(int64_t, int64_t row, int64_t col, float v) const {
+    const int64_t per = p.th * p.tw;
+    const int64_t b = col / per, q = col % per;
+    const int64_t ih = p.ih0 + p.sh * (q / p.tw), iw = p.iw0 + p.sw * (q % p.tw);
+    dx[((b * c_in + row) * h + ih) * w + iw] = bias ? v + bias[row] : v;
+  }
+};
+
+// A 1x1 output that covers the whole (unpadded) input, as in a generator's first layer
+// (ConvTranspose from a latent vector): dx [n, c_in*kh*kw] = dy [n, c_out] w [c_out, c_in*kh*kw],
+// plus bias [c_in] on every tap of its channel.
+struct RowBiasC {
+  float* c;
+  const float* bias;
+  int64_t n, khw;
+  __device__ void operator()(int64_t, int64_t row, int64_t col, float v) const {
+    c[row * n + col] = bias ? v + bias[col / khw] : v;
+  }
+};
+
 // Partial tiles of a split-K product: part [splits, M, N].
 struct PartialC {
   float* part;
@@ -291,9 +384,26 @@ void conv2d_forward_f32(float* y, const float* x, const float* w, const float* b
 
 void conv2d_input_grad_f32(float* dx, const float* dy, const float* w, const float* bias,
                            const ConvShape& s, Stream stream) {
-  igemm("conv2d_input_grad_f32", s.c_in, s.n * s.h * s.w, s.c_out * s.kh * s.kw, 1,
-        WeightTA{w, s.c_in, s.kh * s.kw}, Col2imB{dy, s}, ConvOutC{dx, bias, s.c_in, s.h * s.w},
-        stream);
+  if (s.h_out == 1 && s.w_out == 1 && s.pad_h == 0 && s.pad_w == 0 && s.kh == s.h && s.kw == s.w) {
+    const int64_t cols = s.c_in * s.kh * s.kw;
+    igemm("conv2d_input_grad_f32 (1x1)", s.n, cols, s.c_out, 1, MatA{dy, s.n, s.c_out, false},
+          MatB{w, s.c_out, cols, false}, RowBiasC{dx, bias, cols, s.kh * s.kw}, stream);
+    return;
+  }
+  if (s.stride_h == 1 && s.stride_w == 1) {  // one phase: the plain gather wastes nothing more
+    igemm("conv2d_input_grad_f32", s.c_in, s.n * s.h * s.w, s.c_out * s.kh * s.kw, 1,
+          WeightTA{w, s.c_in, s.kh * s.kw}, Col2imB{dy, s}, ConvOutC{dx, bias, s.c_in, s.h * s.w},
+          stream);
+    return;
+  }
+  for (int64_t ph = 0; ph < s.stride_h; ++ph)
+    for (int64_t pw = 0; pw < s.stride_w; ++pw) {
+      const Phase p = make_phase(s, ph, pw);
+      // A phase with no taps (kernel smaller than the stride) still writes its pixels: bias or 0.
+      igemm("conv2d_input_grad_f32 (phase)", s.c_in, s.n * p.th * p.tw, s.c_out * p.ra * p.rb, 1,
+            PhaseWeightA{w, s.c_in, s.kh, s.kw, p}, PhaseDyB{dy, s, p},
+            PhaseOutC{dx, bias, s.c_in, s.h, s.w, p}, stream);
+    }
 }
 
 int64_t conv2d_weight_grad_workspace(const ConvShape& s) {
