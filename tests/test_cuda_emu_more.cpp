@@ -15,34 +15,16 @@
 #include "kernels/cpu/util.h"
 #include "kernels/cuda/emu_api.h"
 #include "kernels/reference/reference.h"
+#include "tests/emu_helpers.h"
 
 using namespace duel;
 namespace ref = duel::kernels::reference;
 namespace emu = duel::kernels::cuda_emu;
+using duel::test::nmse;
+using duel::test::poisoned;
+using duel::test::random_vec;
 
 namespace {
-
-std::vector<float> random_vec(int64_t n, uint64_t seed) {
-  Generator g(seed);
-  const std::vector<double> v = randn({n}, g, DType::f64).to_vector();
-  return std::vector<float>(v.begin(), v.end());
-}
-
-std::vector<float> poisoned(int64_t n) {
-  return std::vector<float>(size_t(n), std::numeric_limits<float>::quiet_NaN());
-}
-
-// sum (a - b)^2 / sum b^2; NaN anywhere (an element never written) gives infinity.
-double nmse(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return den > 0 ? num / den : num;
-}
 
 // Bitwise equality (NaN poison included: a gap that must stay untouched compares equal only if
 // it was left alone).
