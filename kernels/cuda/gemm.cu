@@ -296,20 +296,32 @@ __global__ void __launch_bounds__(kThreads)
   const typename BMap::Col bcol = bmap.col(n0 + b_n);
   const bool b_col_in = n0 + b_n < N;
 
-  float acc[4][4] = {};
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kBK) {
+  // Software pipelining: the next slice's operands are gathered into registers while this slice
+  // is multiplied out of shared memory, so global-load latency overlaps the FMAs.
+  float a_next[4], b_next[4];
+  auto gather = [&](int64_t k0) {
     const int64_t ka = k0 + a_k;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int64_t row = m0 + a_m + 16 * i;
-      As[a_k][a_m + 16 * i] = (row < M && ka < k_end) ? amap(zb, row, ka) : 0.0f;
+      a_next[i] = (row < M && ka < k_end) ? amap(zb, row, ka) : 0.0f;
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int64_t kb = k0 + b_k + 4 * i;
-      Bs[b_k + 4 * i][b_n] = (b_col_in && kb < k_end) ? bmap(zb, kb, bcol) : 0.0f;
+      b_next[i] = (b_col_in && kb < k_end) ? bmap(zb, kb, bcol) : 0.0f;
     }
+  };
+  if (k_begin < k_end) gather(k_begin);
+
+  float acc[4][4] = {};
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kBK) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) As[a_k][a_m + 16 * i] = a_next[i];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) Bs[b_k + 4 * i][b_n] = b_next[i];
     __syncthreads();
+    if (k0 + kBK < k_end) gather(k0 + kBK);
 #pragma unroll
     for (int kk = 0; kk < kBK; ++kk) {
       float a[4], b[4];
