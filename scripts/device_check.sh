@@ -39,7 +39,7 @@ fi
 
 if [ -x build-gpu/bench/duel_bench_cuda ]; then
   build-gpu/bench/duel_bench_cuda --benchmark_format=json --benchmark_out="$REPORT/bench_cuda.json" \
-    --benchmark_out_format=json --benchmark_min_time=0.05s >/dev/null || status=1
+    --benchmark_out_format=json >/dev/null || status=1
   python3 bench/cuda_table.py "$REPORT/bench_cuda.json" "$REPORT/gpu.txt" | tee "$REPORT/bench_cuda.md"
 else
   echo "device_check: bench/duel_bench_cuda was not built (cuDNN or Google Benchmark missing?)" >&2
