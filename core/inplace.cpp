@@ -27,16 +27,14 @@ void check_update(const char* op, const Tensor& param, std::initializer_list<con
   }
 }
 
-// One launch of the CUDA Adam kernel over `count` float32 tensors sharing a step count. (The
-// emulated and the device AdamTensor are the same plain struct of pointers and a size.)
-void adam_cuda(Device d, const kernels::cuda_emu::AdamTensor* t, int count, const AdamHyper& h,
+// One launch of the CUDA Adam kernel over `count` float32 tensors sharing a step count.
+void adam_cuda(Device d, const kernels::AdamTensor* t, int count, const AdamHyper& h,
                int64_t step) {
   const double bc1 = 1 - std::pow(h.beta1, double(step));
   const double bc2 = 1 - std::pow(h.beta2, double(step));
 #ifdef DUEL_HAVE_CUDA
   if (!cuda_backend::emulated()) {
-    static_assert(sizeof(kernels::cuda::AdamTensor) == sizeof(kernels::cuda_emu::AdamTensor));
-    kernels::cuda::adam_step_f32(reinterpret_cast<const kernels::cuda::AdamTensor*>(t), count,
+    kernels::cuda::adam_step_f32(t, count,
                                  h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1,
                                  std::sqrt(bc2), cuda_backend::stream(d));
     return;
@@ -49,7 +47,7 @@ void adam_cuda(Device d, const kernels::cuda_emu::AdamTensor* t, int count, cons
 }  // namespace
 
 void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h) {
-  std::map<std::pair<int64_t, int>, std::vector<kernels::cuda_emu::AdamTensor>> cuda_groups;
+  std::map<std::pair<int64_t, int>, std::vector<kernels::AdamTensor>> cuda_groups;
   for (const AdamSlot& s : slots) {
     if (!s.param.device().is_cuda()) {
       adam_step_(s.param, s.grad, s.exp_avg, s.exp_avg_sq, h, s.step);
@@ -73,7 +71,7 @@ void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& m, const 
   const double bc1 = 1 - std::pow(h.beta1, double(step));
   const double bc2 = 1 - std::pow(h.beta2, double(step));
   if (param.device().is_cuda()) {
-    const kernels::cuda_emu::AdamTensor t{param.data<float>(), grad.data<float>(), m.data<float>(),
+    const kernels::AdamTensor t{param.data<float>(), grad.data<float>(), m.data<float>(),
                                           v.data<float>(), param.numel()};
     adam_cuda(param.device(), &t, 1, h, step);
     return;

@@ -131,6 +131,8 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
+  DUEL_CHECK(!(d.is_cuda() && dtype() == DType::f64), "to(", d.str(), "): ", describe(*this),
+             " is float64, and the CUDA kernels are float32 only; convert with .to(f32) first");
   Tensor out = empty(shape(), dtype(), d);
   cuda_backend::copy(out.raw_data(), d, raw_data(), device(), nbytes());
   // Differentiable, as in PyTorch: the gradient goes back to where the input lives.

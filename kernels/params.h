@@ -60,4 +60,14 @@ enum class BinaryOp : int { add, sub, mul, div };
 
 enum class Reduce : int { none, mean, sum };
 
+// One tensor of a multi-tensor optimiser update (the CUDA Adam kernel): parameter, gradient and
+// the two moments, n elements each.
+struct AdamTensor {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+};
+
 }  // namespace duel::kernels

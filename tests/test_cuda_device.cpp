@@ -14,17 +14,19 @@
 #include "core/inplace.h"
 #include "core/op_table.h"
 #include "core/random.h"
+#include "nn/tensor_io.h"
+#include "tests/cuda_compare.h"
+#include "tests/run_duel.h"
 
 using namespace duel;
 using Catch::Matchers::Contains;
-
-#include "tests/cuda_compare.h"
-
 using duel::test::nmse;
 
 namespace {
 
 const Device kCuda = Device::cuda(0);
+
+std::map<std::string, Tensor> load(const std::string& path) { return load_safetensors_map(path); }
 
 }  // namespace
 
@@ -110,15 +112,6 @@ TEST_CASE("emulated CUDA device: optimiser updates match the CPU", "[cuda-emu]")
 }
 
 // ---- the command line on the emulated device
-
-#include "nn/tensor_io.h"
-#include "tests/run_duel.h"
-
-namespace {
-
-std::map<std::string, Tensor> load(const std::string& path) { return load_safetensors_map(path); }
-
-}  // namespace
 
 TEST_CASE("emulated CUDA device: duel op --device cuda agrees with the cpu", "[cuda-emu][cli]") {
   const std::string dir = test::tmp_dir("cuda_op_" + std::to_string(::getpid()));

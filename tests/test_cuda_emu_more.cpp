@@ -107,44 +107,24 @@ TEST_CASE("emulated CUDA fills, row copies, casts and broadcast copies are exact
   // Broadcast copies: x [5, 1, 7] into [5, 6, 7]; a transposed read [7, 5] of x [5, 7]; and a
   // single element into 37.
   const auto x = random_vec(5 * 7, 3);
-  {
+  auto check_copy = [&](std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t offset) {
     kernels::Broadcast bc;
-    bc.ndim = 3;
-    const int64_t sizes[] = {5, 6, 7}, sa[] = {7, 0, 1};
-    for (int d = 0; d < 3; ++d) {
-      bc.size[d] = sizes[d];
-      bc.stride_a[d] = sa[d];
+    bc.ndim = int(sizes.size());
+    bc.numel = 1;
+    for (int d = 0; d < bc.ndim; ++d) {
+      bc.size[d] = sizes[size_t(d)];
+      bc.stride_a[d] = strides[size_t(d)];
+      bc.numel *= sizes[size_t(d)];
     }
-    bc.numel = 5 * 6 * 7;
+    INFO("broadcast copy of " << bc.ndim << " dims, offset " << offset);
     auto want = poisoned(bc.numel), got = poisoned(bc.numel);
-    ref::broadcast_copy(want.data(), x.data(), bc);
-    emu::broadcast_copy_f32(got.data(), x.data(), bc, nullptr);
+    ref::broadcast_copy(want.data(), x.data() + offset, bc);
+    emu::broadcast_copy_f32(got.data(), x.data() + offset, bc, nullptr);
     CHECK(same_bits(got, want));
-  }
-  {
-    kernels::Broadcast bc;
-    bc.ndim = 2;
-    bc.size[0] = 7;
-    bc.size[1] = 5;
-    bc.stride_a[0] = 1;
-    bc.stride_a[1] = 7;
-    bc.numel = 35;
-    auto want = poisoned(bc.numel), got = poisoned(bc.numel);
-    ref::broadcast_copy(want.data(), x.data(), bc);
-    emu::broadcast_copy_f32(got.data(), x.data(), bc, nullptr);
-    CHECK(same_bits(got, want));
-  }
-  {
-    kernels::Broadcast bc;
-    bc.ndim = 1;
-    bc.size[0] = 37;
-    bc.stride_a[0] = 0;
-    bc.numel = 37;
-    auto want = poisoned(bc.numel), got = poisoned(bc.numel);
-    ref::broadcast_copy(want.data(), x.data() + 4, bc);
-    emu::broadcast_copy_f32(got.data(), x.data() + 4, bc, nullptr);
-    CHECK(same_bits(got, want));
-  }
+  };
+  check_copy({5, 6, 7}, {7, 0, 1}, 0);
+  check_copy({7, 5}, {1, 7}, 0);
+  check_copy({37}, {0}, 4);
 }
 
 TEST_CASE("emulated CUDA embedding: lookup, and a gradient accumulated in index order",

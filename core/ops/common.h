@@ -54,7 +54,9 @@ inline void check_device_supported(const char* op, const Tensor& t) {
              "only; convert with .to(f32) or run float64 on the cpu");
 }
 
-// A float32 scratch buffer of n elements on device d (for kernels that need a workspace).
+// A float32 scratch buffer of n elements on device d (for kernels that need a workspace). The
+// *_workspace size functions are host arithmetic, identical in the device and emulated builds;
+// ops call the kernels::cuda_emu ones, which exist in every build.
 inline Tensor workspace(int64_t n, Device d) { return empty({n}, DType::f32, d); }
 
 // Several tensors of one op: same dtype and same device as the first defined one.

@@ -101,14 +101,15 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   }
   if (x.shape() == shape) return x;
   check_device_supported(op, x);
+  // int64 on CUDA (labels: small, never differentiated) goes through the CPU.
+  if (!is_floating(x.dtype()) && x.device().is_cuda())
+    return broadcast_to(x.to(Device::cpu()), shape).to(x.device());
   Tensor out = empty(shape, x.dtype(), x.device());
   const kernels::Broadcast bc = make_broadcast_for(op, shape, x.shape());
   if (is_floating(x.dtype())) {
     dispatch_floating(x.dtype(), op, [&]<class T>() {
       DUEL_KERNEL(x.device(), T, broadcast_copy, out.data<T>(), x.data<T>(), bc);
     });
-  } else if (x.device().is_cuda()) {  // int64 on CUDA: through the CPU (labels are small)
-    out = broadcast_to(x.to(Device::cpu()), shape).to(x.device());
   } else {
     kernels::cpu::broadcast_copy(out.data<int64_t>(), x.data<int64_t>(), bc);
   }

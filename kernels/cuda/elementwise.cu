@@ -122,15 +122,8 @@ __global__ void binary_same_kernel(BinaryOp op, float* out, const float* a, cons
 __global__ void binary_bcast_kernel(BinaryOp op, float* out, const float* a, const float* b,
                                     Broadcast bc) {
   for (int64_t i = thread_index(); i < bc.numel; i += grid_stride()) {
-    int64_t linear = i, oa = 0, ob = 0;
-#pragma unroll
-    for (int d = kMaxDims - 1; d >= 0; --d) {  // unrolled: constant indices into bc
-      if (d >= bc.ndim) continue;
-      const int64_t coord = linear % bc.size[d];
-      linear /= bc.size[d];
-      oa += coord * bc.stride_a[d];
-      ob += coord * bc.stride_b[d];
-    }
+    int64_t oa, ob;
+    broadcast_offsets(i, bc, &oa, &ob);
     out[i] = binary_one(op, a[oa], b[ob]);
   }
 }

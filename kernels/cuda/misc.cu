@@ -79,14 +79,8 @@ __global__ void cast_kernel(To* out, const From* in, int64_t n) {
 
 __global__ void broadcast_copy_kernel(float* out, const float* x, Broadcast bc) {
   for (int64_t i = thread_index(); i < bc.numel; i += grid_stride()) {
-    int64_t linear = i, off = 0;
-#pragma unroll
-    for (int d = kMaxDims - 1; d >= 0; --d) {  // unrolled: constant indices into bc
-      if (d >= bc.ndim) continue;
-      const int64_t coord = linear % bc.size[d];
-      linear /= bc.size[d];
-      off += coord * bc.stride_a[d];
-    }
+    int64_t off, unused;  // stride_b is not read for a copy (the compiler drops it)
+    broadcast_offsets(i, bc, &off, &unused);
     out[i] = x[off];
   }
 }

@@ -46,6 +46,14 @@ inline void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block
 
 #endif
 
+// `#pragma unroll` for this header, which test sources compiled without -Wno-unknown-pragmas
+// include too (the .cu files use the pragma directly).
+#if defined(DUEL_CUDA_EMULATE)
+#define DUEL_UNROLL
+#else
+#define DUEL_UNROLL _Pragma("unroll")
+#endif
+
 namespace duel::kernels::DUEL_CUDA_NS {
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -65,6 +73,24 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   __syncthreads();
   v = lane < kThreads / 32 ? scratch[lane] : 0.0f;
   return warp_sum(v);
+}
+
+// The offsets in operands a and b (strides bc.stride_a, bc.stride_b) of output element i. The
+// loop runs over all kMaxDims unrolled, so every index into bc is a constant (an indexed
+// parameter array would be copied to local memory).
+__device__ __forceinline__ void broadcast_offsets(int64_t i, const Broadcast& bc, int64_t* oa,
+                                                  int64_t* ob) {
+  int64_t linear = i, a = 0, b = 0;
+  DUEL_UNROLL
+  for (int d = kMaxDims - 1; d >= 0; --d) {
+    if (d >= bc.ndim) continue;
+    const int64_t coord = linear % bc.size[d];
+    linear /= bc.size[d];
+    a += coord * bc.stride_a[d];
+    b += coord * bc.stride_b[d];
+  }
+  *oa = a;
+  *ob = b;
 }
 
 inline unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
