@@ -133,7 +133,7 @@ TEST_CASE("duel eval prints JSON and refuses bad specs", "[metrics][cli]") {
     CHECK(j.contains(key));
   for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
            {"eval --fake pictures --n 100", "unknown --fake"},
-           {"eval --fake noise --n 5", "at least 10"},
+           {"eval --fake noise --n 5", "--n must be an integer from 10"},
            {"eval --fake checkpoint:/nonexistent --n 100", "no checkpoint"},
            {"eval --fake noise --n 100 --classifier /nonexistent.safetensors", "not found"}}) {
     const Run bad = run_duel(args);
