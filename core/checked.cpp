@@ -34,6 +34,7 @@ bool Range::contains(double v) const {
 
 std::string number_text(double v) {
   char buf[40];
+  if (v >= 9223372036854775807.0) return "9223372036854775807";  // 2^63 - 1, the int64 limit
   if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 1e18)
     std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
   else
