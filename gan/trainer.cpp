@@ -216,6 +216,7 @@ class Run {
   int go();
 
  private:
+  void check_new_run_folder() const;
   void prepare_output();
   void clean_stale_files();
   void load_checkpoint();
@@ -253,12 +254,16 @@ Run::~Run() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
+void Run::check_new_run_folder() const {
+  const bool checkpoint = fs::exists(cfg_.out + "/checkpoint") || fs::exists(cfg_.out + "/checkpoint.old");
+  DUEL_CHECK(checkpoint || !fs::exists(cfg_.out + "/metrics.jsonl"), "train: ", cfg_.out,
+             " holds a run that was stopped before its first checkpoint; remove the folder to start again, or "
+             "choose another --out");
+  DUEL_CHECK(!checkpoint, "train: ", cfg_.out, " already holds a run; pass --resume to continue it, or choose another --out");
+}
+
 void Run::prepare_output() {
-  const std::string ckpt = cfg_.out + "/checkpoint";
-  if (!resume_) {
-    DUEL_CHECK(!fs::exists(ckpt) && !fs::exists(cfg_.out + "/metrics.jsonl"), "train: ", cfg_.out,
-               " already holds a run; pass --resume to continue it, or choose another --out");
-  }
+  if (!resume_) check_new_run_folder();
   std::error_code ec;
   fs::create_directories(cfg_.out, ec);
   DUEL_CHECK(!ec, "train: cannot create ", cfg_.out, ": ", ec.message());
@@ -441,8 +446,7 @@ int Run::go() {
   validate(cfg_, "train");
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
-    DUEL_CHECK(!fs::exists(cfg_.out + "/checkpoint") && !fs::exists(cfg_.out + "/metrics.jsonl"), "train: ", cfg_.out,
-               " already holds a run; pass --resume to continue it, or choose another --out");
+    check_new_run_folder();
   if (cfg_.eval_every > 0)
     DUEL_CHECK(cfg_.model.image_size() == 28 && cfg_.model.channels == 1, "train: --eval-every measures 28x28 "
                "grayscale images (the Fashion-MNIST classifier's); ", model_name(cfg_.model.kind), " makes ",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything duel needs from Debian packages. Idempotent: installs only what is missing.
 #
-#   build:      g++, cmake, Eigen 3, OpenMP (libgomp, with g++), nlohmann-json, zlib, stb
-#   tests:      Catch2 (v2), Google Benchmark
+#   build:      g++, cmake, Eigen 3, OpenMP (libgomp, with g++), nlohmann-json, zlib, stb (writing
+#               pictures), libpng and libjpeg-turbo (reading pictures from users)
+#   tests:      Catch2 (v2), Google Benchmark; clang 14 with its sanitizer and libFuzzer runtimes
+#               (scripts/sanitize.sh); util-linux's unshare (the full-disk test's tmpfs)
 #   references: python3-torch (+ OpenBLAS, numpy) for the scripts that write golden files and
 #               cross-check duel against PyTorch
 #   data:       dataset-fashion-mnist (the default training data)
@@ -13,8 +15,8 @@ set -euo pipefail
 
 PACKAGES=(
   g++ cmake make pkg-config
-  libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev
-  catch2 libbenchmark-dev
+  libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libpng-dev libjpeg-dev
+  catch2 libbenchmark-dev clang-14 libclang-rt-14-dev util-linux
   python3 python3-numpy python3-torch libopenblas0-pthread
   dataset-fashion-mnist
   graphviz

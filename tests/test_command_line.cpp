@@ -416,7 +416,7 @@ TEST_CASE("metrics.jsonl of older runs with bare NaN keeps its history on resume
 TEST_CASE("partial files of an interrupted run are removed at the next start; a run has one writer",
           "[cli][crash]") {
   const std::string run = small_run("stale");
-  for (const std::string f : {run + "/config.json.tmp.4242.0", run + "/checkpoint/G.safetensors.tmp.4242.3",
+  for (const std::string& f : {run + "/config.json.tmp.4242.0", run + "/checkpoint/G.safetensors.tmp.4242.3",
                               run + "/samples/step_000009.png.tmp.77.1"})
     std::ofstream(f) << "partial";
   fs::create_directories(run + "/checkpoint.new");

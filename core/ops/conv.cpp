@@ -1,4 +1,4 @@
-// The convolution closure (DESIGN.md): conv2d, conv_transpose2d and conv2d_weight_grad are each
+// The convolution closure (docs/architecture.md): conv2d, conv_transpose2d and conv2d_weight_grad are each
 // other's derivatives, so three kernels per device serve forward, backward and double backward.
 //
 //   y  = conv2d(x, w)             dx = conv_transpose2d(gy, w)    dw = conv2d_weight_grad(x, gy)

@@ -32,6 +32,8 @@ extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cuda/emu_asan.h"
+
 namespace duel::emu {
 
 struct dim3 {
@@ -52,11 +54,17 @@ struct Fiber {
   ucontext_t context{};  // the saved context (swapcontext, elsewhere)
   ThreadState state;
   Wait wait = Wait::none;
+  const char* stack = nullptr;  // its usable stack, for ASan (emu_asan.h)
+  size_t stack_size = 0;
+  void* asan_fake = nullptr;
 };
 
 struct Block {
   void* scheduler_sp = nullptr;
   ucontext_t scheduler{};
+  const void* scheduler_stack = nullptr;  // for ASan: the stack the fibers switch back to
+  size_t scheduler_stack_size = 0;
+  void* scheduler_asan_fake = nullptr;
   std::vector<Fiber> fibers;
   std::vector<uint64_t> warp_slots;  // 32 per warp
   std::function<void()> body;
@@ -75,11 +83,13 @@ inline void yield_at(Wait w) {
   Block& b = *block_now;
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = w;
+  asan::leaving(&f.asan_fake, b.scheduler_stack, b.scheduler_stack_size);
 #ifdef DUEL_EMU_FAST_SWITCH
   duel_emu_switch(&f.sp, b.scheduler_sp);
 #else
   swapcontext(&f.context, &b.scheduler);
 #endif
+  asan::arrived(f.asan_fake, nullptr, nullptr);
 }
 
 inline void syncthreads() { yield_at(Wait::block); }
@@ -101,9 +111,11 @@ T warp_exchange(T v, int src) {
 
 inline void fiber_main() {
   Block& b = *block_now;
+  asan::arrived(nullptr, &b.scheduler_stack, &b.scheduler_stack_size);
   b.body();
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = Wait::done;
+  asan::leaving(nullptr, b.scheduler_stack, b.scheduler_stack_size);  // this stack is done
 #ifdef DUEL_EMU_FAST_SWITCH
   duel_emu_switch(&f.sp, b.scheduler_sp);  // never resumed
   __builtin_unreachable();
@@ -114,6 +126,8 @@ inline void fiber_main() {
 // Points fiber f at the start of the kernel body on its own stack.
 inline void init_fiber(Fiber& f, Block& b, char* stack, size_t size) {
   f.wait = Wait::none;
+  f.stack = stack;
+  f.stack_size = size;
 #ifdef DUEL_EMU_FAST_SWITCH
   // The frame duel_emu_switch pops: control words, r15 r14 r13 r12 rbx rbp (zero), then the
   // return address fiber_main, placed so that rsp is 8 mod 16 on entry, as after a call.
@@ -147,11 +161,13 @@ inline void run_block(Block& b, int threads) {
       if (f.wait != Wait::none) continue;
       b.running = t;
       current = &f.state;
+      asan::leaving(&b.scheduler_asan_fake, f.stack, f.stack_size);
 #ifdef DUEL_EMU_FAST_SWITCH
       duel_emu_switch(&b.scheduler_sp, f.sp);
 #else
       swapcontext(&b.scheduler, &f.context);
 #endif
+      asan::arrived(b.scheduler_asan_fake, nullptr, nullptr);
     }
     int done = 0, at_block = 0;
     bool released = false;
@@ -191,8 +207,10 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
   static thread_local std::unique_ptr<char[]> stacks;
   static thread_local int stacks_for = 0;
   if (stacks_for < threads) {
+    if (stacks) asan::unpoison(stacks.get(), kStack * size_t(stacks_for));
     stacks.reset(new char[kStack * size_t(threads)]);
     stacks_for = threads;
+    for (int t = 0; t < threads; ++t) asan::poison_guard(stacks.get() + kStack * size_t(t));
   }
   Block b;
   b.fibers.resize(size_t(threads));
@@ -213,7 +231,7 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
           f.state.grid_dim = grid;
           f.state.lane = t % 32;
           f.state.warp = t / 32;
-          init_fiber(f, b, stacks.get() + kStack * size_t(t), kStack);
+          init_fiber(f, b, stacks.get() + kStack * size_t(t) + asan::kGuard, kStack - asan::kGuard);
         }
         run_block(b, threads);
       }
