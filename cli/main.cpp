@@ -10,9 +10,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/runtime.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/runtime.h"
 
 namespace {
 
@@ -97,7 +97,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  duel::cli::prepare_runtime(argc, argv);  // may re-execute this program (OpenMP wait policy)
+  duel::prefer_passive_openmp_wait(argv);  // may re-execute this program (core/runtime.h)
   if (argc < 2) {
     print_usage(stderr);
     return 2;
