@@ -443,7 +443,11 @@ int Run::go() {
   // Everything that can refuse the run comes before anything is written to --out.
   DUEL_CHECK(!cfg_.out.empty(), "train: --out DIR is required");
   cuda_backend::check_usable(cfg_.device);
-  validate(cfg_, "train");
+  {
+    TrainConfig check = cfg_;
+    if (check.epochs > 0 && check.steps == 0) check.steps = 1;  // steps follow from the data, below
+    validate(check, "train");
+  }
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
     check_new_run_folder();

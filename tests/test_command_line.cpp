@@ -243,6 +243,16 @@ TEST_CASE("device errors say what is missing: the build's CUDA backend or a GPU"
 
 // ---- Resume ------------------------------------------------------------------------------------
 
+TEST_CASE("train with --epochs sets the steps from the data", "[cli][train]") {
+  const std::string dir = tmp_dir("epochs");
+  // synthetic: 1024 pictures, batch 128: 8 steps an epoch.
+  const Run r = run_duel("train --data synthetic --batch 128 --epochs 1 --log-every 4 --out " + dir + "/run");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("steps 1..8"));
+  CHECK(nlohmann::json::parse(slurp(dir + "/run/config.json"))["steps"] == 8);
+}
+
 TEST_CASE("resuming a finished run says there is nothing to do and changes nothing", "[cli][resume]") {
   const std::string run = small_run("finished");
   const std::string g = slurp(run + "/checkpoint/G.safetensors"), m = slurp(run + "/metrics.jsonl");
