@@ -14,9 +14,12 @@
 // The label says which reference ran and in which precision. bench/cuda_table.py turns the JSON
 // output into the table of docs/benchmarks.md; scripts/device_check.sh runs both.
 #include <benchmark/benchmark.h>
+#include <cstdint>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <exception>
+#include <utility>
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Turns duel_bench_cuda's JSON output into the Markdown tables of docs/benchmarks.md.
 
-    /usr/bin/python3 bench/cuda_table.py bench_cuda.json [gpu.txt]
+    python3 bench/cuda_table.py bench_cuda.json [gpu.txt]
 """
 import json
 import sys

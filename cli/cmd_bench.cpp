@@ -4,8 +4,11 @@
 // images per second, after warm-up, on synthetic data.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"

@@ -7,6 +7,9 @@
 // input. Buffers an op updates in place (batch_norm's running statistics) are written back
 // under their own names.
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"

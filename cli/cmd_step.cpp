@@ -6,6 +6,8 @@
 // The dump holds loss_D, loss_G, gp, D.grad.<name> and G.grad.<name> (the gradients each update
 // used) and every parameter and buffer after the iteration as D.<name> and G.<name>.
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

@@ -1,5 +1,8 @@
 // duel train: trains a GAN (see gan/trainer.h).
+#include <cstdint>
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

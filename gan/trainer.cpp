@@ -1,6 +1,10 @@
 #include "gan/trainer.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <system_error>
 #include <unistd.h>
+#include <utility>
 
 #include <atomic>
 #include <chrono>

@@ -2,6 +2,7 @@
 // bit-exact resume.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>

@@ -1,6 +1,9 @@
 #include "nn/layers.h"
 
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
 
 #include "core/autograd.h"
 

@@ -1,6 +1,7 @@
 // Layers with PyTorch's names, shapes and default initialisation.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "nn/module.h"

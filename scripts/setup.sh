@@ -7,6 +7,9 @@
 #               cross-check duel against PyTorch
 #   data:       dataset-fashion-mnist (the default training data)
 #   pictures:   graphviz (renders `duel graph` output)
+# With --tests, also what only the test command needs:
+#   clang-16 with libc++ (scripts/check_libcxx.sh: the tree compiled against a strict standard
+#   library), ninja (compact builds)
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian package here: when nvcc is present the
 # CUDA sources are compiled, otherwise the build is CPU-only.
 set -euo pipefail
@@ -19,6 +22,13 @@ PACKAGES=(
   dataset-fashion-mnist
   graphviz
 )
+
+if [ "${1:-}" = "--tests" ]; then
+  PACKAGES+=(clang-16 libc++-16-dev libc++abi-16-dev libomp-16-dev ninja-build)
+elif [ $# -gt 0 ]; then
+  echo "setup: unknown argument '$1' (usage: setup.sh [--tests])" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

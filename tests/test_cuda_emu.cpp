@@ -6,6 +6,7 @@
 // reductions, not device speed or device math-library rounding: tests/cuda/ does that on a GPU.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>

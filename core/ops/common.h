@@ -1,7 +1,11 @@
 // Helpers shared by the op implementations in core/ops/*.cpp (not a public header).
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"

@@ -7,6 +7,11 @@
 //
 // A transposed convolution's output size is ambiguous when stride > 1; the output_padding that
 // recovers the forward input's size is computed from the shapes at hand.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {

@@ -4,6 +4,8 @@
 // relu'(0) = 0, leaky_relu'(0) = negative_slope, abs'(0) = sign(0) = 0, and clamp passes the
 // gradient where min <= x <= max (both ends included).
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "core/ops/common.h"
 

@@ -1,5 +1,8 @@
 // matmul with transpose flags, closed under differentiation (every gradient is another matmul
 // with other flags), and linear composed from it.
+#include <cstdint>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {

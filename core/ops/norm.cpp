@@ -8,7 +8,11 @@
 // * with create_graph: the same formula in differentiable ops, with mean and invstd recomputed
 //   from x so that their dependence on x is part of the recorded graph. That is what makes the
 //   double backward through a batch-normalised critic exact.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "core/ops/common.h"
 

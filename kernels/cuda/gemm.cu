@@ -15,6 +15,8 @@
 // column coordinates of a thread's B loads are fixed for the whole K loop and decoded once.
 // conv2d_weight_grad's K (n*h_out*w_out) is long, so it is split over blockIdx.z into chunks whose
 // partial tiles go to a workspace and are summed in chunk order by a second kernel: deterministic.
+#include <cstdint>
+
 #include "kernels/cuda/portable.cuh"
 
 namespace duel::kernels::DUEL_CUDA_NS {
