@@ -60,6 +60,12 @@ enum class BinaryOp : int { add, sub, mul, div };
 
 enum class Reduce : int { none, mean, sum };
 
+// The arithmetic of the GEMM-shaped kernels (matmul and the convolution family), chosen once per
+// run (core/config.h). fp32: exact FP32 FMAs. tf32 / bf16: operands rounded to TF32 (10 mantissa
+// bits, round to nearest, ties away) or BF16 (7 bits, ties to even), products summed in FP32 on
+// tensor cores (mma.sync, sm_80+). The CPU kernels implement fp32 only for now.
+enum class MathMode : int { fp32, tf32, bf16 };
+
 // One tensor of a multi-tensor optimiser update (the CUDA Adam kernel): parameter, gradient and
 // the two moments, n elements each.
 struct AdamTensor {

@@ -83,8 +83,17 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
   const kernels::ConvShape s = conv_shape(x, w.size(0), w.size(2), w.size(3), stride, padding);
   Tensor y = empty({s.n, s.c_out, s.h_out, s.w_out}, x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_KERNEL(x.device(), T, conv2d_forward, y.data<T>(), x.data<T>(), w.data<T>(),
-                    bias.defined() ? bias.data<T>() : nullptr, s);
+    if (x.device().is_cuda()) {
+      if constexpr (std::is_same_v<T, float>) {
+        const MathMode m = math_mode();
+        const Tensor ws = workspace_at_least_one(kernels::cuda_emu::conv2d_forward_workspace(s, m), x.device());
+        DUEL_CUDA_CALL(x.device(), conv2d_forward_f32, y.data<float>(), x.data<float>(), w.data<float>(),
+                       bias.defined() ? bias.data<float>() : nullptr, s, m, ws.data<float>());
+      }
+    } else {
+      DUEL_CPU_KERNEL(conv2d_forward, y.data<T>(), x.data<T>(), w.data<T>(),
+                      bias.defined() ? bias.data<T>() : nullptr, s);
+    }
   });
   return record(op, y, {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
     Tensor dx, dw, db;
@@ -137,8 +146,17 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, In
   s.w_out = x.size(3);
   Tensor y = empty({s.n, s.c_in, h_out, w_out}, x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_KERNEL(x.device(), T, conv2d_input_grad, y.data<T>(), x.data<T>(), w.data<T>(),
-                    bias.defined() ? bias.data<T>() : nullptr, s);
+    if (x.device().is_cuda()) {
+      if constexpr (std::is_same_v<T, float>) {
+        const MathMode m = math_mode();
+        const Tensor ws = workspace_at_least_one(kernels::cuda_emu::conv2d_input_grad_workspace(s, m), x.device());
+        DUEL_CUDA_CALL(x.device(), conv2d_input_grad_f32, y.data<float>(), x.data<float>(), w.data<float>(),
+                       bias.defined() ? bias.data<float>() : nullptr, s, m, ws.data<float>());
+      }
+    } else {
+      DUEL_CPU_KERNEL(conv2d_input_grad, y.data<T>(), x.data<T>(), w.data<T>(),
+                      bias.defined() ? bias.data<T>() : nullptr, s);
+    }
   });
   return record(op, y, {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
     Tensor dx, dw, db;
@@ -172,9 +190,10 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, Int2 kernel_size, I
     if (x.device().is_cuda()) {
       if constexpr (std::is_same_v<T, float>) {
         // The split-K partial sums need a scratch buffer (empty when the reduction is not split).
-        const Tensor ws = workspace(std::max<int64_t>(1, kernels::cuda_emu::conv2d_weight_grad_workspace(s)), x.device());
+        const MathMode m = math_mode();
+        const Tensor ws = workspace_at_least_one(kernels::cuda_emu::conv2d_weight_grad_workspace(s, m), x.device());
         DUEL_CUDA_CALL(x.device(), conv2d_weight_grad_f32, dw.data<float>(), x.data<float>(),
-                       gy.data<float>(), s, ws.data<float>());
+                       gy.data<float>(), s, m, ws.data<float>());
       }
     } else {
       DUEL_CPU_KERNEL(conv2d_weight_grad, dw.data<T>(), x.data<T>(), gy.data<T>(), s);
