@@ -221,7 +221,7 @@ struct Bf16Buffer {
   Bf16Buffer& operator=(const Bf16Buffer&) = delete;
   // Widened to float into `out` (through the host; validation only).
   void to_float(Buffer& out) const {
-    std::vector<uint16_t> h(size_t(n));
+    std::vector<uint16_t> h(static_cast<size_t>(n));
     check(cudaMemcpy(h.data(), p, h.size() * 2, cudaMemcpyDeviceToHost), "copy bf16");
     std::vector<float> f(h.size());
     for (size_t i = 0; i < h.size(); ++i) {
