@@ -211,14 +211,32 @@ struct PhaseDy {
   } per_tap_;
 };
 
-// ---- output maps: store(row, col, v) of a bound problem.
+// ---- output maps: store(row, col, v) of a bound problem writes the epilogue's result and
+// returns it. The epilogue (kernels/params.h ConvEpilogue): z = v + bias; pre[i] = z; act(z).
+struct Epi {
+  Activation act = Activation::none;
+  float slope = 0.0f;
+  float* pre = nullptr;
+  __device__ __forceinline__ float operator()(float z, int i) const {
+    if (pre) pre[i] = z;
+    switch (act) {
+      case Activation::relu: return z > 0.0f ? z : 0.0f;
+      case Activation::leaky_relu: return z > 0.0f ? z : slope * z;
+      case Activation::tanh: return tanhf(z);
+      default: return z;
+    }
+  }
+};
+
 struct MatOut {  // c[g*M*N + row*N + col] (+ bias[col / bias_div])
   float* c;
   int ld, goff;
   const float* bias;
   FastDiv bias_div;
-  __device__ void store(int row, int col, float v) const {
-    c[goff + row * ld + col] = bias ? v + bias[bias_div.div(col)] : v;
+  Epi epi;
+  __device__ float store(int row, int col, float v) const {
+    const int i = goff + row * ld + col;
+    return c[i] = epi(bias ? v + bias[bias_div.div(col)] : v, i);
   }
 };
 
@@ -227,10 +245,12 @@ struct ConvOut {  // y [n, C, hw] at channel row, pixel col (+ bias[row])
   int chw, hw;
   FastDiv hw_div;
   const float* bias;
-  __device__ void store(int row, int col, float v) const {
+  Epi epi;
+  __device__ float store(int row, int col, float v) const {
     int img, p;
     hw_div.divmod(col, img, p);
-    y[img * chw + row * hw + p] = bias ? v + bias[row] : v;
+    const int i = img * chw + row * hw + p;
+    return y[i] = epi(bias ? v + bias[row] : v, i);
   }
 };
 
@@ -239,11 +259,13 @@ struct PhaseOut {  // dx [n, c_in, h, w] at the phase's pixels (+ bias[row])
   int chw, hw, W, ih0, iw0, sh, sw;
   FastDiv per_image, tw;
   const float* bias;
-  __device__ void store(int row, int col, float v) const {
+  Epi epi;
+  __device__ float store(int row, int col, float v) const {
     int img, q, t, u;
     per_image.divmod(col, img, q);
     tw.divmod(q, t, u);
-    dx[img * chw + row * hw + (ih0 + sh * t) * W + iw0 + sw * u] = bias ? v + bias[row] : v;
+    const int i = img * chw + row * hw + (ih0 + sh * t) * W + iw0 + sw * u;
+    return dx[i] = epi(bias ? v + bias[row] : v, i);
   }
 };
 
@@ -290,6 +312,7 @@ struct PhaseProblem {
   float* dx;
   const float* bias;
   ConvShape s;
+  Epi epi;
   // The divisors of each phase are built once per block (a few 64-bit divisions, outside the
   // K loop): the phases of a layer differ in their tap and pixel counts when the kernel size is
   // not a multiple of the stride.
@@ -304,7 +327,8 @@ struct PhaseProblem {
              taps_div, rb_div};
     PhaseDy b{dy, int(s.n) * per_image, c_out * ho * wo, ho * wo, wo, p.ch, p.cw, img_div, tw_div, ho, wo,
               {taps_div, rb_div}};
-    PhaseOut c{dx, c_in * h * w_, h * w_, w_, p.ih0, p.iw0, int(s.stride_h), int(s.stride_w), img_div, tw_div, bias};
+    PhaseOut c{dx, c_in * h * w_, h * w_, w_, p.ih0, p.iw0, int(s.stride_h), int(s.stride_w), img_div, tw_div, bias,
+               epi};
     return {a, b, c, int(s.n) * per_image, c_out * taps};
   }
 };
@@ -373,14 +397,23 @@ __device__ __forceinline__ void load_vec(float (&dst)[N], const float* src) {
 }
 
 // C (or the split-K partials) = A B for one tile. Grid: (N tiles, M tiles, groups * splits).
+// With `stats` (no split K), also the per-row statistics of the stored tile: (count, mean, M2)
+// at stats[(row * stats_tiles + g * gridDim.x + blockIdx.x) * 3].
 template <class C, class Problem>
 __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
-    igemm_kernel(Problem problem, int M, int splits, int k_chunk, float* partial, int n_max) {
+    igemm_kernel(Problem problem, int M, int splits, int k_chunk, float* partial, int n_max, float* stats,
+                 int stats_tiles) {
   DUEL_DYNAMIC_SHARED(float, smem);
   const int z = int(blockIdx.z), g = z / splits, split = z % splits;
   const auto p = problem.bind(g);
   const int m0 = int(blockIdx.y) * C::BM, n0 = int(blockIdx.x) * C::BN;
-  if (n0 >= p.N) return;  // this group has fewer columns than the widest one (uniform per block)
+  const int stats_tile = g * int(gridDim.x) + int(blockIdx.x);
+  if (n0 >= p.N) {  // this group has fewer columns than the widest one (uniform per block)
+    if (stats)
+      for (int r = int(threadIdx.x); r < C::BM && m0 + r < M; r += C::kThreads)
+        for (int q = 0; q < 3; ++q) stats[((m0 + r) * stats_tiles + stats_tile) * 3 + q] = 0.0f;
+    return;
+  }
   const int k_begin = split * k_chunk;
   const int k_end = splits > 1 && k_begin + k_chunk < p.K ? k_begin + k_chunk : p.K;
   const int k_tiles = k_end > k_begin ? (k_end - k_begin + C::BK - 1) / C::BK : 0;
@@ -552,14 +585,22 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
   }
   cp_async_wait<0>();
 
-  // ---- epilogue
+  // ---- epilogue. With statistics the stored tile is also staged in shared memory (after every
+  // warp has finished with the pipeline buffers), [BM][BN + 1].
+  constexpr int kTileStride = C::BN + 1;
+  if (stats) __syncthreads();
+  // The output map is bound again here rather than kept live through the main loop: its
+  // divisors would otherwise hold registers the multiply needs.
+  const auto out_map = problem.bind(g).c;
   auto emit = [&](int r, int c, float v) {
     const int row = m0 + r, col = n0 + c;
     if (row >= M || col >= p.N) return;
-    if (splits > 1)
+    if (splits > 1) {
       partial[(z * M + row) * n_max + col] = v;
-    else
-      p.c.store(row, col, v);
+    } else {
+      const float out = out_map.store(row, col, v);
+      if (stats) smem[r * kTileStride + c] = out;
+    }
   };
   if constexpr (kMma) {
 #pragma unroll
@@ -576,6 +617,31 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
       for (int j = 0; j < TN; ++j)
         emit(wm0 + (i / RG) * 8 * RG + lr * RG + i % RG, wn0 + (j / CG) * 4 * CG + lc * CG + j % CG,
              acc[i][j]);
+  }
+  if (!stats) return;
+  // Per row of the tile: a warp sums its valid columns in a fixed order (lane-strided, then the
+  // shuffle tree), the mean, then the squared deviations from it: deterministic, no atomics, and
+  // no cancellation (batch norm combines the tiles with Chan's formula).
+  __syncthreads();
+  const int count = p.N - n0 < C::BN ? p.N - n0 : C::BN;
+  for (int r = warp; r < C::BM; r += C::kThreads / 32) {
+    if (m0 + r >= M) break;
+    const float* row = smem + r * kTileStride;
+    float sum = 0.0f;
+    for (int c = lane; c < count; c += 32) sum += row[c];
+    const float mean = warp_sum(sum) / float(count);
+    float sq = 0.0f;
+    for (int c = lane; c < count; c += 32) {
+      const float d = row[c] - mean;
+      sq = fmaf(d, d, sq);
+    }
+    const float m2 = warp_sum(sq);
+    if (lane == 0) {
+      float* out = stats + ((m0 + r) * stats_tiles + stats_tile) * 3;
+      out[0] = float(count);
+      out[1] = mean;
+      out[2] = m2;
+    }
   }
 }
 
@@ -651,27 +717,33 @@ int64_t plan_workspace(int64_t M, int64_t n_max, int64_t k_max, int64_t groups, 
   return p.splits > 1 ? groups * p.splits * M * n_max : 0;
 }
 
+struct Launch {
+  int M, groups, n_max;
+  float* workspace;  // split-K partials (null without split)
+  float* stats;      // per-row statistics (null: none)
+};
+
 template <class C, class Problem>
-void run_tile(const char* name, const Problem& problem, int M, int groups, const Plan& p, float* workspace,
-              int n_max, Stream stream) {
-  const dim3 grid(unsigned(p.grid_x), unsigned(p.grid_y), unsigned(groups * p.splits));
-  launch_shared(name, igemm_kernel<C, Problem>, grid, dim3(C::kThreads), size_t(C::kSmemBytes), stream,
-                problem, M, p.splits, p.k_chunk, workspace, n_max);
+void run_tile(const char* name, const Problem& problem, const Plan& p, const Launch& l, Stream stream) {
+  const dim3 grid(unsigned(p.grid_x), unsigned(p.grid_y), unsigned(l.groups * p.splits));
+  const size_t tile_bytes = size_t(C::BM) * (C::BN + 1) * 4;
+  const size_t smem = l.stats && tile_bytes > size_t(C::kSmemBytes) ? tile_bytes : size_t(C::kSmemBytes);
+  launch_shared(name, igemm_kernel<C, Problem>, grid, dim3(C::kThreads), smem, stream, problem, l.M, p.splits,
+                p.k_chunk, l.workspace, l.n_max, l.stats, l.groups * p.grid_x);
 }
 
 template <Path P, class Problem>
-void run_path(const char* name, const Problem& problem, int M, int groups, const Plan& p, float* workspace,
-              int n_max, Stream stream) {
+void run_path(const char* name, const Problem& problem, const Plan& p, const Launch& l, Stream stream) {
   constexpr int bk = P == Path::ffma ? 16 : 32;
   switch (p.tile) {
     case kTile128:
-      run_tile<Cfg<P, 128, 128, P == Path::ffma ? 8 : 32, 2, 4, 3>>(name, problem, M, groups, p, workspace, n_max, stream);
+      run_tile<Cfg<P, 128, 128, P == Path::ffma ? 8 : 32, 2, 4, 3>>(name, problem, p, l, stream);
       break;
     case kTile64:
-      run_tile<Cfg<P, 64, 64, bk, 2, 2, 3>>(name, problem, M, groups, p, workspace, n_max, stream);
+      run_tile<Cfg<P, 64, 64, bk, 2, 2, 3>>(name, problem, p, l, stream);
       break;
     default:
-      run_tile<Cfg<P, 16, 128, bk, 1, 4, 3>>(name, problem, M, groups, p, workspace, n_max, stream);
+      run_tile<Cfg<P, 16, 128, bk, 1, 4, 3>>(name, problem, p, l, stream);
       break;
   }
 }
@@ -679,16 +751,19 @@ void run_path(const char* name, const Problem& problem, int M, int groups, const
 // Runs `problem` (M rows, groups of up to n_max columns and k_max K) in `math`.
 template <class Problem>
 void igemm(const char* name, const Problem& problem, int64_t M, int64_t n_max, int64_t k_max, int64_t groups,
-           MathMode math, float* workspace, Stream stream) {
+           MathMode math, float* workspace, Stream stream, float* stats = nullptr) {
   if (M <= 0 || n_max <= 0 || groups <= 0) return;
   const Plan p = make_plan(M, n_max, k_max, groups, math);
   if (p.splits > 1 && !workspace)
     throw std::runtime_error(std::string(name) + ": split-K needs a workspace (see *_workspace)");
-  float* ws = p.splits > 1 ? workspace : nullptr;
+  if (p.splits > 1 && stats)
+    throw std::runtime_error(std::string(name) + ": fused statistics with split K (see *_stats_tiles)");
+  const Launch l{int(M), int(groups), int(n_max), p.splits > 1 ? workspace : nullptr, stats};
+  float* ws = l.workspace;
   switch (math) {
-    case MathMode::tf32: run_path<Path::tf32>(name, problem, int(M), int(groups), p, ws, int(n_max), stream); break;
-    case MathMode::bf16: run_path<Path::bf16>(name, problem, int(M), int(groups), p, ws, int(n_max), stream); break;
-    default: run_path<Path::ffma>(name, problem, int(M), int(groups), p, ws, int(n_max), stream); break;
+    case MathMode::tf32: run_path<Path::tf32>(name, problem, p, l, stream); break;
+    case MathMode::bf16: run_path<Path::bf16>(name, problem, p, l, stream); break;
+    default: run_path<Path::ffma>(name, problem, p, l, stream); break;
   }
   if (p.splits > 1)
     launch(name, sum_splits_kernel<Problem>, dim3(blocks_for(M * n_max, 256), unsigned(groups)), dim3(256),
@@ -704,6 +779,35 @@ void check_32bit(const char* name, std::initializer_list<int64_t> sizes) {
 }
 
 FastDiv fd(int64_t d) { return FastDiv(uint32_t(d > 0 ? d : 1)); }
+
+Epi epi_of(const ConvEpilogue& ep) { return Epi{ep.act, ep.slope, ep.pre}; }
+
+// Tiles per row of the statistics a plan leaves, or 0 when it splits K.
+int64_t stats_tiles(int64_t M, int64_t n_max, int64_t k_max, int64_t groups, MathMode math) {
+  const Plan p = make_plan(M, n_max, k_max, groups, math);
+  return p.splits > 1 ? 0 : groups * p.grid_x;
+}
+
+// The ordered combination of per-tile (count, mean, M2) into batch-norm statistics.
+__global__ void stats_from_partials_kernel(float* mean, float* var, float* invstd, const float* partials, int tiles,
+                                           int c, float eps) {
+  const int ch = int(blockIdx.x) * 256 + int(threadIdx.x);
+  if (ch >= c) return;
+  double n = 0, mu = 0, m2 = 0;
+  for (int t = 0; t < tiles; ++t) {
+    const float* q = partials + (ch * tiles + t) * 3;
+    const double nb = q[0];
+    if (nb <= 0) continue;
+    const double delta = double(q[1]) - mu, total = n + nb;
+    mu += delta * nb / total;
+    m2 += double(q[2]) + delta * delta * n * nb / total;
+    n = total;
+  }
+  const float v = n > 0 ? float(m2 / n) : 0.0f;
+  mean[ch] = float(mu);
+  var[ch] = v;
+  invstd[ch] = 1.0f / sqrtf(v + eps);
+}
 
 // The 1x1-output case of the input gradient (a generator's first layer, ConvTranspose from a
 // latent vector): dx [n, c_in*kh*kw] = dy [n, c_out] w [c_out, c_in*kh*kw], bias per channel.
@@ -728,7 +832,7 @@ void matmul_f32(float* c, const float* a, const float* b, int64_t batch, int64_t
   const int M = int(m), N = int(n), K = int(k);
   MatmulProblem pr{Strided{a, M * K, ta ? 1 : K, ta ? M : 1, M},
                    Strided{b, K * N, tb ? K : 1, tb ? 1 : N, N},
-                   MatOut{c, N, 0, nullptr, FastDiv(1)}, N, K, M * N};
+                   MatOut{c, N, 0, nullptr, FastDiv(1), Epi{}}, N, K, M * N};
   igemm("matmul_f32", pr, m, n, k, batch, math, workspace, stream);
 }
 
@@ -736,16 +840,25 @@ int64_t conv2d_forward_workspace(const ConvShape& s, MathMode math) {
   return plan_workspace(s.c_out, s.n * s.h_out * s.w_out, s.c_in * s.kh * s.kw, 1, math);
 }
 
-void conv2d_forward_f32(float* y, const float* x, const float* w, const float* bias, const ConvShape& s,
-                        MathMode math, float* workspace, Stream stream) {
+int64_t conv2d_forward_stats_tiles(const ConvShape& s, MathMode math) {
+  return stats_tiles(s.c_out, s.n * s.h_out * s.w_out, s.c_in * s.kh * s.kw, 1, math);
+}
+
+void conv2d_forward_fused_f32(float* y, const float* x, const float* w, const float* bias, const ConvShape& s,
+                              const ConvEpilogue& ep, MathMode math, float* workspace, Stream stream) {
   const int64_t N = s.n * s.h_out * s.w_out, K = s.c_in * s.kh * s.kw;
   check_32bit("conv2d_forward_f32", {s.n * s.c_in * s.h * s.w, s.c_out * K, s.c_out * N});
   const int hw = int(s.h * s.w), hw_out = int(s.h_out * s.w_out);
   ConvProblem pr{Strided{w, 0, int(K), 1, int(s.c_out)},
                  Im2col{x, int(N), int(s.c_in) * hw, hw, int(s.w), int(s.stride_h), int(s.stride_w), int(s.pad_h),
                         int(s.pad_w), fd(hw_out), fd(s.w_out), fd(s.kh * s.kw), fd(s.kw), int(s.h), int(s.w)},
-                 ConvOut{y, int(s.c_out) * hw_out, hw_out, fd(hw_out), bias}, int(N), int(K)};
-  igemm("conv2d_forward_f32", pr, s.c_out, N, K, 1, math, workspace, stream);
+                 ConvOut{y, int(s.c_out) * hw_out, hw_out, fd(hw_out), bias, epi_of(ep)}, int(N), int(K)};
+  igemm("conv2d_forward_f32", pr, s.c_out, N, K, 1, math, workspace, stream, ep.stats);
+}
+
+void conv2d_forward_f32(float* y, const float* x, const float* w, const float* bias, const ConvShape& s,
+                        MathMode math, float* workspace, Stream stream) {
+  conv2d_forward_fused_f32(y, x, w, bias, s, ConvEpilogue{}, math, workspace, stream);
 }
 
 int64_t conv2d_input_grad_workspace(const ConvShape& s, MathMode math) {
@@ -756,14 +869,22 @@ int64_t conv2d_input_grad_workspace(const ConvShape& s, MathMode math) {
   return plan_workspace(s.c_in, n_max, k_max, phases, math);
 }
 
-void conv2d_input_grad_f32(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s,
-                           MathMode math, float* workspace, Stream stream) {
+int64_t conv2d_input_grad_stats_tiles(const ConvShape& s, MathMode math) {
+  if (is_1x1_input_grad(s)) return 0;  // rows are images there, not channels
+  const int64_t n_max = s.n * ceil_div(s.h, s.stride_h) * ceil_div(s.w, s.stride_w);
+  const int64_t k_max = s.c_out * ceil_div(s.kh, s.stride_h) * ceil_div(s.kw, s.stride_w);
+  return stats_tiles(s.c_in, n_max, k_max, s.stride_h * s.stride_w, math);
+}
+
+void conv2d_input_grad_fused_f32(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s,
+                                 const ConvEpilogue& ep, MathMode math, float* workspace, Stream stream) {
   check_32bit("conv2d_input_grad_f32", {s.n * s.c_in * s.h * s.w, s.c_out * s.c_in * s.kh * s.kw,
                                         s.n * s.c_out * s.h_out * s.w_out});
   if (is_1x1_input_grad(s)) {
+    if (ep.stats) throw std::runtime_error("conv2d_input_grad_f32 (1x1): no fused statistics (see *_stats_tiles)");
     const int cols = int(s.c_in * s.kh * s.kw), co = int(s.c_out);
     MatmulProblem pr{Strided{dy, 0, co, 1, int(s.n)}, Strided{w, 0, 1, cols, cols},
-                     MatOut{dx, cols, 0, bias, fd(s.kh * s.kw)}, cols, co, 0};
+                     MatOut{dx, cols, 0, bias, fd(s.kh * s.kw), epi_of(ep)}, cols, co, 0};
     igemm("conv2d_input_grad_f32 (1x1)", pr, s.n, cols, co, 1, math, workspace, stream);
     return;
   }
@@ -776,8 +897,19 @@ void conv2d_input_grad_f32(float* dx, const float* dy, const float* w, const flo
   const int64_t k_max = s.c_out * ceil_div(s.kh, s.stride_h) * ceil_div(s.kw, s.stride_w);
   // A phase without taps (kernel smaller than the stride) still writes its pixels (bias or 0):
   // its K is 0 and the main loop is skipped.
-  PhaseProblem pr{w, dy, dx, bias, s};
-  igemm("conv2d_input_grad_f32", pr, s.c_in, n_max, k_max, phases, math, workspace, stream);
+  PhaseProblem pr{w, dy, dx, bias, s, epi_of(ep)};
+  igemm("conv2d_input_grad_f32", pr, s.c_in, n_max, k_max, phases, math, workspace, stream, ep.stats);
+}
+
+void conv2d_input_grad_f32(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s,
+                           MathMode math, float* workspace, Stream stream) {
+  conv2d_input_grad_fused_f32(dx, dy, w, bias, s, ConvEpilogue{}, math, workspace, stream);
+}
+
+void batch_norm_stats_from_partials_f32(float* mean, float* var, float* invstd, const float* partials, int64_t tiles,
+                                        int64_t c, double eps, Stream stream) {
+  launch("batch_norm_stats_from_partials_f32", stats_from_partials_kernel, dim3(blocks_for(c, 256)), dim3(256),
+         stream, mean, var, invstd, partials, int(tiles), int(c), float(eps));
 }
 
 int64_t conv2d_weight_grad_workspace(const ConvShape& s, MathMode math) {
@@ -793,7 +925,7 @@ void conv2d_weight_grad_f32(float* dw, const float* x, const float* dy, const Co
                        Im2colT{x, int(N), int(s.c_in) * hw, hw, int(s.w), int(s.stride_h), int(s.stride_w),
                                int(s.pad_h), int(s.pad_w), fd(hw_out), fd(s.w_out), fd(s.kh * s.kw), fd(s.kw),
                                int(s.h), int(s.w)},
-                       MatOut{dw, int(N), 0, nullptr, FastDiv(1)}, int(N), int(K)};
+                       MatOut{dw, int(N), 0, nullptr, FastDiv(1), Epi{}}, int(N), int(K)};
   igemm("conv2d_weight_grad_f32", pr, M, N, K, 1, math, workspace, stream);
 }
 
