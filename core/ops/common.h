@@ -97,4 +97,10 @@ inline std::vector<int64_t> non_channel_dims(const Tensor& x) {
   return d;
 }
 
+// The autograd records of relu, leaky_relu and tanh for an output computed elsewhere (a fused
+// convolution epilogue); core/ops/elementwise.cpp.
+Tensor record_relu(const Tensor& x, Tensor out);
+Tensor record_leaky_relu(const Tensor& x, Tensor out, double slope);
+Tensor record_tanh(const Tensor& x, Tensor out);
+
 }  // namespace duel::ops_detail
