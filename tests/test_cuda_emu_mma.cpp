@@ -269,3 +269,50 @@ TEST_CASE("emulated GEMM kernels: the critic's last layer (M = 1, long K) splits
     return y;
   });
 }
+
+// Not run by CI (hidden tag): random conv shapes through every kernel in every mode with the
+// plan's own choice of tile and split. `duel_tests "[fuzz]"` runs it.
+TEST_CASE("emulated GEMM kernels: random conv shapes", "[.][fuzz]") {
+  uint64_t state = 12345;
+  auto next = [&](int64_t lo, int64_t hi) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + int64_t((state >> 33) % uint64_t(hi - lo + 1));
+  };
+  for (int trial = 0; trial < 150; ++trial) {
+    const int64_t k = next(1, 5), st = next(1, 3), pad = next(0, k - 1);
+    const int64_t h = next(std::max<int64_t>(1, k - 2 * pad), 11);
+    const ConvShape s = make_conv(next(1, 3), next(1, 20), h, next(1, 12) + (next(0, 1) ? 0 : 1), next(1, 40), k, st, pad);
+    if (s.h_out < 1 || s.w_out < 1) continue;
+    for (MathMode mode : kModes) {
+      INFO("trial " << trial << " " << name(mode) << " n=" << s.n << " c_in=" << s.c_in << " " << s.h << "x" << s.w
+                    << " c_out=" << s.c_out << " k=" << s.kh << " stride=" << s.stride_h << " pad=" << s.pad_h);
+      const int64_t nx = s.n * s.c_in * s.h * s.w, nw = s.c_out * s.c_in * s.kh * s.kw,
+                    ny = s.n * s.c_out * s.h_out * s.w_out;
+      const auto x = random_vec(nx, 1 + trial), w = random_vec(nw, 2 + trial), dy = random_vec(ny, 3 + trial);
+      auto got = poisoned(ny);
+      std::vector<float> ws(size_t(kemu::conv2d_forward_workspace(s, mode)) + 1);
+      kemu::conv2d_forward_f32(got.data(), x.data(), w.data(), nullptr, s, mode, ws.data(), nullptr);
+      check_mode(got, mode, [&](MathMode r) {
+        std::vector<double> y(static_cast<size_t>(ny));
+        ref::conv2d_forward(y.data(), to_double(x, r).data(), to_double(w, r).data(), static_cast<const double*>(nullptr), s);
+        return y;
+      });
+      auto gdx = poisoned(nx);
+      std::vector<float> ws2(size_t(kemu::conv2d_input_grad_workspace(s, mode)) + 1);
+      kemu::conv2d_input_grad_f32(gdx.data(), dy.data(), w.data(), nullptr, s, mode, ws2.data(), nullptr);
+      check_mode(gdx, mode, [&](MathMode r) {
+        std::vector<double> dx(static_cast<size_t>(nx));
+        ref::conv2d_input_grad(dx.data(), to_double(dy, r).data(), to_double(w, r).data(), static_cast<const double*>(nullptr), s);
+        return dx;
+      });
+      auto gdw = poisoned(nw);
+      std::vector<float> ws3(size_t(kemu::conv2d_weight_grad_workspace(s, mode)) + 1);
+      kemu::conv2d_weight_grad_f32(gdw.data(), x.data(), dy.data(), s, mode, ws3.data(), nullptr);
+      check_mode(gdw, mode, [&](MathMode r) {
+        std::vector<double> dw(static_cast<size_t>(nw));
+        ref::conv2d_weight_grad(dw.data(), to_double(x, r).data(), to_double(dy, r).data(), s);
+        return dw;
+      });
+    }
+  }
+}
