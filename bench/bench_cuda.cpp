@@ -333,6 +333,14 @@ void bm_conv(benchmark::State& state, ConvShape s, Pass pass, MathMode mode) {
   }
 }
 
+// The variant ladder: one pass with each tile forced (kernels/cuda/gemm.cu: 0 = 128x128,
+// 1 = 64x64, 2 = 16x128), to show what the per-shape choice gains.
+void bm_conv_tile(benchmark::State& state, ConvShape s, Pass pass, MathMode mode, int tile) {
+  kc::set_gemm_override(tile, -1);
+  bm_conv(state, s, pass, mode);
+  kc::set_gemm_override(-1, -1);
+}
+
 // ---- matmul against cuBLAS SGEMM (row-major C = A B is column-major C^T = B^T A^T)
 
 void bm_matmul(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
@@ -502,6 +510,16 @@ int main(int argc, char** argv) {
     for (const auto& [pass, pname] : passes)
       for (MathMode mode : {MathMode::fp32, MathMode::tf32, MathMode::bf16})
         benchmark::RegisterBenchmark((l.name + "/" + pname + "/" + mode_name(mode)).c_str(), bm_conv, l.s, pass, mode)
+            ->UseManualTime()
+            ->Iterations(20);
+  }
+  // The tile ladder on two dcgan64 layers: a compute-bound middle layer and a 3-channel one.
+  for (const ConvLayer& l : duel::bench::dcgan64_layers(128)) {
+    if (l.name.rfind("dcgan64.D.5", 0) != 0 && l.name.rfind("dcgan64.D.0", 0) != 0) continue;
+    for (MathMode mode : {MathMode::fp32, MathMode::tf32, MathMode::bf16})
+      for (int tile : {0, 1, 2})
+        benchmark::RegisterBenchmark((l.name + "/forward/" + mode_name(mode) + "/tile" + std::to_string(tile)).c_str(),
+                                     bm_conv_tile, l.s, Pass::forward, mode, tile)
             ->UseManualTime()
             ->Iterations(20);
   }
