@@ -758,6 +758,9 @@ void igemm(const char* name, const Problem& problem, int64_t M, int64_t n_max, i
     throw std::runtime_error(std::string(name) + ": split-K needs a workspace (see *_workspace)");
   if (p.splits > 1 && stats)
     throw std::runtime_error(std::string(name) + ": fused statistics with split K (see *_stats_tiles)");
+  if (p.grid_y > 65535 || groups * p.splits > 65535)
+    throw std::runtime_error(std::string(name) + ": " + std::to_string(M) + " rows in " + std::to_string(groups) +
+                             " groups exceed one launch's grid (65535 row tiles, 65535 groups x splits)");
   const Launch l{int(M), int(groups), int(n_max), p.splits > 1 ? workspace : nullptr, stats};
   float* ws = l.workspace;
   switch (math) {
