@@ -107,7 +107,8 @@ EOF
   fi
 } >>"$ENV" 2>&1
 
-# cuDNN and cuBLAS: the system's (the toolkit, ldconfig) first, then PyTorch's pip wheels.
+# The CUDA runtime (the carried kernels library uses the shared one), cuDNN and cuBLAS: the
+# system's (the toolkit, ldconfig) first, then PyTorch's pip wheels.
 wheel_dirs() {
   [ -n "$PY" ] || return 0
   "$PY" -c "import os, nvidia; print('\n'.join(os.path.join(p, s, 'lib') for p in nvidia.__path__ for s in sorted(os.listdir(p))))" 2>/dev/null || true
@@ -121,7 +122,7 @@ lib_dir_of() {  # soname -> the folder that has it
   return 1
 }
 LIBPATH=""
-for so in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13; do
+for so in libcudart.so.13 libcudnn.so.9 libcublas.so.13 libcublasLt.so.13; do
   if d=$(lib_dir_of "$so"); then
     echo "$so: $d" >>"$ENV"
     case ":$LIBPATH:" in *":$d:"*) ;; *) LIBPATH="$LIBPATH:$d" ;; esac
