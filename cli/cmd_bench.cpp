@@ -4,8 +4,11 @@
 // images per second, after warm-up, on synthetic data.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -37,6 +40,8 @@ const Command kBenchStep{"bench step",
                           int_flag("warmup", "W", "untimed steps first", Range::ints(0, 100000), "2"),
                           choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
                                       "none for wgan-gp, else batchnorm"),
+                          choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
+                                      "tf32 on cuda, fp32 on the cpu, as duel train"),
                           switch_flag("json", "machine-readable output")},
                          ""};
 }  // namespace
@@ -50,6 +55,9 @@ int cmd_bench(int argc, char** argv) {
   if (args.help()) return print_help(kBenchStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
+  const MathMode math = parse_math_mode(args.get_or("math", device.is_cpu() ? "fp32" : "tf32"));
+  check_math_device(math, device.is_cpu());
+  set_math_mode(math);
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;
@@ -94,15 +102,15 @@ int cmd_bench(int argc, char** argv) {
   const double images_per_s = double(batch * oc.n_critic) / (median / 1e3);
   if (args.has("json")) {
     nlohmann::json j{{"model", gan::model_name(m.kind)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
-                     {"device", device.str()}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
+                     {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
                      {"steps", steps}, {"median_ms_per_step", median}, {"min_ms_per_step", ms.front()},
                      {"max_ms_per_step", ms.back()}, {"images_per_s", images_per_s}};
     std::puts(j.dump(2).c_str());
   } else {
-    std::printf("%s %s batch %lld on %s (%d CPU threads): %.2f ms per step (%lld critic update(s) + 1 generator "
+    std::printf("%s %s batch %lld on %s, math %s (%d CPU threads): %.2f ms per step (%lld critic update(s) + 1 generator "
                 "update), %.0f images/s (min %.2f, max %.2f ms over %lld steps)\n",
                 gan::model_name(m.kind).c_str(), gan::loss_name(loss).c_str(), (long long)batch,
-                device.str().c_str(), num_threads(),
+                device.str().c_str(), std::string(math_mode_name(math)).c_str(), num_threads(),
                 median, (long long)oc.n_critic, images_per_s, ms.front(), ms.back(), (long long)steps);
   }
   return 0;

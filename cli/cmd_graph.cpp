@@ -1,5 +1,6 @@
 // duel graph --model dcgan28|mlp --loss ns|wgan-gp --out step.dot [--batch B]
 #include <cstdio>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

@@ -1,5 +1,5 @@
 // duel op NAME --in IN.safetensors --out OUT.safetensors [--attr key=value]... [--backward]
-//              [--device cpu|cuda] [--cpu-path fast|reference]
+//              [--device cpu|cuda] [--cpu-path fast|reference] [--math fp32|tf32|bf16]
 //
 // Evaluates one op of the table on named tensors from a file, so any op can be cross-checked
 // against another framework from the shell. Writes `out`; with --backward the input file also
@@ -7,6 +7,9 @@
 // input. Buffers an op updates in place (batch_norm's running statistics) are written back
 // under their own names.
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -29,7 +32,9 @@ const Command kOp{
      repeatable(text_flag("attr", "KEY=VALUE", "an attribute of the op")),
      switch_flag("backward", "also the gradient of each differentiable input, given grad_out"),
      text_flag("device", "cpu|cuda", "where the op runs", "cpu"),
-     choice_flag("cpu-path", {"fast", "reference"}, "which CPU kernels run", "fast")},
+     choice_flag("cpu-path", {"fast", "reference"}, "which CPU kernels run", "fast"),
+     choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)",
+                 "fp32")},
     "Inputs are read by name (input, other, weight, bias, target, running_mean, ...; cat's list as\n"
     "tensors.0, tensors.1, ...); see `duel ops` for each op's inputs and attributes. The output file\n"
     "gets `out`; with --backward the input file must hold `grad_out` and the output also gets\n"
@@ -43,6 +48,9 @@ int cmd_op(int argc, char** argv) {
   const std::string in_path = args.required("in"), out_path = args.required("out");
   const Device device = parse_device(args.get_or("device", "cpu"));
   if (auto p = args.get("cpu-path")) set_cpu_path(parse_cpu_path(*p));
+  const MathMode math = parse_math_mode(args.get_or("math", "fp32"));
+  check_math_device(math, device.is_cpu());
+  set_math_mode(math);
   const bool backward = args.has("backward");
 
   std::map<std::string, std::string> attrs;

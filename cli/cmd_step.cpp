@@ -6,9 +6,12 @@
 // The dump holds loss_D, loss_G, gp, D.grad.<name> and G.grad.<name> (the gradients each update
 // used) and every parameter and buffer after the iteration as D.<name> and G.<name>.
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/config.h"
 #include "core/cuda_backend.h"
 #include "gan/step.h"
 #include "nn/tensor_io.h"
@@ -28,7 +31,9 @@ const Command kStep{"step",
                      text_flag("init", "DIR", "holds G.safetensors and D.safetensors (required)"),
                      text_flag("batch", "FILE", "real [B,C,S,S], z [B,nz,1,1] and, for wgan-gp, eps [B,1,1,1]"),
                      text_flag("dump", "FILE", "where to write losses, gradients and weights (safetensors)"),
-                     text_flag("device", "cpu|cuda", "where the step runs", "cpu")},
+                     text_flag("device", "cpu|cuda", "where the step runs", "cpu"),
+                     choice_flag("math", {"fp32", "tf32", "bf16"},
+                                 "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32")},
                     ""};
 }  // namespace
 
@@ -37,6 +42,9 @@ int cmd_step(int argc, char** argv) {
   if (args.help()) return print_help(kStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
+  const MathMode math = parse_math_mode(args.get_or("math", "fp32"));  // exact by default: a cross-check
+  check_math_device(math, device.is_cpu());
+  set_math_mode(math);
   const gan::LossKind loss = gan::parse_loss(args.required("loss"));
   const std::string batch_path = args.required("batch"), init = args.required("init");
   const std::string dump = args.required("dump");

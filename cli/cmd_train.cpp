@@ -1,6 +1,9 @@
 // duel train: trains a GAN (see gan/trainer.h). Its flags are the run's settings
 // (gan/train_config.h), with the ranges a run's config.json is held to.
+#include <cstdint>
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -34,7 +37,8 @@ Command make_train_command() {
         {"eval-n", "2000"}, {"device", "cpu"}, {"critic-norm", "none for wgan-gp, else batchnorm"},
         {"channels", "1 for dcgan28, 3 for dcgan64"}, {"n-critic", "5 for wgan and wgan-gp, else 1"},
         {"lr-g", "2e-4; wgan-gp 1e-4; wgan 5e-5"}, {"lr-d", "2e-4; wgan-gp 1e-4; wgan 5e-5"},
-        {"beta1", "0.5; wgan-gp 0"}, {"beta2", "0.999; wgan-gp 0.9"}, {"gp-lambda", "10"}, {"clip", "0.01"}};
+        {"beta1", "0.5; wgan-gp 0"}, {"beta2", "0.999; wgan-gp 0.9"}, {"gp-lambda", "10"}, {"clip", "0.01"},
+        {"math", "tf32 on cuda, fp32 on the cpu"}};
     if (auto it = defaults.find(s.flag); it != defaults.end()) f.default_text = it->second;
     c.flags.push_back(f);
     if (s.key == "steps")
@@ -46,6 +50,8 @@ Command make_train_command() {
                              Range::ints(0, 1024), "0"));
   c.flags.push_back(switch_flag("anomaly", "on a NaN or infinity, name the op that made it (slower)"));
   c.details =
+      "--math is the arithmetic of the convolutions and matmuls: tf32 (tensor cores, as PyTorch's cuDNN\n"
+      "default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
       "A step is one generator update after n-critic critic updates. Defaults per loss: Adam lr 2e-4,\n"
       "betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9, lambda 10, 5 critic updates, critic-norm none;\n"
       "wgan: RMSProp 5e-5, clip 0.01, 5 critic updates. Writes DIR/metrics.jsonl,\n"
@@ -88,6 +94,8 @@ int cmd_train(int argc, char** argv) {
   c.out = args.get_or("out", "");
   DUEL_CHECK(!c.out.empty(), "train: --out DIR is required (the run's folder)");
   c.device = parse_device(args.get_or("device", "cpu"));
+  c.math = args.has("math") ? parse_math_mode(*args.get("math"))
+                            : (c.device.is_cpu() ? MathMode::fp32 : MathMode::tf32);
   const bool resume = args.has("resume");
   DUEL_CHECK(resume || args.has("steps") || args.has("epochs"), "train: give --steps N or --epochs E");
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));

@@ -1,5 +1,6 @@
 #include "core/checked.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>

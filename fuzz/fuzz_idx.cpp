@@ -1,6 +1,7 @@
 // IDX (MNIST format) files, raw or gzip: the header, the sizes and the data (gan/idx.h), and the
 // conversion to tensors.
 #include <cstdint>
+#include <string>
 
 #include "core/error.h"
 #include "fuzz/memory_file.h"

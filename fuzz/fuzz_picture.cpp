@@ -1,6 +1,7 @@
 // Pictures from users: PNG (libpng) and JPEG (libjpeg-turbo) through read_picture, with a small
 // pixel budget so that the fuzzer spends its time on the decoders rather than on big pictures.
 #include <cstdint>
+#include <string>
 
 #include "core/error.h"
 #include "fuzz/memory_file.h"

@@ -1,8 +1,13 @@
 #include "gan/graph.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "gan/files.h"

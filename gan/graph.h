@@ -7,6 +7,7 @@
 // backward nodes, which the penalty's weight gradient runs through).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "gan/losses.h"

@@ -1,5 +1,6 @@
 #include "gan/picture.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <png.h>
 #include <sys/stat.h>

@@ -1,9 +1,11 @@
 #include "gan/train_config.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "core/error.h"
 
@@ -54,6 +56,9 @@ std::vector<Setting> make_settings() {
        "FID, KID, precision/recall and coverage every K steps (0: never)", true, true});
   add({"eval_n", "eval-n", K::integer, ints(10, 100000), {}, "N", "generated pictures per evaluation", true, true});
   add({"device", "device", K::text, {}, {}, "DEV", "cpu, cuda or cuda:N"});
+  // Older runs have no "math": they ran before the math modes, in fp32.
+  add({"math", "math", K::text, {}, {"fp32", "tf32", "bf16"}, "",
+       "the arithmetic of the convolutions and matmuls (tf32, bf16: cuda only)", false, true});
   return s;
 }
 
@@ -186,6 +191,7 @@ std::string config_to_json(const TrainConfig& c) {
   j["eval_every"] = c.eval_every;
   j["eval_n"] = c.eval_n;
   j["device"] = c.device.str();
+  j["math"] = std::string(math_mode_name(c.math));
   return j.dump(2) + "\n";
 }
 
@@ -236,6 +242,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
   c.eval_every = j.value("eval_every", int64_t(0));
   c.eval_n = j.value("eval_n", int64_t(2000));
   c.device = parse_device(j.at("device").get<std::string>());
+  c.math = parse_math_mode(j.value("math", std::string("fp32")));
   return c;
 }
 

@@ -4,11 +4,13 @@
 // in a run's config.json (which `duel sample`, `duel eval` and `--resume` read).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/checked.h"
+#include "core/config.h"
 #include "core/device.h"
 #include "gan/step.h"
 
@@ -29,6 +31,9 @@ struct TrainConfig {
   int64_t eval_n = 2000;         // generated images per evaluation
   std::string out;
   Device device;
+  // The GEMM kernels' math mode (core/config.h); `duel train` defaults to tf32 on cuda, fp32 on
+  // the cpu (docs/cuda.md says why).
+  MathMode math = MathMode::fp32;
 };
 
 // One setting of a run.

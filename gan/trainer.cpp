@@ -9,12 +9,15 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <cstring>
 #include <sstream>
+#include <system_error>
+#include <utility>
 
 #include "core/autograd.h"
 #include "core/config.h"
@@ -448,6 +451,8 @@ int Run::go() {
     if (check.epochs > 0 && check.steps == 0) check.steps = 1;  // steps follow from the data, below
     validate(check, "train");
   }
+  check_math_device(cfg_.math, cfg_.device.is_cpu());
+  set_math_mode(cfg_.math);
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
     check_new_run_folder();

@@ -2,10 +2,12 @@
 // bit-exact resume.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "core/config.h"
 #include "core/device.h"
 #include "gan/step.h"
 #include "gan/train_config.h"

@@ -3,12 +3,15 @@
 #
 #   build:      g++, cmake, Eigen 3, OpenMP (libgomp, with g++), nlohmann-json, zlib, stb (writing
 #               pictures), libpng and libjpeg-turbo (reading pictures from users)
-#   tests:      Catch2 (v2), Google Benchmark; clang 14 with its sanitizer and libFuzzer runtimes
-#               (scripts/sanitize.sh); util-linux's unshare (the full-disk test's tmpfs)
+#   tests:      Catch2 (v2), Google Benchmark; util-linux's unshare (the full-disk test's tmpfs)
 #   references: python3-torch (+ OpenBLAS, numpy) for the scripts that write golden files and
 #               cross-check duel against PyTorch
 #   data:       dataset-fashion-mnist (the default training data)
 #   pictures:   graphviz (renders `duel graph` output)
+# With --tests, also what only the test command needs:
+#   clang-16 with libc++ (scripts/check_libcxx.sh: the tree compiled against a strict standard
+#   library), ninja (compact builds); clang 14 with its sanitizer and libFuzzer runtimes
+#   (scripts/sanitize.sh: the suite under ASan + UBSan, the fuzzers)
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian package here: when nvcc is present the
 # CUDA sources are compiled, otherwise the build is CPU-only.
 set -euo pipefail
@@ -16,11 +19,18 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake make pkg-config
   libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libpng-dev libjpeg-dev
-  catch2 libbenchmark-dev clang-14 libclang-rt-14-dev util-linux
+  catch2 libbenchmark-dev util-linux
   python3 python3-numpy python3-torch libopenblas0-pthread
   dataset-fashion-mnist
   graphviz
 )
+
+if [ "${1:-}" = "--tests" ]; then
+  PACKAGES+=(clang-16 libc++-16-dev libc++abi-16-dev libomp-16-dev ninja-build clang-14 libclang-rt-14-dev)
+elif [ $# -gt 0 ]; then
+  echo "setup: unknown argument '$1' (usage: setup.sh [--tests])" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

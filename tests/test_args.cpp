@@ -1,6 +1,8 @@
 // The command-line parser (cli/args.h) on its own: every declared flag is listed in the help and
 // accepted, and each surprise seen in use is an error of one line.
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "core/error.h"

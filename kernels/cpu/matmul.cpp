@@ -1,5 +1,7 @@
 // Fast matrix product: one thread-count-independent GEMM (kernels/cpu/gemm.h) per batch entry.
 // Transposes are read in place, so no operand is copied.
+#include <cstdint>
+
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/gemm.h"
 
