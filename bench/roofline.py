@@ -91,6 +91,51 @@ LAYERS = [
 ]
 
 
+def layer_flops(c, batch):
+    """Useful FLOPs of one pass of a layer (forward, input grad and weight grad are equal: one
+    multiply-add per output of the conv2d and tap), at `batch` samples."""
+    return 2 * batch * c["co"] * c["ho"] * c["ho"] * c["ci"] * c["k"] * c["k"]
+
+
+def step_flops(model, loss, batch):
+    """Useful convolution FLOPs of one training step as `duel bench step` takes it (batch norm,
+    activations, losses and Adam are memory-bound and not counted), at the minimum a framework
+    must execute:
+      ns (one critic update): G forward; D forward on the real and the fake batch, their weight
+      gradients and the input gradients of every D layer but the first; then the generator
+      update: D forward on the fake, D's input gradients down to the image (its weight gradients
+      are not needed), G's weight gradients and the input gradients of every G layer but the first.
+      wgan-gp (5 critic updates): each update runs G forward, D forward on fake, real and the
+      interpolate x_hat, the input-gradient chain of x_hat with its graph (every D layer), and the
+      loss backward: weight and input gradients (D.1 on) of the fake and real passes, and through
+      the gradient chain a weight gradient in every layer and a forward-shaped convolution in every
+      layer but the last (whose incoming gradient is the constant 1). Activations are piecewise
+      linear, so nothing flows back into x_hat's forward pass. The generator update is as in ns."""
+    d_layers = [c for name, t, c in LAYERS if name.startswith(model + ".D.")]
+    g_layers = [c for name, t, c in LAYERS if name.startswith(model + ".G.")]
+    if not d_layers or not g_layers:
+        raise SystemExit(f"roofline: unknown model '{model}' ({', '.join(sorted({n.split('.')[0] for n, _, _ in LAYERS}))})")
+    total = 0
+    last = len(d_layers) - 1
+    if loss == "ns":
+        n_critic = 1
+        for i, c in enumerate(d_layers):
+            total += layer_flops(c, batch) * (2 + 2 + (2 if i > 0 else 0))  # fwd real/fake, wgrad x2, igrad x2
+    elif loss == "wgan-gp":
+        n_critic = 5
+        for i, c in enumerate(d_layers):
+            per_update = 3 + 1 + 2 + (2 if i > 0 else 0) + 1 + (1 if i < last else 0)
+            total += layer_flops(c, batch) * per_update * n_critic
+    else:
+        raise SystemExit(f"roofline: unknown loss '{loss}' (ns, wgan-gp)")
+    for i, c in enumerate(g_layers):
+        total += layer_flops(c, batch) * n_critic  # G forward in every critic update
+        total += layer_flops(c, batch) * (1 + (1 if i > 0 else 0))  # G weight and input grads
+    for c in d_layers:
+        total += layer_flops(c, batch) * 2  # generator update: D forward and input grads
+    return total
+
+
 def input_grad_macs(c):
     """Multiply-adds duel's conv2d_input_grad executes (kernels/cuda/gemm.cu)."""
     n, ci, h, co, k, s, ho = c["n"], c["ci"], c["h"], c["co"], c["k"], c["s"], c["ho"]

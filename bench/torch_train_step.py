@@ -15,6 +15,23 @@ its queueing. --tf32 off disallows TF32 in cuDNN convolutions and in matmul (the
 of duel's FP32 kernels); on allows both. These models have no matmul, so `on` is exactly what a
 PyTorch user gets by default (cuDNN convolutions on TF32 tensor cores). Several --config and --tf32
 values run in one process; with --json each measurement is one JSON object per line.
+
+--cpu-peer measures PyTorch on the CPU the way a user who cares about speed would configure it,
+next to duel and the arithmetic floor, at each of --peer-threads (default 1 and 2):
+
+    /usr/bin/python3 bench/torch_train_step.py --cpu-peer --config dcgan28:ns:64 \
+        --config dcgan28:wgan-gp:64 --config dcgan64:ns:128 --duel-math fp32 bf16 --json
+
+Each PyTorch configuration runs in its own process (BLAS settings are fixed at load time):
+  default     torch.set_num_threads(t), nothing else (Debian links the pthreads OpenBLAS, whose
+              own worker threads compete with PyTorch's OpenMP threads)
+  openblas-1  OPENBLAS_NUM_THREADS=1: OpenBLAS single-threaded under PyTorch's threads
+  openblas-openmp  the OpenMP build of OpenBLAS (Debian's libopenblas0-openmp, put first with
+              LD_LIBRARY_PATH), which shares PyTorch's OpenMP threads instead of adding its own
+"best" is the fastest of them at that thread count. Each process also times a 2048^3 SGEMM
+(torch.mm, best of 5); the floor of a step is its convolution FLOPs (bench/roofline.py,
+step_flops) over the fastest SGEMM rate at that thread count. duel runs `duel bench step` with
+--threads t for each --duel-math mode.
 """
 import argparse
 import json
@@ -141,6 +158,153 @@ def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math)
     return json.loads(r.stdout)
 
 
+# ---- the CPU peer (--cpu-peer): PyTorch in its default and its best configurations
+
+OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+PEER_VARIANTS = ("default", "openblas-1", "openblas-openmp")
+
+
+def peer_env(variant, threads):
+    """The environment of a PyTorch process in `variant`, or None where the machine lacks it."""
+    env = dict(os.environ)
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    env["OMP_NUM_THREADS"] = str(threads)
+    if variant == "openblas-1":
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    elif variant == "openblas-openmp":
+        if not os.path.exists(os.path.join(OPENBLAS_OPENMP_DIR, "libopenblas.so.0")):
+            return None
+        env["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP_DIR + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    return env
+
+
+def sgemm_gflops(size=2048, repeats=5):
+    """Best-of-`repeats` rate of one size^3 float32 torch.mm, in GFLOP/s."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size ** 3 / best / 1e9
+
+
+def loaded_openblas():
+    """The OpenBLAS library file this process actually loaded (from /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                if "openblas" in line:
+                    return os.path.realpath(line.split()[-1])
+    except OSError:
+        pass
+    return None
+
+
+def peer_worker(args):
+    """One PyTorch configuration in this process: one JSON line per --config, then the SGEMM rate."""
+    torch.set_num_threads(args.threads)
+    steps = args.steps or 10
+    warmup = args.warmup if args.warmup is not None else 2
+    out = {"threads": torch.get_num_threads(), "version": torch.__version__, "configs": []}
+    for model, loss, batch in args.config or [(args.model, args.loss, args.batch)]:
+        med, lo, hi, _ = measure_torch(model, loss, batch, torch.device("cpu"), steps, warmup)
+        out["configs"].append({"model": model, "loss": loss, "batch": batch, "median_ms_per_step": med,
+                               "min_ms_per_step": lo, "max_ms_per_step": hi})
+    out["sgemm_gflops"] = sgemm_gflops()
+    out["openblas"] = loaded_openblas()
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+def run_peer_variant(variant, threads, configs, args):
+    """Runs peer_worker in a fresh process for `variant`; its JSON, or {"error": ...}."""
+    env = peer_env(variant, threads)
+    if env is None:
+        return {"error": f"{variant}: {OPENBLAS_OPENMP_DIR} is missing (Debian package libopenblas0-openmp)"}
+    cmd = [sys.executable, os.path.abspath(__file__), "--peer-worker", "--threads", str(threads)]
+    for model, loss, batch in configs:
+        cmd += ["--config", f"{model}:{loss}:{batch}"]
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    if args.warmup is not None:
+        cmd += ["--warmup", str(args.warmup)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        lines = (r.stderr.strip() or f"exit {r.returncode}").splitlines()
+        return {"error": f"{variant}: {lines[-1]}"}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cpu_peer(args):
+    """duel against PyTorch's default and best CPU configurations and the floor, per thread count."""
+    sys.path.insert(0, HERE)
+    import roofline  # bench/roofline.py: FLOPs per step
+
+    configs = args.config or [(args.model, args.loss, args.batch)]
+    rows = []
+
+    def emit(rec, text):
+        print(json.dumps(rec) if args.json else text, flush=True)
+
+    for threads in args.peer_threads:
+        runs = {v: run_peer_variant(v, threads, configs, args) for v in PEER_VARIANTS}
+        for v, r in runs.items():
+            if "error" in r:
+                emit({"engine": "torch", "variant": v, "threads": threads, "error": r["error"]},
+                     f"torch {v}, {threads} thread(s): skipped: {r['error']}")
+        ok = {v: r for v, r in runs.items() if "error" not in r}
+        if "default" not in ok:
+            raise SystemExit(f"torch_train_step: PyTorch's default configuration failed: {runs['default']['error']}")
+        sgemm = max(r["sgemm_gflops"] for r in ok.values())
+        for ci, (model, loss, batch) in enumerate(configs):
+            times = {v: r["configs"][ci]["median_ms_per_step"] for v, r in ok.items()}
+            best = min(times, key=times.get)
+            flops = roofline.step_flops(model, loss, batch)
+            floor_ms = flops / (sgemm * 1e9) * 1e3
+            rec = {"model": model, "loss": loss, "batch": batch, "threads": threads,
+                   "torch_version": ok["default"]["version"], "torch_ms": times,
+                   "torch_default_ms": times["default"], "torch_best_ms": times[best], "torch_best": best,
+                   "sgemm_gflops": {v: r["sgemm_gflops"] for v, r in ok.items()},
+                   "openblas": {v: r.get("openblas") for v, r in ok.items()},
+                   "step_gflop": flops / 1e9, "floor_ms": floor_ms, "duel_ms": {}}
+            for math in (args.duel_math or ["fp32"]):
+                d = measure_duel(args.duel, model, loss, batch, "cpu", args.steps or 10,
+                                 args.warmup if args.warmup is not None else 2, threads, math) if args.duel \
+                    else {"error": "skipped (--duel '')"}
+                rec["duel_ms"][math] = d.get("median_ms_per_step", None)
+                if "error" in d:
+                    rec.setdefault("duel_errors", {})[math] = d["error"]
+            emit(rec, f"{model} {loss} batch {batch}, {threads} thread(s): torch default {times['default']:.1f} ms, "
+                      f"best {times[best]:.1f} ms ({best}); floor {floor_ms:.1f} ms "
+                      f"({flops / 1e9:.1f} GFLOP at {sgemm:.0f} GFLOP/s); "
+                      + ", ".join(f"duel {m} " + (f"{v:.1f} ms" if v else f"failed: {rec['duel_errors'][m]}")
+                                  for m, v in rec["duel_ms"].items()))
+            rows.append(rec)
+    if not args.json:
+        print()
+        print(peer_table(rows))
+    return 0
+
+
+def peer_table(rows):
+    """The Markdown table of docs/benchmarks.md from --cpu-peer records."""
+    maths = sorted({m for r in rows for m in r["duel_ms"]}, key=lambda m: (m != "fp32", m))
+    head = ["model", "loss", "batch", "threads", "torch default ms", "torch best ms (config)", "floor ms"]
+    head += [f"duel {m} ms" for m in maths] + [f"duel {m} / torch best" for m in maths] + ["floor / duel fp32"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"], r["loss"], str(r["batch"]), str(r["threads"]), f"{r['torch_default_ms']:.0f}",
+                 f"{r['torch_best_ms']:.0f} ({r['torch_best']})", f"{r['floor_ms']:.0f}"]
+        cells += [f"{r['duel_ms'][m]:.0f}" if r["duel_ms"].get(m) else "failed" for m in maths]
+        cells += [f"{r['duel_ms'][m] / r['torch_best_ms']:.2f}" if r["duel_ms"].get(m) else "" for m in maths]
+        fp32 = r["duel_ms"].get("fp32")
+        cells.append(f"{r['floor_ms'] / fp32:.0%}" if fp32 else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parse_config(text):
     parts = text.split(":")
     if len(parts) != 3 or parts[1] not in ("ns", "wgan-gp") or not parts[2].isdigit():
@@ -168,7 +332,17 @@ def main():
     ap.add_argument("--duel-math", nargs="+", default=None,
                     help="duel's --math modes to run (default: none given, i.e. duel's default)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.add_argument("--cpu-peer", action="store_true",
+                    help="CPU: PyTorch's default and best configurations, duel and the floor per thread count")
+    ap.add_argument("--peer-threads", type=int, nargs="+", default=[1, 2], help="thread counts for --cpu-peer")
+    ap.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.peer_worker:
+        return peer_worker(args)
+    if args.cpu_peer:
+        if args.device != "cpu":
+            raise SystemExit("torch_train_step: --cpu-peer runs on the CPU (no --device)")
+        return cpu_peer(args)
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"

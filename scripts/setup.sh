@@ -5,7 +5,8 @@
 #               pictures), libpng and libjpeg-turbo (reading pictures from users)
 #   tests:      Catch2 (v2), Google Benchmark; util-linux's unshare (the full-disk test's tmpfs)
 #   references: python3-torch (+ OpenBLAS, numpy) for the scripts that write golden files and
-#               cross-check duel against PyTorch
+#               cross-check duel against PyTorch; libopenblas0-openmp, the OpenMP build of OpenBLAS
+#               that bench/torch_train_step.py --cpu-peer tries (it does not become the default)
 #   data:       dataset-fashion-mnist (the default training data)
 #   pictures:   graphviz (renders `duel graph` output)
 # With --tests, also what only the test command needs:
@@ -20,7 +21,7 @@ PACKAGES=(
   g++ cmake make pkg-config
   libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libpng-dev libjpeg-dev
   catch2 libbenchmark-dev util-linux
-  python3 python3-numpy python3-torch libopenblas0-pthread
+  python3 python3-numpy python3-torch libopenblas0-pthread libopenblas0-openmp
   dataset-fashion-mnist
   graphviz
 )
