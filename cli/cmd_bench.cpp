@@ -56,8 +56,7 @@ int cmd_bench(int argc, char** argv) {
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
   const MathMode math = parse_math_mode(args.get_or("math", device.is_cpu() ? "fp32" : "tf32"));
-  check_math_device(math, device.is_cpu());
-  set_math_mode(math);
+  set_run_math_mode(math, device.is_cpu());
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;

@@ -33,7 +33,7 @@ const Command kOp{
      switch_flag("backward", "also the gradient of each differentiable input, given grad_out"),
      text_flag("device", "cpu|cuda", "where the op runs", "cpu"),
      choice_flag("cpu-path", {"fast", "reference"}, "which CPU kernels run", "fast"),
-     choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)",
+     choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions (tf32: cuda only; bf16: cuda, or a cpu with AVX512_BF16)",
                  "fp32")},
     "Inputs are read by name (input, other, weight, bias, target, running_mean, ...; cat's list as\n"
     "tensors.0, tensors.1, ...); see `duel ops` for each op's inputs and attributes. The output file\n"
@@ -49,8 +49,7 @@ int cmd_op(int argc, char** argv) {
   const Device device = parse_device(args.get_or("device", "cpu"));
   if (auto p = args.get("cpu-path")) set_cpu_path(parse_cpu_path(*p));
   const MathMode math = parse_math_mode(args.get_or("math", "fp32"));
-  check_math_device(math, device.is_cpu());
-  set_math_mode(math);
+  set_run_math_mode(math, device.is_cpu());
   const bool backward = args.has("backward");
 
   std::map<std::string, std::string> attrs;

@@ -33,7 +33,7 @@ const Command kStep{"step",
                      text_flag("dump", "FILE", "where to write losses, gradients and weights (safetensors)"),
                      text_flag("device", "cpu|cuda", "where the step runs", "cpu"),
                      choice_flag("math", {"fp32", "tf32", "bf16"},
-                                 "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32")},
+                                 "the arithmetic of matmul and convolutions (tf32: cuda only; bf16: cuda, or a cpu with AVX512_BF16)", "fp32")},
                     ""};
 }  // namespace
 
@@ -43,8 +43,7 @@ int cmd_step(int argc, char** argv) {
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
   const MathMode math = parse_math_mode(args.get_or("math", "fp32"));  // exact by default: a cross-check
-  check_math_device(math, device.is_cpu());
-  set_math_mode(math);
+  set_run_math_mode(math, device.is_cpu());
   const gan::LossKind loss = gan::parse_loss(args.required("loss"));
   const std::string batch_path = args.required("batch"), init = args.required("init");
   const std::string dump = args.required("dump");

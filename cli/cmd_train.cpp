@@ -51,7 +51,7 @@ Command make_train_command() {
   c.flags.push_back(switch_flag("anomaly", "on a NaN or infinity, name the op that made it (slower)"));
   c.details =
       "--math is the arithmetic of the convolutions and matmuls: tf32 (tensor cores, as PyTorch's cuDNN\n"
-      "default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
+      "default) on cuda, fp32 on the cpu; bf16 (BF16 operands, FP32 sums) on cuda or a cpu with AVX512_BF16.\n"
       "A step is one generator update after n-critic critic updates. Defaults per loss: Adam lr 2e-4,\n"
       "betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9, lambda 10, 5 critic updates, critic-norm none;\n"
       "wgan: RMSProp 5e-5, clip 0.01, 5 critic updates. Writes DIR/metrics.jsonl,\n"

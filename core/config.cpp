@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "core/error.h"
+#include "kernels/cpu/gemm_bf16.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -13,6 +14,7 @@ namespace {
 std::atomic<CpuPath> g_cpu_path{CpuPath::fast};
 std::atomic<bool> g_poison{false};
 std::atomic<MathMode> g_math{MathMode::fp32};
+std::atomic<MathMode> g_cpu_math{MathMode::fp32};
 }  // namespace
 
 MathMode math_mode() { return g_math.load(std::memory_order_relaxed); }
@@ -26,10 +28,23 @@ MathMode parse_math_mode(std::string_view s) {
 std::string_view math_mode_name(MathMode m) {
   return m == MathMode::tf32 ? "tf32" : m == MathMode::bf16 ? "bf16" : "fp32";
 }
+bool cpu_has_bf16() { return kernels::cpu::cpu_has_avx512_bf16(); }
+MathMode cpu_math_mode() { return g_cpu_math.load(std::memory_order_relaxed); }
+void set_cpu_math_mode(MathMode m) {
+  check_math_device(m, true);
+  g_cpu_math.store(m, std::memory_order_relaxed);
+}
 void check_math_device(MathMode m, bool is_cpu) {
-  DUEL_CHECK(!is_cpu || m == MathMode::fp32, "--math ", math_mode_name(m),
-             ": the CPU kernels compute in FP32 only for now; use --math fp32, or --device cuda for "
-             "the tensor-core modes");
+  if (!is_cpu) return;
+  DUEL_CHECK(m != MathMode::tf32, "--math tf32: the CPU has no TF32 arithmetic; use --math fp32, --math bf16 "
+             "(CPUs with AVX512_BF16), or --device cuda");
+  DUEL_CHECK(m != MathMode::bf16 || cpu_has_bf16(), "--math bf16: this CPU lacks AVX512_BF16 (cpuid), so the "
+             "CPU computes in FP32 only; use --math fp32, or --device cuda");
+}
+void set_run_math_mode(MathMode m, bool is_cpu) {
+  check_math_device(m, is_cpu);
+  set_math_mode(m);
+  if (is_cpu) set_cpu_math_mode(m);
 }
 
 CpuPath cpu_path() { return g_cpu_path.load(std::memory_order_relaxed); }

@@ -58,7 +58,7 @@ std::vector<Setting> make_settings() {
   add({"device", "device", K::text, {}, {}, "DEV", "cpu, cuda or cuda:N"});
   // Older runs have no "math": they ran before the math modes, in fp32.
   add({"math", "math", K::text, {}, {"fp32", "tf32", "bf16"}, "",
-       "the arithmetic of the convolutions and matmuls (tf32, bf16: cuda only)", false, true});
+       "the arithmetic of the convolutions and matmuls (tf32: cuda only; bf16: cuda, or a cpu with AVX512_BF16)", false, true});
   return s;
 }
 

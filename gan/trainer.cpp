@@ -451,8 +451,7 @@ int Run::go() {
     if (check.epochs > 0 && check.steps == 0) check.steps = 1;  // steps follow from the data, below
     validate(check, "train");
   }
-  check_math_device(cfg_.math, cfg_.device.is_cpu());
-  set_math_mode(cfg_.math);
+  set_run_math_mode(cfg_.math, cfg_.device.is_cpu());
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
     check_new_run_folder();

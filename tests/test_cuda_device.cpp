@@ -218,10 +218,10 @@ TEST_CASE("emulated CUDA device: duel step and duel train run on cuda like on th
 
 TEST_CASE("emulated CUDA device: --math on the command line", "[cuda-emu][cli][mma]") {
   const std::string dir = test::tmp_dir("cuda_math_" + std::to_string(::getpid()));
-  // The CPU has fp32 only: one clear line and a non-zero exit.
+  // The CPU has no TF32: one clear line and a non-zero exit.
   const test::Run refused = test::run_duel("bench step --model dcgan28 --batch 2 --steps 1 --warmup 0 --math tf32");
   CHECK(refused.code != 0);
-  CHECK(refused.err.find("--math tf32: the CPU kernels compute in FP32 only") != std::string::npos);
+  CHECK(refused.err.find("--math tf32: the CPU has no TF32 arithmetic") != std::string::npos);
   const test::Run bad = test::run_duel("bench step --model dcgan28 --batch 2 --device cuda --math fp16", "DUEL_CUDA_EMULATE=1");
   CHECK(bad.code != 0);
   CHECK(bad.err.find("--math must be one of fp32|tf32|bf16, got 'fp16'") != std::string::npos);

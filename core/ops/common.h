@@ -29,6 +29,19 @@ using kernels::UnaryOp;
       ::duel::kernels::cpu::fn(__VA_ARGS__);              \
   } while (0)
 
+// DUEL_CPU_KERNEL for the GEMM-shaped kernels (matmul, the convolution family), element type T:
+// float on the fast path runs in the CPU's math mode (cpu_math_mode(): fp32 or bf16).
+#define DUEL_CPU_GEMM_KERNEL(T, fn, ...)                                                 \
+  do {                                                                                  \
+    if constexpr (std::is_same_v<T, float>) {                                           \
+      if (::duel::cpu_path() == ::duel::CpuPath::fast) {                                \
+        ::duel::kernels::cpu::fn(__VA_ARGS__, ::duel::cpu_math_mode());                 \
+        break;                                                                          \
+      }                                                                                 \
+    }                                                                                   \
+    DUEL_CPU_KERNEL(fn, __VA_ARGS__);                                                   \
+  } while (0)
+
 // `name` of `op` must be a defined floating-point tensor.
 inline void check_floating(const char* op, const char* name, const Tensor& t) {
   DUEL_CHECK(t.defined(), op, ": ", name, " is undefined");

@@ -191,9 +191,9 @@ void run_conv(bool transposed, const kernels::ConvShape& s, Tensor& out, const T
       if (stats) stats->partials = Tensor();
       const T* b = bias.defined() ? bias.data<T>() : nullptr;
       if (transposed)
-        DUEL_CPU_KERNEL(conv2d_input_grad, out.data<T>(), x.data<T>(), w.data<T>(), b, s);
+        DUEL_CPU_GEMM_KERNEL(T, conv2d_input_grad, out.data<T>(), x.data<T>(), w.data<T>(), b, s);
       else
-        DUEL_CPU_KERNEL(conv2d_forward, out.data<T>(), x.data<T>(), w.data<T>(), b, s);
+        DUEL_CPU_GEMM_KERNEL(T, conv2d_forward, out.data<T>(), x.data<T>(), w.data<T>(), b, s);
     }
   });
 }
@@ -307,7 +307,7 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, Int2 kernel_size, I
                        gy.data<float>(), s, m, ws.data<float>());
       }
     } else {
-      DUEL_CPU_KERNEL(conv2d_weight_grad, dw.data<T>(), x.data<T>(), gy.data<T>(), s);
+      DUEL_CPU_GEMM_KERNEL(T, conv2d_weight_grad, dw.data<T>(), x.data<T>(), gy.data<T>(), s);
     }
   });
   return record(op, dw, {x, gy}, [x, gy, stride, padding](Node& n, const Tensor& ggw) {

@@ -38,7 +38,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
                        ta, tb, mm, ws.data<float>());
       }
     } else {
-      DUEL_CPU_KERNEL(matmul, out.data<T>(), a.data<T>(), b.data<T>(), batch, m, n, k, ta, tb);
+      DUEL_CPU_GEMM_KERNEL(T, matmul, out.data<T>(), a.data<T>(), b.data<T>(), batch, m, n, k, ta, tb);
     }
   });
   return record(op, out, {a, b}, [a, b, ta, tb](Node& nd, const Tensor& g) {

@@ -115,14 +115,12 @@ bool is_dense(const ConvShape& s) {
   return s.h_out == 1 && s.w_out == 1 && s.kh == s.h && s.kw == s.w && s.pad_h == 0 && s.pad_w == 0;
 }
 
-}  // namespace
-
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s) {
+void conv2d_forward_in(T* y, const T* x, const T* w, const T* bias, const ConvShape& s, MathMode math) {
   const Geometry g(s);
   if (is_dense(s)) {
     MatMap<T> Y(y, s.n, s.c_out);
-    gemm(y, x, w, s.n, s.c_out, g.rows, false, true);  // y [n, c_out] = x [n, rows] w^T
+    gemm(y, x, w, s.n, s.c_out, g.rows, false, true, false, math);  // y [n, c_out] = x [n, rows] w^T
     if (bias) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, s.c_out);
     return;
   }
@@ -132,7 +130,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
     T* col = scratch<T, ColTag>(size_t(g.rows * width));
     im2col(col, x, s, g, n0, count);
     T* out = scratch<T, GatherTag>(size_t(s.c_out * width));  // [c_out, (smp, p)]
-    gemm(out, w, col, s.c_out, width, g.rows, false, false);  // W [c_out, rows] col [rows, width]
+    gemm(out, w, col, s.c_out, width, g.rows, false, false, false, math);  // W [c_out, rows] col [rows, width]
     // Scatter the channel-major block back to [n, c_out, p], adding the bias.
 #pragma omp parallel for schedule(static) if (s.c_out * width >= kParallelGrain)
     for (int64_t co = 0; co < s.c_out; ++co)
@@ -146,11 +144,11 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
 }
 
 template <class T>
-void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
+void conv2d_input_grad_in(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s, MathMode math) {
   const Geometry g(s);
   if (is_dense(s)) {
     // dx [n, c_in*h*w] = dy [n, c_out] w, plus the bias of each input channel
-    gemm(dx, dy, w, s.n, g.rows, s.c_out, false, false);
+    gemm(dx, dy, w, s.n, g.rows, s.c_out, false, false, false, math);
     if (bias) {
       for (int64_t n = 0; n < s.n; ++n)
         for (int64_t ci = 0; ci < s.c_in; ++ci)
@@ -164,18 +162,18 @@ void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const Conv
     T* dyg = scratch<T, GatherTag>(size_t(s.c_out * width));
     gather_channels(dyg, dy, s.c_out, g.hw_out, n0, count);
     T* col = scratch<T, ColTag>(size_t(g.rows * width));
-    gemm(col, w, dyg, g.rows, width, s.c_out, true, false);  // W^T dy [c_out, width]
+    gemm(col, w, dyg, g.rows, width, s.c_out, true, false, false, math);  // W^T dy [c_out, width]
     col2im(dx, col, bias, s, g, n0, count);
   }
 }
 
 template <class T>
-void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
+void conv2d_weight_grad_in(T* dw, const T* x, const T* dy, const ConvShape& s, MathMode math) {
   const Geometry g(s);
   if (s.n == 0) std::fill(dw, dw + s.c_out * g.rows, T(0));
   if (is_dense(s) && s.n > 0) {
     // dw [c_out, c_in*h*w] = dy^T [c_out, n] x [n, c_in*h*w]
-    gemm(dw, dy, x, s.c_out, g.rows, s.n, true, false);
+    gemm(dw, dy, x, s.c_out, g.rows, s.n, true, false, false, math);
     return;
   }
   for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
@@ -185,8 +183,33 @@ void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
     im2col(col, x, s, g, n0, count);
     T* dyg = scratch<T, GatherTag>(size_t(s.c_out * width));
     gather_channels(dyg, dy, s.c_out, g.hw_out, n0, count);
-    gemm(dw, dyg, col, s.c_out, g.rows, width, false, true, /*accumulate=*/n0 > 0);  // dy col^T
+    gemm(dw, dyg, col, s.c_out, g.rows, width, false, true, /*accumulate=*/n0 > 0, math);  // dy col^T
   }
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s) {
+  conv2d_forward_in(y, x, w, bias, s, MathMode::fp32);
+}
+template <class T>
+void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
+  conv2d_input_grad_in(dx, dy, w, bias, s, MathMode::fp32);
+}
+template <class T>
+void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
+  conv2d_weight_grad_in(dw, x, dy, s, MathMode::fp32);
+}
+void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s, MathMode math) {
+  conv2d_forward_in(y, x, w, bias, s, math);
+}
+void conv2d_input_grad(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s,
+                       MathMode math) {
+  conv2d_input_grad_in(dx, dy, w, bias, s, math);
+}
+void conv2d_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s, MathMode math) {
+  conv2d_weight_grad_in(dw, x, dy, s, math);
 }
 
 #define DUEL_INSTANTIATE(T)                                                                 \

@@ -18,9 +18,12 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/params.h"
 
 #if !defined(EIGEN_DONT_PARALLELIZE) || !defined(EIGEN_GEMM_TO_COEFFBASED_THRESHOLD)
 #error "kernels/cpu/gemm.h needs EIGEN_DONT_PARALLELIZE and EIGEN_GEMM_TO_COEFFBASED_THRESHOLD=0 (CMakeLists.txt)"
@@ -69,10 +72,18 @@ struct ScratchTag {};
 
 // c [m, n] = op(a) op(b), or c += op(a) op(b) when `accumulate`; a [m, k] ([k, m] if ta),
 // b [k, n] ([n, k] if tb), all contiguous row-major. Bitwise the same for any thread count.
+// math: fp32 (exact FP32), or bf16 for float operands (gemm_bf16.h; the caller has checked that
+// the CPU has AVX512_BF16). Double is always exact.
 template <class T>
 void gemm(T* c, const T* a, const T* b, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
-          bool accumulate = false) {
+          bool accumulate = false, MathMode math = MathMode::fp32) {
   using namespace gemm_detail;
+  if constexpr (std::is_same_v<T, float>) {
+    if (math == MathMode::bf16) {
+      gemm_bf16(c, a, b, m, n, k, ta, tb, accumulate);
+      return;
+    }
+  }
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     if (!accumulate) std::fill(c, c + m * n, T(0));

@@ -13,6 +13,12 @@ void matmul(T* c, const T* a, const T* b, int64_t batch, int64_t m, int64_t n, i
   for (int64_t p = 0; p < batch; ++p) gemm(c + p * m * n, a + p * m * k, b + p * k * n, m, n, k, ta, tb);
 }
 
+void matmul(float* c, const float* a, const float* b, int64_t batch, int64_t m, int64_t n, int64_t k, bool ta,
+            bool tb, MathMode math) {
+  for (int64_t p = 0; p < batch; ++p)
+    gemm(c + p * m * n, a + p * m * k, b + p * k * n, m, n, k, ta, tb, false, math);
+}
+
 template void matmul<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
                             bool, bool);
 template void matmul<double>(double*, const double*, const double*, int64_t, int64_t, int64_t,
