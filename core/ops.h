@@ -109,6 +109,15 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
                   const ChannelStats& stats);
+// act(batch_norm(...)) for act relu, leaky_relu or tanh: the same values and derivatives as the
+// two ops in turn. On the CPU's fast path, in training mode with relu or leaky_relu (slope >= 0),
+// one fused op: one pass writes the activation without the normalised values, and the backward
+// forms the activation's gradient inside batch norm's two passes (bitwise the results of the ops
+// in turn; a create_graph backward is the same composition in differentiable ops as batch_norm's).
+// Elsewhere the two ops.
+Tensor batch_norm_activation(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                             const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
+                             const ChannelStats& stats, Activation act, double slope);
 Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);

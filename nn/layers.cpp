@@ -53,13 +53,27 @@ void set_fused_layers(bool on) { g_fuse = on; }
 
 // A convolution followed by an activation, or by a batch norm in training mode, runs as one
 // fused op (core/ops.h): the same autograd graph, one kernel on CUDA for the convolution and the
-// activation, or the convolution and the batch norm's statistics.
+// activation, or the convolution and the batch norm's statistics. A batch norm followed by an
+// activation runs as batch_norm_activation (one fused op on the CPU's fast path).
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   const auto& kids = children();
+  // batch norm kids[j] and, when fusion is on and kids[j + 1] is an activation, that activation.
+  auto norm_activation = [&](size_t& j, BatchNorm2d& bn, const ChannelStats& stats) {
+    Module* after = g_fuse && j + 1 < kids.size() ? kids[j + 1].second.get() : nullptr;
+    const auto act = after ? activation_of(*after) : std::nullopt;
+    if (!act) return bn.forward_with_stats(h, stats);
+    ++j;
+    return bn.forward_activation(h, stats, act->first, act->second);
+  };
   for (size_t i = 0; i < kids.size(); ++i) {
     Module& m = *kids[i].second;
     Module* next = g_fuse && i + 1 < kids.size() ? kids[i + 1].second.get() : nullptr;
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m); bn && next) {
+      NameScope scope(kids[i].first + " (" + m.type() + ")");
+      h = norm_activation(i, *bn, ChannelStats{});
+      continue;
+    }
     auto* conv = dynamic_cast<Conv2d*>(&m);
     auto* convt = dynamic_cast<ConvTranspose2d*>(&m);
     if (next && (conv || convt)) {
@@ -75,8 +89,8 @@ Tensor Sequential::forward(const Tensor& x) {
         NameScope scope(kids[i].first + " (" + m.type() + ") + " + kids[i + 1].first + " (" + next->type() + ")");
         ChannelStats stats;
         h = conv ? conv->forward_stats(h, &stats) : convt->forward_stats(h, &stats);
-        h = bn->forward_with_stats(h, stats);
         ++i;
+        h = norm_activation(i, *bn, stats);
         continue;
       }
     }
@@ -166,14 +180,18 @@ BatchNorm2d::BatchNorm2d(int64_t c, double eps, double momentum)
 Tensor BatchNorm2d::forward(const Tensor& x) { return forward_with_stats(x, ChannelStats{}); }
 
 Tensor BatchNorm2d::forward_with_stats(const Tensor& x, const ChannelStats& stats) {
+  return forward_activation(x, stats, Activation::none, 0.0);
+}
+
+Tensor BatchNorm2d::forward_activation(const Tensor& x, const ChannelStats& stats, Activation act, double slope) {
   DUEL_CHECK(x.dim() == 4, "BatchNorm2d: expected a 4-D input [N, C, H, W], got ", describe(x));
   if (training()) {
     NoGradGuard no_grad;  // a counter kept for PyTorch compatibility (momentum is fixed)
     Tensor& n = buffer("num_batches_tracked");
     n.data<int64_t>()[0] += 1;
   }
-  return batch_norm(x, buffer("running_mean"), buffer("running_var"), parameter("weight"),
-                    parameter("bias"), training(), momentum, eps, stats);
+  return batch_norm_activation(x, buffer("running_mean"), buffer("running_var"), parameter("weight"),
+                               parameter("bias"), training(), momentum, eps, stats, act, slope);
 }
 
 void BatchNorm2d::reset_parameters(Generator&) {

@@ -61,6 +61,8 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override;
   // forward with the input's statistics left by the convolution that produced it
   Tensor forward_with_stats(const Tensor& x, const ChannelStats& stats);
+  // act(forward_with_stats(x, stats)) as one op (batch_norm_activation, core/ops.h)
+  Tensor forward_activation(const Tensor& x, const ChannelStats& stats, Activation act, double slope);
   void reset_parameters(Generator& gen) override;
   int64_t num_features;
   double eps, momentum;

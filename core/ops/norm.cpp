@@ -56,9 +56,45 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   return batch_norm(x, running_mean, running_var, w, b, training, momentum, eps, ChannelStats{});
 }
 
+namespace {
+
+// Whether act(batch_norm(x)) runs as the fused CPU op (see core/ops.h).
+bool fuses_activation(const Tensor& x, bool training, Activation act, double slope) {
+  return training && x.device().is_cpu() && cpu_path() == CpuPath::fast &&
+         (act == Activation::relu || (act == Activation::leaky_relu && slope >= 0));
+}
+
+Tensor batch_norm_impl(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& w,
+                       const Tensor& b, bool training, double momentum, double eps, const ChannelStats& stats,
+                       Activation act, double slope);
+
+}  // namespace
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& w, const Tensor& b, bool training, double momentum, double eps,
                   const ChannelStats& stats) {
+  return batch_norm_impl(x, running_mean, running_var, w, b, training, momentum, eps, stats, Activation::none, 0);
+}
+
+Tensor batch_norm_activation(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                             const Tensor& w, const Tensor& b, bool training, double momentum, double eps,
+                             const ChannelStats& stats, Activation act, double slope) {
+  if (act != Activation::none && fuses_activation(x, training, act, slope))
+    return batch_norm_impl(x, running_mean, running_var, w, b, training, momentum, eps, stats, act, slope);
+  const Tensor z = batch_norm(x, running_mean, running_var, w, b, training, momentum, eps, stats);
+  switch (act) {
+    case Activation::relu: return relu(z);
+    case Activation::leaky_relu: return leaky_relu(z, slope);
+    case Activation::tanh: return tanh(z);
+    default: return z;
+  }
+}
+
+namespace {
+
+Tensor batch_norm_impl(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& w,
+                       const Tensor& b, bool training, double momentum, double eps, const ChannelStats& stats,
+                       Activation act, double slope) {
   const char* op = "batch_norm";
   check_floating(op, "input", x);
   DUEL_CHECK(x.dim() >= 2, op, ": input must be [N, C] or [N, C, *], got ", describe(x));
@@ -118,6 +154,38 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     mean_c = running_mean.detach();
     invstd_c = pow(add(running_var.detach(), scalar_like(running_var, eps)), -0.5);
   }
+  if (act != Activation::none) {
+    // The fused op (fuses_activation holds): act(normalised x) in one pass, one node whose
+    // backward forms the activation's gradient inside batch norm's passes.
+    dispatch_floating(x.dtype(), op, [&]<class T>() {
+      kernels::cpu::batch_norm_activation_apply(y.data<T>(), x.data<T>(), mean_c.data<T>(), invstd_c.data<T>(),
+                                                w.defined() ? w.data<T>() : nullptr,
+                                                b.defined() ? b.data<T>() : nullptr, n, c, hw, act, slope);
+    });
+    const double a = act == Activation::relu ? 0.0 : slope;
+    const char* name = act == Activation::relu ? "batch_norm+relu" : "batch_norm+leaky_relu";
+    return record(name, y, {x, w, b}, [x, w, mean_c, invstd_c, eps, dims, cshape, a](Node& node, const Tensor& g) {
+      const bool nx = node.needs_grad(0), nw = node.needs_grad(1), nb = node.needs_grad(2);
+      // y > 0 exactly where the normalised value is (slope >= 0), so y serves as the mask (a
+      // constant: the activation's second derivative is zero).
+      const Tensor y_out = node.saved_output;
+      if (grad_mode_enabled()) {
+        const Tensor gz = leaky_relu_backward(g, y_out, a);
+        return normalize_backward_composite(gz, x, w, dims, cshape, {x.size(1)}, eps, nx, nw, nb);
+      }
+      Tensor dx = nx ? empty_like(x) : Tensor();
+      Tensor dw = nw ? empty_like(w) : Tensor();
+      Tensor db = nb ? empty({x.size(1)}, x.dtype(), x.device()) : Tensor();
+      const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(n * c, 1);
+      dispatch_floating(x.dtype(), "batch_norm backward", [&]<class T>() {
+        kernels::cpu::batch_norm_leaky_relu_backward(nx ? dx.data<T>() : nullptr, nw ? dw.data<T>() : nullptr,
+                                                     nb ? db.data<T>() : nullptr, g.data<T>(), y_out.data<T>(),
+                                                     x.data<T>(), mean_c.data<T>(), invstd_c.data<T>(),
+                                                     w.defined() ? w.data<T>() : nullptr, n, c, hw, a);
+      });
+      return std::vector<Tensor>{dx, dw, db};
+    }, /*save_output=*/true);
+  }
   dispatch_floating(x.dtype(), op, [&]<class T>() {
     DUEL_KERNEL(x.device(), T, batch_norm_apply, y.data<T>(), x.data<T>(), mean_c.data<T>(),
                     invstd_c.data<T>(), w.defined() ? w.data<T>() : nullptr,
@@ -162,6 +230,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     return std::vector<Tensor>{dx, dw, db};
   });
 }
+
+}  // namespace
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& w, const Tensor& b,
                   double eps) {

@@ -18,4 +18,18 @@ void conv2d_input_grad(float* dx, const float* dy, const float* w, const float* 
                        MathMode math);
 void conv2d_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s, MathMode math);
 
+// Batch norm followed by relu or leaky_relu (slope >= 0), fused: fast path only.
+//   y [n, c, hw] = act((x - mean[c]) * invstd[c] * w[c] + b[c]), bitwise the value of
+//   batch_norm_apply then unary(act) (the same expressions, one pass instead of two);
+template <class T>
+void batch_norm_activation_apply(T* y, const T* x, const T* mean, const T* invstd, const T* w, const T* b,
+                                 int64_t n, int64_t c, int64_t hw, Activation act, double slope);
+//   the backward given dy and the output y (relu: slope 0): the activation's gradient
+//   dz = y > 0 ? dy : dy * slope
+//   (y > 0 exactly where the pre-activation is, for slope >= 0) is formed on the fly in both of
+//   batch_norm_backward's passes instead of in a pass of its own; bitwise the value of
+//   mask_backward(leaky_relu) then batch_norm_backward.
+template <class T>
+void batch_norm_leaky_relu_backward(T* dx, T* dw, T* db, const T* dy, const T* y, const T* x, const T* mean,
+                                    const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw, double slope);
 }  // namespace duel::kernels::cpu

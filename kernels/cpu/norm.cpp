@@ -56,8 +56,37 @@ void batch_norm_apply(T* y, const T* x, const T* mean, const T* invstd, const T*
 }
 
 template <class T>
-void batch_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* mean,
-                         const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw) {
+void batch_norm_activation_apply(T* y, const T* x, const T* mean, const T* invstd, const T* w, const T* b,
+                                 int64_t n, int64_t c, int64_t hw, Activation act, double slope) {
+  // relu as unary(relu): +0 below zero (leaky_relu with slope 0 would give -0).
+  const T a = T(slope);
+  const bool relu = act == Activation::relu;
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
+  for (int64_t plane = 0; plane < n * c; ++plane) {
+    const int64_t ch = plane % c;
+    const T scale = invstd[ch] * (w ? w[ch] : T(1));
+    const T shift = (b ? b[ch] : T(0)) - mean[ch] * scale;  // as batch_norm_apply
+    const T* src = x + plane * hw;
+    T* dst = y + plane * hw;
+#pragma omp simd
+    for (int64_t k = 0; k < hw; ++k) {
+      const T z = src[k] * scale + shift;
+      dst[k] = z > 0 ? z : relu ? T(0) : a * z;  // as unary(relu) / unary(leaky_relu)
+    }
+  }
+}
+
+namespace {
+
+// batch_norm_backward with the incoming gradient read through grad_at(element index): dy itself,
+// or the activation's gradient formed on the fly. With `staged`, the dx pass first writes
+// grad_at's values for a block of the plane to a small buffer and then reads them back, as the
+// unfused kernels read the activation's gradient from memory: the compiler may contract a
+// multiply into a following add (FMA), and the fused path must not get a contraction the kernels
+// in turn cannot have (bitwise the same results).
+template <bool staged, class T, class GradAt>
+void batch_norm_backward_with(T* dx, T* dw, T* db, GradAt grad_at, const T* x, const T* mean, const T* invstd,
+                              const T* w, int64_t n, int64_t c, int64_t hw) {
   const double count = double(n * hw);
   std::vector<double> sum_dy(static_cast<size_t>(c)), sum_dy_xhat(static_cast<size_t>(c));
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
@@ -65,13 +94,14 @@ void batch_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
     const double m = mean[ch];
     double s1 = 0, s2 = 0;
     for (int64_t i = 0; i < n; ++i) {
-      const T* g = dy + (i * c + ch) * hw;
-      const T* p = x + (i * c + ch) * hw;
+      const int64_t base = (i * c + ch) * hw;
+      const T* p = x + base;
       double a1 = 0, a2 = 0;
 #pragma omp simd reduction(+ : a1, a2)
       for (int64_t k = 0; k < hw; ++k) {
-        a1 += double(g[k]);
-        a2 += double(g[k]) * (double(p[k]) - m);
+        const T g = grad_at(base + k);
+        a1 += double(g);
+        a2 += double(g) * (double(p[k]) - m);
       }
       s1 += a1;
       s2 += a2;
@@ -90,12 +120,41 @@ void batch_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
     const T mean_dy = T(sum_dy[size_t(ch)] / count);
     const T mean_dy_xhat = T(sum_dy_xhat[size_t(ch)] / count);
     const T m = mean[ch];
-    const T* g = dy + plane * hw;
-    const T* p = x + plane * hw;
-    T* d = dx + plane * hw;
+    const int64_t base = plane * hw;
+    const T* p = x + base;
+    T* d = dx + base;
+    if constexpr (staged) {
+      constexpr int64_t kBlock = 256;
+      alignas(64) T staged_grad[kBlock];
+      for (int64_t k0 = 0; k0 < hw; k0 += kBlock) {
+        const int64_t len = std::min(kBlock, hw - k0);
 #pragma omp simd
-    for (int64_t k = 0; k < hw; ++k) d[k] = scale * (g[k] - mean_dy - (p[k] - m) * is * mean_dy_xhat);
+        for (int64_t k = 0; k < len; ++k) staged_grad[k] = grad_at(base + k0 + k);
+#pragma omp simd
+        for (int64_t k = 0; k < len; ++k)
+          d[k0 + k] = scale * (staged_grad[k] - mean_dy - (p[k0 + k] - m) * is * mean_dy_xhat);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t k = 0; k < hw; ++k) d[k] = scale * (grad_at(base + k) - mean_dy - (p[k] - m) * is * mean_dy_xhat);
+    }
   }
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm_leaky_relu_backward(T* dx, T* dw, T* db, const T* dy, const T* y, const T* x, const T* mean,
+                                    const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw, double slope) {
+  const T a = T(slope);
+  batch_norm_backward_with<true>(dx, dw, db, [dy, y, a](int64_t i) { return y[i] > 0 ? dy[i] : dy[i] * a; }, x,
+                                 mean, invstd, w, n, c, hw);
+}
+
+template <class T>
+void batch_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* mean,
+                         const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw) {
+  batch_norm_backward_with<false>(dx, dw, db, [dy](int64_t i) { return dy[i]; }, x, mean, invstd, w, n, c, hw);
 }
 
 template <class T>
@@ -195,7 +254,13 @@ void layer_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
   template void layer_norm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t,       \
                                       int64_t, double);                                        \
   template void layer_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,     \
-                                       const T*, int64_t, int64_t);
+                                       const T*, int64_t, int64_t);                            \
+  template void batch_norm_activation_apply<T>(T*, const T*, const T*, const T*, const T*,     \
+                                               const T*, int64_t, int64_t, int64_t, Activation, \
+                                               double);                                        \
+  template void batch_norm_leaky_relu_backward<T>(T*, T*, T*, const T*, const T*, const T*,    \
+                                                  const T*, const T*, const T*, int64_t,       \
+                                                  int64_t, int64_t, double);
 DUEL_INSTANTIATE(float)
 DUEL_INSTANTIATE(double)
 #undef DUEL_INSTANTIATE
