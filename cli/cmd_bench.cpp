@@ -16,6 +16,7 @@
 #include "core/autograd.h"
 #include "core/config.h"
 #include "gan/step.h"
+#include "nn/layers.h"
 
 namespace duel::cli {
 
@@ -42,6 +43,7 @@ const Command kBenchStep{"bench step",
                                       "none for wgan-gp, else batchnorm"),
                           choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
                                       "tf32 on cuda, fp32 on the cpu, as duel train"),
+                          switch_flag("unfused", "every layer as its own op (no fused ops): to measure what fusion gains"),
                           switch_flag("json", "machine-readable output")},
                          ""};
 }  // namespace
@@ -58,6 +60,8 @@ int cmd_bench(int argc, char** argv) {
   const MathMode math = parse_math_mode(args.get_or("math", device.is_cpu() ? "fp32" : "tf32"));
   set_run_math_mode(math, device.is_cpu());
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
+  const bool fused = !args.has("unfused");
+  nn::set_fused_layers(fused);
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;
   m.kind = gan::parse_model(args.get_or("model", "dcgan28"));
@@ -101,7 +105,7 @@ int cmd_bench(int argc, char** argv) {
   const double images_per_s = double(batch * oc.n_critic) / (median / 1e3);
   if (args.has("json")) {
     nlohmann::json j{{"model", gan::model_name(m.kind)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
-                     {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
+                     {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"fused", fused}, {"n_critic", oc.n_critic},
                      {"steps", steps}, {"median_ms_per_step", median}, {"min_ms_per_step", ms.front()},
                      {"max_ms_per_step", ms.back()}, {"images_per_s", images_per_s}};
     std::puts(j.dump(2).c_str());

@@ -25,9 +25,9 @@ template <class T>
 void batch_norm_activation_apply(T* y, const T* x, const T* mean, const T* invstd, const T* w, const T* b,
                                  int64_t n, int64_t c, int64_t hw, Activation act, double slope);
 //   the backward given dy and the output y (relu: slope 0): the activation's gradient
-//   dz = y > 0 ? dy : dy * slope
-//   (y > 0 exactly where the pre-activation is, for slope >= 0) is formed on the fly in both of
-//   batch_norm_backward's passes instead of in a pass of its own; bitwise the value of
+//   dz = y > 0 ? dy : dy * slope (y > 0 exactly where the pre-activation is, for slope >= 0) is
+//   formed a plane at a time into a small per-thread buffer inside batch_norm_backward's two
+//   passes, instead of in a pass of its own over memory; bitwise the value of
 //   mask_backward(leaky_relu) then batch_norm_backward.
 template <class T>
 void batch_norm_leaky_relu_backward(T* dx, T* dw, T* db, const T* dy, const T* y, const T* x, const T* mean,

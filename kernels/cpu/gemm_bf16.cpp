@@ -109,6 +109,30 @@ DUEL_BF16_TARGET void pack_panel(uint32_t* dst, const float* src, int64_t lanes,
   }
 }
 
+// pack_panel for a whole operand whose lanes are contiguous (each k-index a row of `lanes_total`
+// floats, row stride ld): pairs [q0, q1) of every panel, reading each row once from start to end
+// (a panel at a time would read short pieces of many distant rows: latency-bound).
+DUEL_BF16_TARGET void pack_rows(uint32_t* dst, const float* src, int64_t lanes, int64_t panels, int64_t lanes_total,
+                                int64_t k, int64_t kp, int64_t ld, int64_t q0, int64_t q1) {
+  for (int64_t q = q0; q < q1; ++q) {
+    const float* r0 = src + 2 * q * ld;
+    const float* r1 = r0 + ld;
+    const bool has_odd = 2 * q + 1 < k;
+    for (int64_t p = 0; p < panels; ++p) {
+      for (int64_t l0 = 0; l0 < lanes; l0 += 16) {
+        const int64_t lane = p * lanes + l0;
+        const int64_t n_valid = std::clamp<int64_t>(lanes_total - lane, 0, 16);
+        const __mmask16 m = n_valid >= 16 ? __mmask16(0xffff) : __mmask16((1u << n_valid) - 1);
+        const __m512i lo = bf16_bits16(_mm512_maskz_loadu_ps(m, r0 + lane));
+        const __m512i hi = has_odd ? bf16_bits16(_mm512_maskz_loadu_ps(m, r1 + lane)) : _mm512_setzero_si512();
+        const int64_t n_store = std::min<int64_t>(16, lanes - l0);
+        const __mmask16 ms = n_store >= 16 ? __mmask16(0xffff) : __mmask16((1u << n_store) - 1);
+        _mm512_mask_storeu_epi32(dst + (p * kp + q) * lanes + l0, ms, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+      }
+    }
+  }
+}
+
 // C block [rows <= kMR, cols <= kNR] (row stride ldc) (+)= A panel x B panel over pairs [q0, q1).
 DUEL_BF16_TARGET void micro_kernel(float* c, int64_t ldc, const uint32_t* ap, const uint32_t* bp, int64_t q0,
                                    int64_t q1, int64_t rows, int64_t cols, bool accumulate) {
@@ -197,14 +221,28 @@ void gemm_bf16(float* c, const float* a, const float* b, int64_t m, int64_t n, i
   uint32_t* bp = scratch<uint32_t, BPackTag>(size_t(b_panels * kp * kNR));
   // op(A)(r, kk): a[r * k + kk], or a[kk * m + r] transposed; op(B)(kk, col): b[kk * n + col], or b[col * k + kk].
   [[maybe_unused]] const bool big = double(m + n) * double(k) >= double(kParallelGrain);
+  // Packing items: an operand whose lanes are contiguous (A transposed, B not) is cut into chunks
+  // of kPackPairs pairs over all its panels (pack_rows); one whose k is contiguous into panels.
+  constexpr int64_t kPackPairs = 16;
+  const int64_t chunks = (kp + kPackPairs - 1) / kPackPairs;
+  const int64_t a_items = ta ? chunks : a_panels, b_items = tb ? b_panels : chunks;
 #pragma omp parallel for schedule(static) if (big)
-  for (int64_t p = 0; p < a_panels + b_panels; ++p) {
-    if (p < a_panels) {
-      const int64_t r0 = p * kMR;
-      pack_panel(ap + p * kp * kMR, ta ? a + r0 : a + r0 * k, kMR, m - r0, k, ta ? 1 : k, ta ? m : 1);
+  for (int64_t item = 0; item < a_items + b_items; ++item) {
+    if (item < a_items) {
+      if (ta) {
+        pack_rows(ap, a, kMR, a_panels, m, k, kp, m, item * kPackPairs, std::min(kp, (item + 1) * kPackPairs));
+      } else {
+        const int64_t r0 = item * kMR;
+        pack_panel(ap + item * kp * kMR, a + r0 * k, kMR, m - r0, k, k, 1);
+      }
     } else {
-      const int64_t c0 = (p - a_panels) * kNR;
-      pack_panel(bp + (p - a_panels) * kp * kNR, tb ? b + c0 * k : b + c0, kNR, n - c0, k, tb ? k : 1, tb ? 1 : n);
+      const int64_t i = item - a_items;
+      if (!tb) {
+        pack_rows(bp, b, kNR, b_panels, n, k, kp, n, i * kPackPairs, std::min(kp, (i + 1) * kPackPairs));
+      } else {
+        const int64_t c0 = i * kNR;
+        pack_panel(bp + i * kp * kNR, b + c0 * k, kNR, n - c0, k, k, 1);
+      }
     }
   }
   // Tiles: sizes from the shape alone, aligned to the register block.

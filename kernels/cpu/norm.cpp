@@ -78,30 +78,36 @@ void batch_norm_activation_apply(T* y, const T* x, const T* mean, const T* invst
 
 namespace {
 
-// batch_norm_backward with the incoming gradient read through grad_at(element index): dy itself,
-// or the activation's gradient formed on the fly. With `staged`, the dx pass first writes
-// grad_at's values for a block of the plane to a small buffer and then reads them back, as the
-// unfused kernels read the activation's gradient from memory: the compiler may contract a
-// multiply into a following add (FMA), and the fused path must not get a contraction the kernels
-// in turn cannot have (bitwise the same results).
-template <bool staged, class T, class GradAt>
-void batch_norm_backward_with(T* dx, T* dw, T* db, GradAt grad_at, const T* x, const T* mean, const T* invstd,
-                              const T* w, int64_t n, int64_t c, int64_t hw) {
+// batch_norm_backward with the incoming gradient of each plane [hw] from grad_plane(base, buf):
+// dy + base itself, or the activation's gradient written into the thread's buffer buf [hw] in a
+// loop of its own. Either way the passes below read one plane of gradients from memory with the
+// same loops, so the fused form adds and rounds exactly as the kernels in turn (the compiler can
+// contract no multiply of the activation's gradient into batch norm's arithmetic).
+// The buffer starts kStageSlack elements early, so that the staged plane can sit at the same
+// address modulo 64 bytes as dy's plane (tensor storage is 64-byte aligned): a vectorised loop
+// that peels iterations to align its loads then splits both the same way (bitwise the same sums).
+struct StageTag {};
+template <class T>
+constexpr int64_t kStageSlack = int64_t(64 / sizeof(T));
+
+template <class T, class GradPlane>
+void batch_norm_backward_with(T* dx, T* dw, T* db, GradPlane grad_plane, const T* x, const T* mean,
+                              const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw) {
   const double count = double(n * hw);
   std::vector<double> sum_dy(static_cast<size_t>(c)), sum_dy_xhat(static_cast<size_t>(c));
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
   for (int64_t ch = 0; ch < c; ++ch) {
+    T* buf = scratch<T, StageTag>(size_t(hw + kStageSlack<T>));
     const double m = mean[ch];
     double s1 = 0, s2 = 0;
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t base = (i * c + ch) * hw;
-      const T* p = x + base;
+      const T* g = grad_plane((i * c + ch) * hw, buf);
+      const T* p = x + (i * c + ch) * hw;
       double a1 = 0, a2 = 0;
 #pragma omp simd reduction(+ : a1, a2)
       for (int64_t k = 0; k < hw; ++k) {
-        const T g = grad_at(base + k);
-        a1 += double(g);
-        a2 += double(g) * (double(p[k]) - m);
+        a1 += double(g[k]);
+        a2 += double(g[k]) * (double(p[k]) - m);
       }
       s1 += a1;
       s2 += a2;
@@ -114,30 +120,18 @@ void batch_norm_backward_with(T* dx, T* dw, T* db, GradAt grad_at, const T* x, c
   if (!dx) return;
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
   for (int64_t plane = 0; plane < n * c; ++plane) {
+    T* buf = scratch<T, StageTag>(size_t(hw + kStageSlack<T>));
     const int64_t ch = plane % c;
     const T is = invstd[ch];
     const T scale = (w ? w[ch] : T(1)) * is;
     const T mean_dy = T(sum_dy[size_t(ch)] / count);
     const T mean_dy_xhat = T(sum_dy_xhat[size_t(ch)] / count);
     const T m = mean[ch];
-    const int64_t base = plane * hw;
-    const T* p = x + base;
-    T* d = dx + base;
-    if constexpr (staged) {
-      constexpr int64_t kBlock = 256;
-      alignas(64) T staged_grad[kBlock];
-      for (int64_t k0 = 0; k0 < hw; k0 += kBlock) {
-        const int64_t len = std::min(kBlock, hw - k0);
+    const T* g = grad_plane(plane * hw, buf);
+    const T* p = x + plane * hw;
+    T* d = dx + plane * hw;
 #pragma omp simd
-        for (int64_t k = 0; k < len; ++k) staged_grad[k] = grad_at(base + k0 + k);
-#pragma omp simd
-        for (int64_t k = 0; k < len; ++k)
-          d[k0 + k] = scale * (staged_grad[k] - mean_dy - (p[k0 + k] - m) * is * mean_dy_xhat);
-      }
-    } else {
-#pragma omp simd
-      for (int64_t k = 0; k < hw; ++k) d[k] = scale * (grad_at(base + k) - mean_dy - (p[k] - m) * is * mean_dy_xhat);
-    }
+    for (int64_t k = 0; k < hw; ++k) d[k] = scale * (g[k] - mean_dy - (p[k] - m) * is * mean_dy_xhat);
   }
 }
 
@@ -147,14 +141,34 @@ template <class T>
 void batch_norm_leaky_relu_backward(T* dx, T* dw, T* db, const T* dy, const T* y, const T* x, const T* mean,
                                     const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw, double slope) {
   const T a = T(slope);
-  batch_norm_backward_with<true>(dx, dw, db, [dy, y, a](int64_t i) { return y[i] > 0 ? dy[i] : dy[i] * a; }, x,
-                                 mean, invstd, w, n, c, hw);
+  auto activation_grad = [dy, y, a, hw](int64_t base, T* buf) {
+    const T* g = dy + base;
+    const T* out = y + base;
+    T* staged = buf + base % kStageSlack<T>;  // dy + base's alignment
+    const T slope_t = a;  // a local: read through the closure, a store to `staged` could alias it
+    const int64_t len = hw;
+#pragma omp simd
+    for (int64_t k = 0; k < len; ++k) staged[k] = out[k] > 0 ? g[k] : g[k] * slope_t;  // as mask_backward(leaky_relu)
+    return static_cast<const T*>(staged);
+  };
+  batch_norm_backward_with(dx, dw, db, activation_grad, x, mean, invstd, w, n, c, hw);
 }
 
 template <class T>
 void batch_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* mean,
                          const T* invstd, const T* w, int64_t n, int64_t c, int64_t hw) {
-  batch_norm_backward_with<false>(dx, dw, db, [dy](int64_t i) { return dy[i]; }, x, mean, invstd, w, n, c, hw);
+  // dy's planes staged like the activation's gradient in the fused form, so that both run literally
+  // the same loops on buffers at the same alignment (the compiler vectorised a reduction over dy
+  // itself differently, which changed float64 sums in their last bits).
+  auto staged_dy = [dy, hw](int64_t base, T* buf) {
+    const T* g = dy + base;
+    T* staged = buf + base % kStageSlack<T>;
+    const int64_t len = hw;
+#pragma omp simd
+    for (int64_t k = 0; k < len; ++k) staged[k] = g[k];
+    return static_cast<const T*>(staged);
+  };
+  batch_norm_backward_with(dx, dw, db, staged_dy, x, mean, invstd, w, n, c, hw);
 }
 
 template <class T>
