@@ -44,6 +44,16 @@ struct Geometry {
 struct ColTag {};
 struct GatherTag {};
 
+// The output columns [lo, hi) whose input column ow * stride - pad + j lies inside [0, w): the
+// rest read padding. Computed once per row so the copy loops carry no bounds test.
+inline void valid_range(int64_t w_out, int64_t stride, int64_t pad, int64_t j, int64_t w, int64_t& lo, int64_t& hi) {
+  // ow * stride >= pad - j  and  ow * stride <= w - 1 + pad - j
+  const int64_t first = pad - j, last = w - 1 + pad - j;
+  lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  hi = last < 0 ? 0 : std::min(w_out, last / stride + 1);
+  if (hi < lo) hi = lo;
+}
+
 // col[(ci,i,j), (sample, oh, ow)] for samples [n0, n0+g)
 template <class T>
 void im2col(T* col, const T* x, const ConvShape& s, const Geometry& g, int64_t n0, int64_t count) {
@@ -51,6 +61,9 @@ void im2col(T* col, const T* x, const ConvShape& s, const Geometry& g, int64_t n
 #pragma omp parallel for schedule(static) if (g.rows * width >= kParallelGrain)
   for (int64_t row = 0; row < g.rows; ++row) {
     const int64_t ci = row / g.kk, i = (row / s.kw) % s.kh, j = row % s.kw;
+    int64_t lo, hi;
+    valid_range(s.w_out, s.stride_w, s.pad_w, j, s.w, lo, hi);
+    const int64_t stride = s.stride_w, shift = j - s.pad_w;
     T* dst = col + row * width;
     for (int64_t smp = 0; smp < count; ++smp) {
       const T* plane = x + ((n0 + smp) * s.c_in + ci) * g.hw_in;
@@ -61,11 +74,10 @@ void im2col(T* col, const T* x, const ConvShape& s, const Geometry& g, int64_t n
           std::fill(d, d + s.w_out, T(0));
           continue;
         }
-        const T* src = plane + ih * s.w;
-        for (int64_t ow = 0; ow < s.w_out; ++ow) {
-          const int64_t iw = ow * s.stride_w - s.pad_w + j;
-          d[ow] = (iw >= 0 && iw < s.w) ? src[iw] : T(0);
-        }
+        const T* src = plane + ih * s.w;  // input column ow * stride - pad + j, inside for ow in [lo, hi)
+        std::fill(d, d + lo, T(0));
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * stride + shift];
+        std::fill(d + hi, d + s.w_out, T(0));
       }
     }
   }
@@ -84,15 +96,15 @@ void col2im(T* dx, const T* col, const T* bias, const ConvShape& s, const Geomet
     for (int64_t i = 0; i < s.kh; ++i)
       for (int64_t j = 0; j < s.kw; ++j) {
         const T* src = col + ((ci * s.kh + i) * s.kw + j) * width + smp * g.hw_out;
+        int64_t lo, hi;
+        valid_range(s.w_out, s.stride_w, s.pad_w, j, s.w, lo, hi);
+        const int64_t stride = s.stride_w, shift = j - s.pad_w;
         for (int64_t oh = 0; oh < s.h_out; ++oh) {
           const int64_t ih = oh * s.stride_h - s.pad_h + i;
           if (ih < 0 || ih >= s.h) continue;
-          T* drow = plane + ih * s.w;
+          T* drow = plane + ih * s.w;  // input column ow * stride - pad + j, inside for ow in [lo, hi)
           const T* srow = src + oh * s.w_out;
-          for (int64_t ow = 0; ow < s.w_out; ++ow) {
-            const int64_t iw = ow * s.stride_w - s.pad_w + j;
-            if (iw >= 0 && iw < s.w) drow[iw] += srow[ow];
-          }
+          for (int64_t ow = lo; ow < hi; ++ow) drow[ow * stride + shift] += srow[ow];
         }
       }
   }
