@@ -17,6 +17,7 @@
 #include "core/random.h"
 #include "nn/layers.h"
 #include "tests/cuda_compare.h"
+#include "tests/run_duel.h"
 
 using namespace duel;
 using duel::test::nmse;
@@ -237,5 +238,14 @@ TEST_CASE("nn::Sequential on the CPU: fused batch norm + activation gives bitwis
   for (const auto& [name, v] : results[0]) {
     INFO(name);
     CHECK(results[1].at(name) == v);
+  }
+}
+
+TEST_CASE("duel bench step --unfused runs every layer as its own op and says so", "[fused][cli]") {
+  for (const char* flag : {"", " --unfused"}) {
+    const test::Run r = test::run_duel(std::string("bench step --model dcgan28 --batch 4 --steps 1 --warmup 0 --json") + flag);
+    INFO(r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out.find(std::string("\"fused\": ") + (*flag ? "false" : "true")) != std::string::npos);
   }
 }
