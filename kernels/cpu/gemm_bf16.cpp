@@ -14,11 +14,14 @@
 // tile walks k in a fixed order, so the result is the same for any thread count, as in gemm.h.
 #include "kernels/cpu/gemm_bf16.h"
 
+#if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/parallel.h"
@@ -26,6 +29,8 @@
 #define DUEL_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 namespace duel::kernels::cpu {
+
+#if defined(__x86_64__)
 
 namespace {
 
@@ -282,5 +287,22 @@ void gemm_bf16(float* c, const float* a, const float* b, int64_t m, int64_t n, i
     c[i] = accumulate ? c[i] + s : s;
   }
 }
+
+#else  // not x86-64: no AVX512_BF16, so the mode is refused and gemm_bf16 is never called
+
+bool cpu_has_avx512_bf16() { return false; }
+
+float round_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) & 0xffff0000u : ((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void gemm_bf16(float*, const float*, const float*, int64_t, int64_t, int64_t, bool, bool, bool) { std::abort(); }
+
+#endif
 
 }  // namespace duel::kernels::cpu
