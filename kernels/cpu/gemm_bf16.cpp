@@ -3,8 +3,9 @@
 // vdpbf16ps multiplies 16 pairs of BF16 numbers and adds each pair's two products to one FP32
 // lane: acc[j] += a[2j] b[2j] + a[2j+1] b[2j+1]. So both operands are packed with consecutive
 // k-indices side by side in one 32-bit word (even k in the low half):
-//   A panels of kMR rows:    ap[(panel * kp + q) * kMR + r] = (a[r, 2q], a[r, 2q+1])
-//   B panels of kNR columns: bp[(panel * kp + q) * kNR + c] = (b[2q, c], b[2q+1, c])
+//   A panels of kMR rows (all of A, once):  ap[(panel * kp + q) * kMR + r] = (a[r, 2q], a[r, 2q+1])
+//   B panels of kNR columns (one tile's columns and chunk of pairs at a time, in the thread's
+//   buffer): bp[(panel * len + q) * kNR + c] = (b[2q, c], b[2q+1, c])
 // with kp = ceil(k / 2) pairs (an odd k gets a zero partner) and zero rows and columns past the
 // edge. The micro-kernel keeps a kMR x kNR block of C in 16 registers, broadcasting one A word per
 // row against two B vectors per pair.
@@ -36,7 +37,7 @@ namespace {
 
 constexpr int64_t kMR = 8;              // rows of the register block
 constexpr int64_t kNR = 32;             // columns of the register block (two vectors)
-constexpr int64_t kTileRows = 64;       // rows of C per tile (a multiple of kMR)
+constexpr int64_t kTileRows = 128;      // rows of C per tile (a multiple of kMR)
 constexpr int64_t kTileCols = 256;      // columns of C per tile (a multiple of kNR)
 constexpr int64_t kChunkPairs = 256;    // k pairs per pass over a tile: a B panel of 32 KiB
 constexpr int64_t kSerialWork = 1 << 17;
@@ -45,7 +46,6 @@ constexpr int64_t kMinKSplit = 1024;    // k per split chunk at least
 constexpr int64_t kMaxKSplit = 16;
 
 struct APackTag {};
-struct BPackTag {};
 struct PartialTag {};
 
 uint32_t bf16_bits(float x) {
@@ -167,18 +167,32 @@ DUEL_BF16_TARGET void micro_kernel(float* c, int64_t ldc, const uint32_t* ap, co
   }
 }
 
-// C [mb, nb] at c (row stride ldc), rows i0.. and columns j0.. of the product (multiples of kMR and
-// kNR), (+)= the sum over pairs [q0, q1), walked in chunks of kChunkPairs.
-void tile(float* c, int64_t ldc, const uint32_t* ap, const uint32_t* bp, int64_t kp, int64_t i0, int64_t mb,
-          int64_t j0, int64_t nb, int64_t q0, int64_t q1, bool accumulate) {
+// C [mb, nb] at c (row stride ldc), rows i0.. (a multiple of kMR; A packed whole) and columns
+// j0.. of the product, (+)= the sum over pairs [q0, q1), walked in chunks of kChunkPairs. Each
+// chunk of op(B) [2 * kChunkPairs, nb] is packed into this thread's buffer first: it stays in
+// cache for all of the tile's row panels (packing all of B up front sent it through memory twice).
+struct BTileTag {};
+void tile(float* c, int64_t ldc, const uint32_t* ap, const float* b, int64_t n, int64_t k, bool tb, int64_t kp,
+          int64_t i0, int64_t mb, int64_t j0, int64_t nb, int64_t q0, int64_t q1, bool accumulate) {
+  const int64_t panels = (nb + kNR - 1) / kNR;
+  uint32_t* bp = scratch<uint32_t, BTileTag>(size_t(panels * kChunkPairs * kNR));
   for (int64_t qc = q0; qc < q1; qc += kChunkPairs) {
-    const int64_t qe = std::min(q1, qc + kChunkPairs);
+    const int64_t len = std::min(q1 - qc, kChunkPairs);
+    const int64_t k_rest = k - 2 * qc;  // k-indices from this chunk's first on
     const bool acc = accumulate || qc > q0;
+    // bp[p][q][kNR]: panel p of this tile's columns, pairs qc .. qc + len
+    if (!tb) {
+      pack_rows(bp, b + 2 * qc * n + j0, kNR, panels, nb, k_rest, len, n, 0, len);
+    } else {
+      for (int64_t p = 0; p < panels; ++p)
+        pack_panel(bp + p * len * kNR, b + (j0 + p * kNR) * k + 2 * qc, kNR, nb - p * kNR,
+                   std::min(2 * len, k_rest), k, 1);
+    }
     for (int64_t j = 0; j < nb; j += kNR) {
-      const uint32_t* b = bp + ((j0 + j) / kNR) * kp * kNR;
+      const uint32_t* bpan = bp + (j / kNR) * len * kNR;
       for (int64_t i = 0; i < mb; i += kMR) {
-        const uint32_t* a = ap + ((i0 + i) / kMR) * kp * kMR;
-        micro_kernel(c + i * ldc + j, ldc, a, b, qc, qe, std::min(kMR, mb - i), std::min(kNR, nb - j), acc);
+        const uint32_t* a = ap + ((i0 + i) / kMR) * kp * kMR + qc * kMR;
+        micro_kernel(c + i * ldc + j, ldc, a, bpan, 0, len, std::min(kMR, mb - i), std::min(kNR, nb - j), acc);
       }
     }
   }
@@ -221,34 +235,18 @@ void gemm_bf16(float* c, const float* a, const float* b, int64_t m, int64_t n, i
     return;
   }
   const int64_t kp = (k + 1) / 2;
-  const int64_t a_panels = (m + kMR - 1) / kMR, b_panels = (n + kNR - 1) / kNR;
+  const int64_t a_panels = (m + kMR - 1) / kMR;
   uint32_t* ap = scratch<uint32_t, APackTag>(size_t(a_panels * kp * kMR));
-  uint32_t* bp = scratch<uint32_t, BPackTag>(size_t(b_panels * kp * kNR));
-  // op(A)(r, kk): a[r * k + kk], or a[kk * m + r] transposed; op(B)(kk, col): b[kk * n + col], or b[col * k + kk].
-  [[maybe_unused]] const bool big = double(m + n) * double(k) >= double(kParallelGrain);
-  // Packing items: an operand whose lanes are contiguous (A transposed, B not) is cut into chunks
-  // of kPackPairs pairs over all its panels (pack_rows); one whose k is contiguous into panels.
+  // op(A)(r, kk): a[r * k + kk], or a[kk * m + r] transposed. Packed whole, once: a transposed A
+  // (lanes contiguous) in chunks of kPackPairs pairs over all panels (pack_rows), else by panel.
   constexpr int64_t kPackPairs = 16;
   const int64_t chunks = (kp + kPackPairs - 1) / kPackPairs;
-  const int64_t a_items = ta ? chunks : a_panels, b_items = tb ? b_panels : chunks;
+  const int64_t a_items = ta ? chunks : a_panels;
+  [[maybe_unused]] const bool big = double(m) * double(k) >= double(kParallelGrain);
 #pragma omp parallel for schedule(static) if (big)
-  for (int64_t item = 0; item < a_items + b_items; ++item) {
-    if (item < a_items) {
-      if (ta) {
-        pack_rows(ap, a, kMR, a_panels, m, k, kp, m, item * kPackPairs, std::min(kp, (item + 1) * kPackPairs));
-      } else {
-        const int64_t r0 = item * kMR;
-        pack_panel(ap + item * kp * kMR, a + r0 * k, kMR, m - r0, k, k, 1);
-      }
-    } else {
-      const int64_t i = item - a_items;
-      if (!tb) {
-        pack_rows(bp, b, kNR, b_panels, n, k, kp, n, i * kPackPairs, std::min(kp, (i + 1) * kPackPairs));
-      } else {
-        const int64_t c0 = i * kNR;
-        pack_panel(bp + i * kp * kNR, b + c0 * k, kNR, n - c0, k, k, 1);
-      }
-    }
+  for (int64_t item = 0; item < a_items; ++item) {
+    if (ta) pack_rows(ap, a, kMR, a_panels, m, k, kp, m, item * kPackPairs, std::min(kp, (item + 1) * kPackPairs));
+    else pack_panel(ap + item * kp * kMR, a + item * kMR * k, kMR, m - item * kMR, k, k, 1);
   }
   // Tiles: sizes from the shape alone, aligned to the register block.
   int64_t mt = (m + kTileRows - 1) / kTileRows, nt = (n + kTileCols - 1) / kTileCols;
@@ -265,8 +263,8 @@ void gemm_bf16(float* c, const float* a, const float* b, int64_t m, int64_t n, i
 #pragma omp parallel for schedule(static) if (!serial && tiles > 1)
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t i0 = (t / nt) * tile_m, j0 = (t % nt) * tile_n;
-      tile(c + i0 * n + j0, n, ap, bp, kp, i0, std::min(tile_m, m - i0), j0, std::min(tile_n, n - j0), 0, kp,
-           accumulate);
+      tile(c + i0 * n + j0, n, ap, b, n, k, tb, kp, i0, std::min(tile_m, m - i0), j0, std::min(tile_n, n - j0), 0,
+           kp, accumulate);
     }
     return;
   }
@@ -276,7 +274,7 @@ void gemm_bf16(float* c, const float* a, const float* b, int64_t m, int64_t n, i
     const int64_t t = item / ks, chunk = item % ks;
     const int64_t i0 = (t / nt) * tile_m, j0 = (t % nt) * tile_n;
     const int64_t q0 = chunk * chunk_pairs, q1 = std::min(kp, q0 + chunk_pairs);
-    tile(partial + chunk * m * n + i0 * n + j0, n, ap, bp, kp, i0, std::min(tile_m, m - i0), j0,
+    tile(partial + chunk * m * n + i0 * n + j0, n, ap, b, n, k, tb, kp, i0, std::min(tile_m, m - i0), j0,
          std::min(tile_n, n - j0), q0, q1, false);
   }
   const int64_t total = m * n;
