@@ -5,6 +5,7 @@
 // fusion on against fusion off, running statistics included.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
