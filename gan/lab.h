@@ -43,19 +43,34 @@ class MlpGan : public Adversaries {
   std::shared_ptr<nn::Sequential> g_, d_;
 };
 
+struct Coverage2D {
+  int64_t modes_covered = 0;
+  double high_quality = 0;  // fraction within 3 std of a mode (or of the spiral)
+};
+// A mode counts as covered when it holds at least a tenth of the share a perfect generator
+// would give it (so one stray sample does not count). `points` is [n, 2].
+Coverage2D coverage(const Distribution2D& dist, const Tensor& points);
+
+// The critic's belief as the lab colours it, in [0, 1]: sigmoid(D) for the probabilistic losses;
+// for the score-based ones the score squashed around its median (0.5 + 0.5 tanh((s - median) /
+// (2 mean |s - median|))).
+std::vector<double> critic_belief(LossKind loss, const std::vector<double>& scores);
+
 struct LabConfig {
   std::string dist = "ring8";
   OptimConfig optim;
+  std::string order = "alternating";  // or "simultaneous" (gan/lab_session.h)
   int64_t steps = 2000, batch = 256, z_dim = 2, hidden = 128;
   int64_t frame_every = 0;  // 0: steps / 100
-  int64_t eval_samples = 2500;
   uint64_t seed = 0;
   std::string out;
+  std::string note;         // a paragraph for the top of lab.html (what to look at)
 };
 
 // Trains, writing DIR/frames/frame_NNNNNN.png, DIR/metrics.jsonl (step, losses, D(x), D(G(z)),
-// gradient norms, modes covered, high-quality fraction), DIR/lab.html (plays the frames
-// offline, with the curves) and DIR/curves.svg. Returns the process exit code.
+// gradient norms, modes covered, high-quality fraction), DIR/lab.html (self-contained: plays the
+// frames offline, with the curves and a cursor at the shown step) and DIR/curves.svg. Returns the
+// process exit code.
 int run_lab(const LabConfig& config);
 
 }  // namespace duel::gan
