@@ -6,7 +6,9 @@
 #   references: python3-torch (+ OpenBLAS, numpy) for the scripts that write golden files and
 #               cross-check duel against PyTorch
 #   data:       dataset-fashion-mnist (the default training data)
-#   pictures:   graphviz (renders `duel graph` output)
+#   pictures:   graphviz (renders `duel graph` output and the studio's graph)
+#   studio:     cpp-httplib (duel studio's web server); chromium and python3-websocket for the
+#               headless-browser test that drives the studio's page over the DevTools protocol
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian package here: when nvcc is present the
 # CUDA sources are compiled, otherwise the build is CPU-only.
 set -euo pipefail
@@ -18,6 +20,7 @@ PACKAGES=(
   python3 python3-numpy python3-torch libopenblas0-pthread
   dataset-fashion-mnist
   graphviz
+  libcpp-httplib-dev chromium python3-websocket
 )
 
 missing=()

@@ -67,17 +67,17 @@ class DuelChart {
     g.strokeStyle = '#ccc'; g.lineWidth = 1; g.strokeRect(left, top, W, H);
     g.fillStyle = '#333'; g.textAlign = 'left'; g.fillText(this.o.title, left, 13);
     g.textAlign = 'right';
-    for (let i = 0; i <= 4; ++i) {
-      const yv = y0 + (y1 - y0) * i / 4, py = Y(yv);
+    const yTicks = this.o.logY ? DuelChart.ticks(Math.floor(y0), Math.ceil(y1), 4).filter((t) => t === Math.round(t))
+                               : DuelChart.ticks(y0, y1, 4);
+    for (const yv of yTicks) {
+      if (yv < y0 || yv > y1) continue;
+      const py = Y(yv);
       g.strokeStyle = '#eee'; g.beginPath(); g.moveTo(left, py); g.lineTo(left + W, py); g.stroke();
       g.fillStyle = '#555';
       g.fillText(this.o.logY ? DuelChart.fmt(Math.pow(10, yv)) : DuelChart.fmt(yv), left - 4, py + 4);
     }
     g.textAlign = 'center';
-    for (let i = 0; i <= 4; ++i) {
-      const xv = x0 + (x1 - x0) * i / 4;
-      g.fillText(DuelChart.fmt(Math.round(xv)), X(xv), top + H + 14);
-    }
+    for (const xv of DuelChart.ticks(x0, x1, 5)) g.fillText(DuelChart.fmt(xv), X(xv), top + H + 14);
     let lx = left + W;
     g.textAlign = 'right';
     for (let k = this.o.series.length - 1; k >= 0; --k) {
@@ -93,7 +93,7 @@ class DuelChart {
       let pen = false;
       for (const row of this.rows) {
         const v = this.value(row, s.key);
-        if (v === null) { pen = false; continue; }
+        if (v === null) continue;  // a row without this value (coverage is measured less often)
         if (pen) g.lineTo(X(row.step), Y(v)); else g.moveTo(X(row.step), Y(v));
         pen = true;
       }
@@ -104,6 +104,17 @@ class DuelChart {
       g.beginPath(); g.moveTo(X(this.cursor), top); g.lineTo(X(this.cursor), top + H); g.stroke();
       g.setLineDash([]);
     }
+  }
+
+  // Ticks at 1, 2 or 5 times a power of ten, about `target` of them over [lo, hi].
+  static ticks(lo, hi, target) {
+    const span = hi - lo;
+    if (!(span > 0)) return [lo];
+    const raw = span / target, mag = Math.pow(10, Math.floor(Math.log10(raw))), r = raw / mag;
+    const step = (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+    return out;
   }
 
   static fmt(v) {

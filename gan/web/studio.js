@@ -421,6 +421,7 @@ function toggleCluster(index) {
 
 document.querySelectorAll('input[name=gview]').forEach((r) => { r.onchange = () => { state.collapsed.clear(); loadGraph(); }; });
 $('gvalues').onchange = loadGraph;
+$('gfit').onchange = () => $('graph').classList.toggle('fit', $('gfit').checked);
 $('show_graph').onchange = () => { if ($('show_graph').checked) act('step', 1); else clearGraph(); };
 
 function statsTable(title, s) {
