@@ -432,19 +432,23 @@ void GraphTrace::on_gradient(Node& node, const Tensor& g) {
   keep_alive_.push_back(node.shared_from_this());
 }
 
-void GraphTrace::on_input(const Tensor& t, std::string name, std::vector<std::string> from) {
+void GraphTrace::on_input(const Tensor& t, std::string name, std::vector<std::string> from,
+                          std::shared_ptr<Node> detached_from) {
   if (!t.defined()) return;
+  if (detached_from) keep_alive_.push_back(detached_from);
   for (TracedInput& in : inputs_)
     if (in.value.impl()->storage == t.impl()->storage) {
-      in.name = std::move(name);  // renamed (e.g. G(z) detached)
+      in.name = std::move(name);  // renamed
       in.from = std::move(from);
+      in.detached_from = std::move(detached_from);
       return;
     }
-  inputs_.push_back({std::move(name), t.detach(), std::move(from)});
+  inputs_.push_back({std::move(name), t.detach(), std::move(from), std::move(detached_from)});
 }
 
-void trace_input(const Tensor& t, std::string name, std::vector<std::string> from) {
-  if (t_trace) t_trace->on_input(t, std::move(name), std::move(from));
+void trace_input(const Tensor& t, std::string name, std::vector<std::string> from, const Tensor& detached_from) {
+  if (t_trace)
+    t_trace->on_input(t, std::move(name), std::move(from), detached_from.defined() ? detached_from.grad_fn() : nullptr);
 }
 
 bool has_non_finite(const Tensor& t) {

@@ -162,6 +162,7 @@ struct TracedInput {
   std::string name;
   Tensor value;
   std::vector<std::string> from;
+  std::shared_ptr<Node> detached_from;  // the node that made it, for a detached result
 };
 
 class GraphTrace {
@@ -179,7 +180,7 @@ class GraphTrace {
   // Engine hooks.
   void on_record(Node& node, const Tensor& out, const std::vector<Tensor>& inputs);
   void on_gradient(Node& node, const Tensor& g);
-  void on_input(const Tensor& t, std::string name, std::vector<std::string> from);
+  void on_input(const Tensor& t, std::string name, std::vector<std::string> from, std::shared_ptr<Node> detached_from);
 
  private:
   std::unordered_map<const Node*, TracedNode> nodes_;
@@ -190,7 +191,9 @@ class GraphTrace {
 
 // This thread's trace, or null.
 GraphTrace* active_graph_trace();
-// Names `t` as an input of the traced graph (no-op without a trace).
-void trace_input(const Tensor& t, std::string name, std::vector<std::string> from = {});
+// Names `t` as an input of the traced graph (no-op without a trace). `detached_from`: the tensor
+// with a graph that `t` is a detach() of (G(z) for the critic's fake batch).
+void trace_input(const Tensor& t, std::string name, std::vector<std::string> from = {},
+                 const Tensor& detached_from = Tensor());
 
 }  // namespace duel

@@ -248,12 +248,8 @@ IterationGraph build_iteration_graph(const GraphTrace& trace, const std::vector<
     for (const std::string& from : in.from)
       for (const TracedInput& source : trace.inputs())
         if (source.name == from) g.edges.push_back({add_input(source), it->second, false, "no grad"});
-    for (size_t i = 0; i < order.size(); ++i)
-      if (g.nodes[i].kind == GraphNodeKind::op && g.nodes[i].level == 0 && g.nodes[i].value.defined() &&
-          g.nodes[i].value.impl()->storage == in.value.impl()->storage) {
-        g.edges.push_back({int(i), it->second, false, "detach()"});
-        break;
-      }
+    if (in.detached_from && id.count(in.detached_from.get()))
+      g.edges.push_back({id[in.detached_from.get()], it->second, false, "detach()"});
   }
   // The losses and the optimisers that take the parameter gradients.
   for (const TracedUpdate& u : updates) {

@@ -90,7 +90,7 @@ DStats GanStep::d_update(const Tensor& real, const Tensor& labels, const Tensor&
   const Tensor fake_d = fake.detach();
   // Names for the traced graph (no-ops otherwise); the name scopes group its nodes.
   trace_input(real, "real");
-  trace_input(fake_d, "G(z), detached");
+  trace_input(fake_d, "G(z), detached", {}, fake);
   trace_input(labels, "labels");
   DStats s;
   Tensor real_term, fake_term;
