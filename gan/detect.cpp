@@ -333,12 +333,12 @@ int run_detect_spectrum(const SpectrumConfig& c) {
   // azimuthal averages.
   constexpr int kTile = 224, kGap = 24;
   const int columns = 1 + 2 * int(fakes.size());
-  const int width = std::max(680, kGap + columns * (kTile + kGap)), height = 56 + kTile + 40 + 300;
+  const int width = std::max(900, kGap + columns * (kTile + kGap)), height = 56 + kTile + 40 + 600;
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height << "\" viewBox=\"0 0 "
       << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"12\"><rect width=\"100%\" height=\"100%\" "
-      << "fill=\"white\"/><text x=\"" << kGap << "\" y=\"20\" font-size=\"13\">Mean power spectrum, log10, zero frequency "
-      << "in the centre (" << c.n << " images each); difference: generator minus real (red: more power)</text>";
+      << "fill=\"white\"/><text x=\"" << kGap << "\" y=\"20\" font-size=\"13\">Mean power spectrum (log10, zero frequency "
+      << "in the centre, " << c.n << " images each); difference: generated minus real (red: more power)</text>";
   auto tile = [&](int col, const std::string& title, const std::string& uri) {
     const int x = kGap + col * (kTile + kGap);
     svg << "<text x=\"" << x << "\" y=\"46\">" << html_escape(title) << "</text><image x=\"" << x << "\" y=\"52\" width=\""
@@ -348,12 +348,21 @@ int run_detect_spectrum(const SpectrumConfig& c) {
   tile(0, "real (" + c.real.substr(8) + ")", heat_png(real_log, s, lo, hi, false, tmp));
   nlohmann::json j{{"real", c.real}, {"n", c.n}, {"size", s}, {"real_log10_power", real_log},
                    {"real_radial", azimuthal_average(real, s)}, {"fakes", nlohmann::json::array()}};
-  std::vector<Series> radial{{"real", chart_colour(0), {}, {}}};
+  std::vector<Series> radial{{"real", chart_colour(0), {}, {}}}, axis{{"real", chart_colour(0), {}, {}}};
   const std::vector<double> real_radial = azimuthal_average(real, s);
   for (size_t k = 0; k < real_radial.size(); ++k) {
     radial[0].x.push_back(double(k));
     radial[0].y.push_back(real_radial[k]);
   }
+  // Along the horizontal frequency axis (vertical frequency 0), where the upsampling's peaks at
+  // multiples of S/4 show without being averaged away.
+  auto axis_profile = [&](const std::vector<double>& power, Series& out) {
+    for (int64_t u = 0; u <= s / 2; ++u) {
+      out.x.push_back(double(u));
+      out.y.push_back(power[size_t((s / 2) * s + (s / 2 + u) % s)]);
+    }
+  };
+  axis_profile(real, axis[0]);
   for (size_t f = 0; f < fakes.size(); ++f) {
     std::vector<double> diff(real_log.size());
     double m = 1e-9;
@@ -373,11 +382,17 @@ int run_detect_spectrum(const SpectrumConfig& c) {
       series.y.push_back(rad[k]);
     }
     radial.push_back(series);
+    Series along{name, chart_colour(1 + f), {}, {}};
+    axis_profile(lin, along);
+    axis.push_back(along);
     j["fakes"].push_back({{"spec", fakes[f].spec}, {"upsample", fakes[f].upsample}, {"log10_power", fakes[f].log},
                           {"radial", rad}, {"max_abs_log10_difference", m}});
   }
   svg << "<g transform=\"translate(" << kGap << "," << 56 + kTile + 30 << ")\">"
       << svg_line_chart("azimuthal average of the power spectrum (log scale)", radial, "frequency radius (cycles per image)",
+                        width - 2 * kGap, 290, true)
+      << "</g><g transform=\"translate(" << kGap << "," << 56 + kTile + 30 + 300 << ")\">"
+      << svg_line_chart("power along the horizontal frequency axis (log scale)", axis, "horizontal frequency (cycles per image)",
                         width - 2 * kGap, 290, true)
       << "</g></svg>\n";
   write_text_atomic(c.out + "/spectrum.svg", svg.str());

@@ -55,8 +55,15 @@ Distribution2D make_distribution(const std::string& name) {
     d.std = 0.05;
     d.view = 3.5;
     d.mode_count = 20;
+  } else if (name == "gaussian") {
+    // One Gaussian off the origin, the 2D cousin of the Dirac GAN: nothing to collapse onto, so
+    // what goes wrong is convergence itself.
+    d.modes = {1.5, 1.0};
+    d.std = 0.02;
+    d.view = 3.0;
+    d.mode_count = 1;
   } else {
-    fail("lab: unknown distribution '", name, "' (expected ring8, grid25 or spiral)");
+    fail("lab: unknown distribution '", name, "' (expected ring8, grid25, spiral or gaussian)");
   }
   return d;
 }
@@ -72,6 +79,20 @@ Tensor Distribution2D::sample(int64_t n, Generator& g) const {
     v[size_t(2 * i + 1)] = modes[size_t(2 * m + 1)] + std * noise[size_t(2 * i + 1)];
   }
   return from_vector(v, {n, 2});
+}
+
+int64_t Distribution2D::nearest(double x, double y) const {
+  const int64_t points = int64_t(modes.size() / 2);
+  int64_t best = 0;
+  double best_d2 = INFINITY;
+  for (int64_t m = 0; m < points; ++m) {
+    const double dx = x - modes[size_t(2 * m)], dy = y - modes[size_t(2 * m + 1)];
+    if (dx * dx + dy * dy < best_d2) {
+      best_d2 = dx * dx + dy * dy;
+      best = m;
+    }
+  }
+  return points == mode_count ? best : std::min(mode_count - 1, best * mode_count / points);
 }
 
 int64_t Distribution2D::assign(double x, double y) const {
@@ -134,6 +155,11 @@ Coverage2D coverage(const Distribution2D& dist, const Tensor& points) {
   c.high_quality = double(good) / double(n);
   const double needed = 0.1 * double(n) / double(dist.mode_count);
   for (int64_t k : counts) c.modes_covered += double(k) >= needed;
+  std::vector<int64_t> nearest(static_cast<size_t>(dist.mode_count), 0);
+  for (int64_t i = 0; i < n; ++i) ++nearest[size_t(dist.nearest(p[size_t(2 * i)], p[size_t(2 * i + 1)]))];
+  const auto top = std::max_element(nearest.begin(), nearest.end());
+  c.top_mode = int64_t(top - nearest.begin());
+  c.top_share = double(*top) / double(n);
   return c;
 }
 

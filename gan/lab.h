@@ -13,7 +13,8 @@
 namespace duel::gan {
 
 // ring8: 8 Gaussians on a circle of radius 2 (std 0.02); grid25: a 5x5 grid of Gaussians at
-// {-4, -2, 0, 2, 4}^2 (std 0.05); spiral: an Archimedean spiral (two turns) with noise std 0.05.
+// {-4, -2, 0, 2, 4}^2 (std 0.05); spiral: an Archimedean spiral (two turns) with noise std 0.05;
+// gaussian: one Gaussian at (1.5, 1) with std 0.1 (for failure to converge).
 struct Distribution2D {
   std::string name;
   std::vector<double> modes;  // (x, y) pairs; the spiral's are points along its curve
@@ -24,6 +25,8 @@ struct Distribution2D {
   Tensor sample(int64_t n, Generator& g) const;
   // Which mode (or spiral segment) a point belongs to, or -1 if it is further than 3 std from all.
   int64_t assign(double x, double y) const;
+  // The nearest mode (or spiral segment), however far.
+  int64_t nearest(double x, double y) const;
 };
 Distribution2D make_distribution(const std::string& name);
 
@@ -46,6 +49,11 @@ class MlpGan : public Adversaries {
 struct Coverage2D {
   int64_t modes_covered = 0;
   double high_quality = 0;  // fraction within 3 std of a mode (or of the spiral)
+  // Every sample counted at its nearest mode (no distance limit): the mode holding the most and
+  // its share. A collapsed generator has a share near 1; when the top mode changes from frame to
+  // frame while the share stays high, the generator hops between modes.
+  int64_t top_mode = -1;
+  double top_share = 0;
 };
 // A mode counts as covered when it holds at least a tenth of the share a perfect generator
 // would give it (so one stray sample does not count). `points` is [n, 2].

@@ -59,6 +59,8 @@ nlohmann::json LabMetrics::json() const {
   put("grad_norm_G", grad_norm_g);
   put("modes_covered", modes_covered);
   put("high_quality_fraction", high_quality);
+  put("top_mode", top_mode);
+  put("top_mode_share", top_share);
   return j;
 }
 
@@ -228,6 +230,8 @@ void LabSession::measure_coverage() {
   if (history_.empty() || history_.back().step != g_steps_ || history_.back().critic_steps != d_steps_) next_entry();
   history_.back().modes_covered = cov.modes_covered;
   history_.back().high_quality = cov.high_quality;
+  history_.back().top_mode = cov.top_mode;
+  history_.back().top_share = cov.top_share;
 }
 
 namespace {

@@ -44,8 +44,8 @@ struct LabMetrics {
   int64_t step = 0;                 // generator updates so far
   int64_t critic_steps = 0;         // critic updates so far
   std::optional<double> loss_d, loss_g, gp, d_x, d_g_z, grad_norm_d, grad_norm_g;
-  std::optional<int64_t> modes_covered;
-  std::optional<double> high_quality;
+  std::optional<int64_t> modes_covered, top_mode;
+  std::optional<double> high_quality, top_share;
   nlohmann::json json() const;
 };
 

@@ -44,8 +44,8 @@ gan::LabSettings settings_from_json(const nlohmann::json& j, const gan::LabSetti
   if (j.contains("loss")) s.optim.loss = gan::parse_loss(text(j, "loss"));
   if (j.contains("dist")) {
     s.dist = text(j, "dist");
-    DUEL_CHECK(s.dist == "ring8" || s.dist == "grid25" || s.dist == "spiral" || s.dist == "drawn",
-               "settings: 'dist' must be ring8, grid25, spiral or drawn, got '", s.dist, "'");
+    DUEL_CHECK(s.dist == "ring8" || s.dist == "grid25" || s.dist == "spiral" || s.dist == "gaussian" || s.dist == "drawn",
+               "settings: 'dist' must be ring8, grid25, spiral, gaussian or drawn, got '", s.dist, "'");
   }
   if (j.contains("drawn")) {
     const nlohmann::json& d = j.at("drawn");

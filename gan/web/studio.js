@@ -11,27 +11,28 @@ const NUMERIC = new Set(['lr_g', 'lr_d', 'beta1', 'beta2', 'n_critic', 'gp_lambd
 const LESSONS = {
   vanishing: {
     settings: {dist: 'ring8', loss: 'minimax', opt_g: 'adam', opt_d: 'adam', lr_g: 2e-4, lr_d: 1e-3, beta1: 0.5,
-               beta2: 0.999, n_critic: 5, updates: 'alternating'},
+               beta2: 0.999, n_critic: 5, updates: 'alternating', batch: 256, z_dim: 2},
     text: 'Minimax loss against a critic with 5 updates per generator update at a 5× learning rate. Within 20 ' +
           'steps D(G(z)) drops near 0 and the generator\'s arrows shrink to nothing: log(1 − D(G(z))) is flat ' +
           'there. Switch the loss to non-saturating and step again: the arrows come back.'},
   collapse: {
-    settings: {dist: 'grid25', loss: 'ns', opt_g: 'adam', opt_d: 'adam', lr_g: 1e-3, lr_d: 2e-4, beta1: 0.5,
-               beta2: 0.999, n_critic: 1, updates: 'alternating'},
-    text: 'Non-saturating GAN on 25 modes with a generator five times faster than its critic. Watch "modes ' +
-          'covered": the generated points gather on a few modes and hop between them; the heat map turns green ' +
-          'on the abandoned modes but the arrows do not lead there.'},
+    settings: {dist: 'ring8', loss: 'ns', opt_g: 'adam', opt_d: 'adam', lr_g: 1e-3, lr_d: 1e-4, beta1: 0.5,
+               beta2: 0.999, n_critic: 1, updates: 'alternating', batch: 512, z_dim: 256},
+    text: 'Non-saturating GAN with a generator ten times faster than its critic (the setting of Metz et al.\'s ' +
+          'unrolled-GAN experiment). Press play and watch the purple cloud: it sits on one or two modes, the ' +
+          'critic paints that region purple, and the whole cloud jumps to another mode. "modes covered" stays ' +
+          'near 1 of 8.'},
   'collapse-gp': {
-    settings: {dist: 'grid25', loss: 'wgan-gp', opt_g: 'adam', opt_d: 'adam', lr_g: 1e-4, lr_d: 1e-4, beta1: 0.5,
-               beta2: 0.9, n_critic: 5, gp_lambda: 0.1, updates: 'alternating'},
-    text: 'The same 25 modes with WGAN-GP: the penalised critic keeps a useful slope towards every mode and the ' +
-          'coverage climbs instead of hopping.'},
+    settings: {dist: 'ring8', loss: 'wgan-gp', opt_g: 'adam', opt_d: 'adam', lr_g: 1e-4, lr_d: 1e-4, beta1: 0.5,
+               beta2: 0.9, n_critic: 5, gp_lambda: 0.1, updates: 'alternating', batch: 512, z_dim: 256},
+    text: 'The same data, networks and batch with WGAN-GP: the penalised critic keeps a slope towards every ' +
+          'mode, the cloud spreads out instead of jumping, and all 8 modes are covered within about 2,000 steps.'},
   converge: {
-    settings: {dist: 'ring8', loss: 'ns', opt_g: 'sgd', opt_d: 'sgd', lr_g: 0.05, lr_d: 0.05, n_critic: 1,
-               updates: 'simultaneous'},
-    text: 'Plain simultaneous gradient descent: both networks step from the same parameters. The samples ' +
-          'circle and overshoot instead of settling (compare "alternating", or WGAN-GP). `duel lab dirac` ' +
-          'draws the same effect for the two-parameter Dirac GAN.'},
+    settings: {dist: 'gaussian', loss: 'ns', opt_g: 'sgd', opt_d: 'sgd', lr_g: 0.05, lr_d: 0.05, n_critic: 1,
+               updates: 'simultaneous', batch: 256, z_dim: 2},
+    text: 'One Gaussian and plain simultaneous gradient descent: both networks step from the same parameters. ' +
+          'The samples circle around the data instead of settling on it. Switch "updates" to alternating, or the ' +
+          'loss to WGAN-GP, and compare. `duel lab dirac` shows the same effect in the two-parameter Dirac GAN.'},
 };
 
 const state = {
@@ -194,7 +195,7 @@ document.querySelectorAll('[data-lesson]').forEach((b) => {
   b.onclick = async () => {
     const lesson = LESSONS[b.dataset.lesson];
     stopPlaying();
-    for (const [k, v] of Object.entries(lesson.settings)) { $(k).value = v; markChanged(k, v); }
+    for (const [k, v] of Object.entries(lesson.settings)) { if ($(k)) $(k).value = v; markChanged(k, v); }
     $('lesson').textContent = lesson.text;
     await reset();
   };
