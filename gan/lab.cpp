@@ -289,6 +289,7 @@ int run_lab(const LabConfig& c) {
   Series ld{"loss_D", chart_colour(0), {}, {}}, lg{"loss_G", chart_colour(1), {}, {}};
   Series dx{"D(x)", chart_colour(0), {}, {}}, dgz{"D(G(z))", chart_colour(1), {}, {}};
   Series gn{"grad norm G", chart_colour(1), {}, {}}, dn{"grad norm D", chart_colour(0), {}, {}};
+  Series top{"top mode's share", chart_colour(2), {}, {}};
   auto push = [](Series& s, double x, const std::optional<double>& y) {
     if (!y) return;
     s.x.push_back(x);
@@ -317,6 +318,7 @@ int run_lab(const LabConfig& c) {
     push(dn, x, m.grad_norm_d);
     push(modes, x, m.modes_covered ? std::optional<double>(double(*m.modes_covered)) : std::nullopt);
     push(quality, x, m.high_quality);
+    push(top, x, m.top_share);
     metrics << j.dump() << "\n";
     metrics.flush();
     std::printf("step %lld/%lld  modes %lld/%lld  high-quality %.3f", (long long)s, (long long)c.steps,
@@ -328,6 +330,7 @@ int run_lab(const LabConfig& c) {
   const std::vector<std::string> charts{
       svg_line_chart("modes covered (of " + std::to_string(lab.distribution().mode_count) + ")", {modes}, "step"),
       svg_line_chart("fraction of samples within 3 std of the data", {quality}, "step"),
+      svg_line_chart("share of samples nearest the most popular mode", {top}, "step"),
       svg_line_chart(is_probabilistic(c.optim.loss) ? "D(x) and D(G(z)) (probabilities)" : "D(x) and D(G(z)) (scores)",
                      {dx, dgz}, "step"),
       svg_line_chart("losses", {ld, lg}, "step"),
