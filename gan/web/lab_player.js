@@ -16,9 +16,9 @@
                         series: [{key: 'modes_covered', name: 'modes covered', colour: '#1f77b4'}]}),
     new DuelChart(box, {title: 'fraction of samples within 3 std of the data', yMin: 0, yMax: 1, onSeek: seek,
                         series: [{key: 'high_quality_fraction', name: 'high-quality', colour: '#ff7f0e'}]}),
-    new DuelChart(box, {title: 'share of samples nearest the most popular mode (1/' + LAB.modes + ' when even, 1 when collapsed)',
+    new DuelChart(box, {title: 'top mode\'s share of samples (1/' + LAB.modes + ': even, 1: collapsed)',
                         yMin: 0, yMax: 1, onSeek: seek,
-                        series: [{key: 'top_mode_share', name: 'top mode\'s share', colour: '#d62728'}]}),
+                        series: [{key: 'top_mode_share', name: 'share', colour: '#d62728'}]}),
     new DuelChart(box, {title: LAB.probabilistic ? 'D(x) and D(G(z)): the critic\'s probabilities'
                                                  : 'D(x) and D(G(z)): the critic\'s scores',
                         yMin: LAB.probabilistic ? 0 : undefined, yMax: LAB.probabilistic ? 1 : undefined, onSeek: seek,
