@@ -398,7 +398,9 @@ nlohmann::json node_details(const IterationGraph& g, int node) {
   const GraphNode& n = g.nodes[size_t(node)];
   nlohmann::json inputs = nlohmann::json::array(), consumers = nlohmann::json::array();
   for (const GraphEdge& e : g.edges) {
-    if (e.to == node) inputs.push_back({{"node", e.from}, {"label", g.nodes[size_t(e.from)].label}, {"gradient", e.carries_gradient}});
+    if (e.to == node)
+      inputs.push_back({{"node", e.from}, {"label", g.nodes[size_t(e.from)].label}, {"gradient", e.carries_gradient},
+                        {"edge", e.label}});
     if (e.from == node) consumers.push_back({{"node", e.to}, {"label", g.nodes[size_t(e.to)].label}});
   }
   return {{"node", node},

@@ -74,7 +74,7 @@ gan::LabSettings settings_from_json(const nlohmann::json& j, const gan::LabSetti
   if (j.contains("updates")) s.order = gan::parse_update_order(text(j, "updates"));
   if (j.contains("seed")) s.seed = uint64_t(integer(j, "seed", 0, 1'000'000'000));
   if (j.contains("hidden")) s.hidden = integer(j, "hidden", 1, 512);
-  if (j.contains("z_dim")) s.z_dim = integer(j, "z_dim", 1, 64);
+  if (j.contains("z_dim")) s.z_dim = integer(j, "z_dim", 1, 512);
   return s;
 }
 

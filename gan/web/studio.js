@@ -29,11 +29,12 @@ const LESSONS = {
           'mode and the samples spread around the whole ring instead of jumping: the top mode\'s share falls to ' +
           'about 1/8 and stays there (the points are still blurry at 3,000 steps; they sharpen slowly).'},
   converge: {
-    settings: {dist: 'gaussian', loss: 'ns', opt_g: 'sgd', opt_d: 'sgd', lr_g: 0.05, lr_d: 0.05, n_critic: 1,
-               updates: 'simultaneous', batch: 256, z_dim: 2},
-    text: 'One Gaussian and plain simultaneous gradient descent: both networks step from the same parameters. ' +
-          'The samples circle around the data instead of settling on it. Switch "updates" to alternating, or the ' +
-          'loss to WGAN-GP, and compare. `duel lab dirac` shows the same effect in the two-parameter Dirac GAN.'},
+    settings: {dist: 'ring8', loss: 'ns', opt_g: 'adam', opt_d: 'adam', lr_g: 1e-3, lr_d: 1e-4, beta1: 0.5,
+               beta2: 0.999, n_critic: 1, updates: 'simultaneous', batch: 512, z_dim: 256},
+    text: 'Simultaneous updates (both networks step from the same parameters) in the hopping setting: the ' +
+          'cloud of samples cycles from mode to mode and never settles, the way the Dirac GAN\'s parameters ' +
+          'circle their equilibrium (`duel lab dirac --all` draws that). Switch the loss to WGAN-GP and the cycle ' +
+          'stops; switching to alternating updates does not stop it here.'},
 };
 
 const state = {
@@ -80,8 +81,15 @@ async function start() {
   }
 }
 
+// A click while a request is in flight waits for it (clicks are not dropped); the play loop
+// never overlaps itself.
+async function whenIdle() {
+  while (state.busy) await new Promise((r) => setTimeout(r, 15));
+}
+
 async function act(action, count) {
-  if (state.busy || !state.session) return false;
+  await whenIdle();
+  if (!state.session) return false;
   state.busy = true;
   try {
     const traced = wantGraph();
@@ -102,7 +110,7 @@ async function act(action, count) {
 }
 
 async function reset() {
-  if (state.busy) return;
+  await whenIdle();
   state.busy = true;
   try {
     const settings = Object.assign(pendingSettings() || {}, {seed: +$('seed').value});
@@ -465,7 +473,7 @@ async function showNode(k) {
       '<tr><td>kind</td><td>' + esc(d.kind + (d.pass ? ', ' + d.pass : '')) + '</td></tr>' +
       '<tr><td>part</td><td>' + esc(d.cluster) + '</td></tr>' +
       (d.scope ? '<tr><td>scope</td><td>' + esc(d.scope) + '</td></tr>' : '') +
-      '<tr><td>inputs</td><td>' + esc(d.inputs.map((i) => i.label + (i.gradient ? '' : ' (no grad)')).join(', ') || '–') + '</td></tr>' +
+      '<tr><td>inputs</td><td>' + esc(d.inputs.map((i) => i.label + (i.edge ? ' (' + i.edge + ')' : i.gradient ? '' : ' (no grad)')).join(', ') || '–') + '</td></tr>' +
       '<tr><td>gradient from</td><td>' + d.grad_passes + ' backward pass(es)</td></tr></table>' +
       statsTable('value', d.value) + '<div id="hv"></div>' + statsTable('gradient', d.grad) + '<div id="hg"></div>';
     if (d.value) $('hv').appendChild(histogram(d.value, '#4393c3'));
