@@ -5,6 +5,8 @@
 //
 //   build/bench/duel_bench_cpu [--benchmark_filter=dcgan28]
 #include <benchmark/benchmark.h>
+#include <cstdint>
+#include <string>
 
 #include <vector>
 

@@ -14,12 +14,16 @@
 // The label says which reference ran and in which precision. bench/cuda_table.py turns the JSON
 // output into the table of docs/benchmarks.md; scripts/device_check.sh runs both.
 #include <benchmark/benchmark.h>
+#include <cstdint>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <exception>
+#include <utility>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -35,6 +39,7 @@ namespace {
 
 namespace kc = duel::kernels::cuda;
 using duel::kernels::ConvShape;
+using duel::kernels::MathMode;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
@@ -166,17 +171,22 @@ struct CudnnConv {
   cudnnTensorDescriptor_t x{}, y{};
   cudnnFilterDescriptor_t w{};
   cudnnConvolutionDescriptor_t conv{};
-  explicit CudnnConv(const ConvShape& s, bool allow_tf32) {
+  explicit CudnnConv(const ConvShape& s, MathMode mode) {
+    const cudnnDataType_t dt = mode == MathMode::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     check(cudnnCreateTensorDescriptor(&x), "desc");
     check(cudnnCreateTensorDescriptor(&y), "desc");
     check(cudnnCreateFilterDescriptor(&w), "desc");
     check(cudnnCreateConvolutionDescriptor(&conv), "desc");
-    check(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.n), int(s.c_in), int(s.h), int(s.w)), "x desc");
-    check(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.n), int(s.c_out), int(s.h_out), int(s.w_out)), "y desc");
-    check(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.c_out), int(s.c_in), int(s.kh), int(s.kw)), "w desc");
+    check(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, dt, int(s.n), int(s.c_in), int(s.h), int(s.w)), "x desc");
+    check(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, dt, int(s.n), int(s.c_out), int(s.h_out), int(s.w_out)), "y desc");
+    check(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, int(s.c_out), int(s.c_in), int(s.kh), int(s.kw)), "w desc");
     check(cudnnSetConvolution2dDescriptor(conv, int(s.pad_h), int(s.pad_w), int(s.stride_h), int(s.stride_w), 1, 1,
                                           CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "conv desc");
-    check(cudnnSetConvolutionMathType(conv, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), "math type");
+    // FP32: FMA math only (no TF32). TF32: default math, which allows TF32 tensor cores for
+    // float data. BF16: tensor-op math on BF16 tensors.
+    check(cudnnSetConvolutionMathType(conv, mode == MathMode::fp32 ? CUDNN_FMA_MATH
+                                            : mode == MathMode::tf32 ? CUDNN_DEFAULT_MATH
+                                                                     : CUDNN_TENSOR_OP_MATH), "math type");
   }
   ~CudnnConv() {
     cudnnDestroyTensorDescriptor(x);
@@ -186,7 +196,52 @@ struct CudnnConv {
   }
 };
 
-void bm_conv(benchmark::State& state, ConvShape s, Pass pass, bool allow_tf32) {
+// BF16 copies (round to nearest even) of a device buffer, made on the host: cuDNN's BF16
+// convolutions read and write BF16 tensors.
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &v[i], 4);
+    out[i] = uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  return out;
+}
+
+struct Bf16Buffer {
+  uint16_t* p = nullptr;
+  int64_t n = 0;
+  explicit Bf16Buffer(const Buffer& src) : n(src.n) {
+    check(cudaMalloc(&p, size_t(std::max<int64_t>(n, 1)) * 2), "cudaMalloc bf16");
+    const std::vector<uint16_t> h = to_bf16(src.host());
+    check(cudaMemcpy(p, h.data(), h.size() * 2, cudaMemcpyHostToDevice), "copy bf16");
+  }
+  explicit Bf16Buffer(int64_t count) : n(count) {
+    check(cudaMalloc(&p, size_t(std::max<int64_t>(n, 1)) * 2), "cudaMalloc bf16");
+  }
+  ~Bf16Buffer() { cudaFree(p); }
+  Bf16Buffer(const Bf16Buffer&) = delete;
+  Bf16Buffer& operator=(const Bf16Buffer&) = delete;
+  // Widened to float into `out` (through the host; validation only).
+  void to_float(Buffer& out) const {
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    check(cudaMemcpy(h.data(), p, h.size() * 2, cudaMemcpyDeviceToHost), "copy bf16");
+    std::vector<float> f(h.size());
+    for (size_t i = 0; i < h.size(); ++i) {
+      const uint32_t u = uint32_t(h[i]) << 16;
+      std::memcpy(&f[i], &u, 4);
+    }
+    check(cudaMemcpy(out.p, f.data(), f.size() * 4, cudaMemcpyHostToDevice), "copy f32");
+  }
+};
+
+const char* mode_name(MathMode m) { return m == MathMode::tf32 ? "tf32" : m == MathMode::bf16 ? "bf16" : "fp32"; }
+
+// The agreement required before timing: ours against cuDNN in the same mode, both against
+// float64 within the mode's bound (docs/cuda.md), so against each other within about twice it.
+double mode_bound(MathMode m) { return m == MathMode::fp32 ? 1e-7 : m == MathMode::tf32 ? 4e-6 : 4e-4; }
+
+void bm_conv(benchmark::State& state, ConvShape s, Pass pass, MathMode mode) {
   try {
     Context& c = ctx();
     const int64_t nx = s.n * s.c_in * s.h * s.w, nw = s.c_out * s.c_in * s.kh * s.kw,
@@ -194,8 +249,25 @@ void bm_conv(benchmark::State& state, ConvShape s, Pass pass, bool allow_tf32) {
     Buffer x(nx, 1), w(nw, 2), y(ny, 3);
     const int64_t n_out = pass == Pass::forward ? ny : pass == Pass::input_grad ? nx : nw;
     Buffer ours_out(n_out, 0, false), ref_out(n_out, 0, false);
-    Buffer ws_ours(std::max<int64_t>(1, kc::conv2d_weight_grad_workspace(s)), 0, false);
-    CudnnConv d(s, allow_tf32);
+    const int64_t ws_n = pass == Pass::forward      ? kc::conv2d_forward_workspace(s, mode)
+                         : pass == Pass::input_grad ? kc::conv2d_input_grad_workspace(s, mode)
+                                                    : kc::conv2d_weight_grad_workspace(s, mode);
+    Buffer ws_ours(std::max<int64_t>(1, ws_n), 0, false);
+    const bool bf16 = mode == MathMode::bf16;
+    CudnnConv d(s, mode);
+    // BF16: cuDNN reads and writes BF16 tensors (computing in FP32); ours reads FP32 and rounds
+    // the operands to BF16 on the way into the tensor cores.
+    std::unique_ptr<Bf16Buffer> xb, wb, yb, outb;
+    if (bf16) {
+      xb = std::make_unique<Bf16Buffer>(x);
+      wb = std::make_unique<Bf16Buffer>(w);
+      yb = std::make_unique<Bf16Buffer>(y);
+      outb = std::make_unique<Bf16Buffer>(n_out);
+    }
+    const void* xr = bf16 ? static_cast<const void*>(xb->p) : x.p;
+    const void* wr = bf16 ? static_cast<const void*>(wb->p) : w.p;
+    const void* yr = bf16 ? static_cast<const void*>(yb->p) : y.p;
+    void* outr = bf16 ? static_cast<void*>(outb->p) : ref_out.p;
     const float one = 1.0f, zero = 0.0f;
     size_t ws_bytes = 0;
     std::function<void()> ours, ref;
@@ -208,9 +280,9 @@ void bm_conv(benchmark::State& state, ConvShape s, Pass pass, bool allow_tf32) {
       const cudnnConvolutionFwdAlgo_t algo = perf[0].algo;
       check(cudnnGetConvolutionForwardWorkspaceSize(c.dnn, d.x, d.w, d.conv, d.y, algo, &ws_bytes), "fwd ws");
       check(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)), "cudaMalloc ws");
-      ours = [&] { kc::conv2d_forward_f32(ours_out.p, x.p, w.p, nullptr, s, c.stream); };
+      ours = [&] { kc::conv2d_forward_f32(ours_out.p, x.p, w.p, nullptr, s, mode, ws_ours.p, c.stream); };
       ref = [&, algo] {
-        check(cudnnConvolutionForward(c.dnn, &one, d.x, x.p, d.w, w.p, d.conv, algo, ws, ws_bytes, &zero, d.y, ref_out.p), "cudnnConvolutionForward");
+        check(cudnnConvolutionForward(c.dnn, &one, d.x, xr, d.w, wr, d.conv, algo, ws, ws_bytes, &zero, d.y, outr), "cudnnConvolutionForward");
       };
       algo_name = "fwd algo " + std::to_string(int(algo));
     } else if (pass == Pass::input_grad) {
@@ -220,9 +292,9 @@ void bm_conv(benchmark::State& state, ConvShape s, Pass pass, bool allow_tf32) {
       const cudnnConvolutionBwdDataAlgo_t algo = perf[0].algo;
       check(cudnnGetConvolutionBackwardDataWorkspaceSize(c.dnn, d.w, d.y, d.conv, d.x, algo, &ws_bytes), "bwd data ws");
       check(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)), "cudaMalloc ws");
-      ours = [&] { kc::conv2d_input_grad_f32(ours_out.p, y.p, w.p, nullptr, s, c.stream); };
+      ours = [&] { kc::conv2d_input_grad_f32(ours_out.p, y.p, w.p, nullptr, s, mode, ws_ours.p, c.stream); };
       ref = [&, algo] {
-        check(cudnnConvolutionBackwardData(c.dnn, &one, d.w, w.p, d.y, y.p, d.conv, algo, ws, ws_bytes, &zero, d.x, ref_out.p), "cudnnConvolutionBackwardData");
+        check(cudnnConvolutionBackwardData(c.dnn, &one, d.w, wr, d.y, yr, d.conv, algo, ws, ws_bytes, &zero, d.x, outr), "cudnnConvolutionBackwardData");
       };
       algo_name = "bwd-data algo " + std::to_string(int(algo));
     } else {
@@ -232,16 +304,17 @@ void bm_conv(benchmark::State& state, ConvShape s, Pass pass, bool allow_tf32) {
       const cudnnConvolutionBwdFilterAlgo_t algo = perf[0].algo;
       check(cudnnGetConvolutionBackwardFilterWorkspaceSize(c.dnn, d.x, d.y, d.conv, d.w, algo, &ws_bytes), "bwd filter ws");
       check(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)), "cudaMalloc ws");
-      ours = [&] { kc::conv2d_weight_grad_f32(ours_out.p, x.p, y.p, s, ws_ours.p, c.stream); };
+      ours = [&] { kc::conv2d_weight_grad_f32(ours_out.p, x.p, y.p, s, mode, ws_ours.p, c.stream); };
       ref = [&, algo] {
-        check(cudnnConvolutionBackwardFilter(c.dnn, &one, d.x, x.p, d.y, y.p, d.conv, algo, ws, ws_bytes, &zero, d.w, ref_out.p), "cudnnConvolutionBackwardFilter");
+        check(cudnnConvolutionBackwardFilter(c.dnn, &one, d.x, xr, d.y, yr, d.conv, algo, ws, ws_bytes, &zero, d.w, outr), "cudnnConvolutionBackwardFilter");
       };
       algo_name = "bwd-filter algo " + std::to_string(int(algo));
     }
     ours();
     ref();
+    if (bf16) outb->to_float(ref_out);
     const double err = nmse(ours_out, ref_out);
-    const double bound = allow_tf32 ? 1e-5 : 1e-7;
+    const double bound = mode_bound(mode);
     if (!(err <= bound)) {
       cudaFree(ws);
       state.SkipWithError(("ours and cuDNN disagree: NMSE " + std::to_string(err)).c_str());
@@ -251,12 +324,24 @@ void bm_conv(benchmark::State& state, ConvShape s, Pass pass, bool allow_tf32) {
     const double bytes = 4.0 * double(nx + nw + ny);
     run_pair(state, ours, ref, flops, bytes, 0);
     state.counters["nmse"] = err;
-    state.SetLabel(std::string(allow_tf32 ? "cuDNN default math (TF32 allowed)" : "cuDNN FMA math (FP32)") + ", " +
-                   algo_name + "; ours FP32 FFMA");
+    state.counters["tflops_fraction"] = flops / (state.counters["ours_us"] * 1e-6) /
+                                        (mode == MathMode::fp32 ? 67e12 : mode == MathMode::tf32 ? 494.7e12 : 989.4e12);
+    state.SetLabel(std::string(mode == MathMode::fp32 ? "cuDNN FMA math (FP32)"
+                               : mode == MathMode::tf32 ? "cuDNN default math (TF32)"
+                                                        : "cuDNN BF16 tensors, FP32 compute") +
+                   ", " + algo_name + "; ours " + mode_name(mode) + (mode == MathMode::fp32 ? " FFMA" : " mma.sync"));
     cudaFree(ws);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
+}
+
+// The variant ladder: one pass with each tile forced (kernels/cuda/gemm.cu: 0 = 128x128,
+// 1 = 64x64, 2 = 16x128), to show what the per-shape choice gains.
+void bm_conv_tile(benchmark::State& state, ConvShape s, Pass pass, MathMode mode, int tile) {
+  kc::set_gemm_override(tile, -1);
+  bm_conv(state, s, pass, mode);
+  kc::set_gemm_override(-1, -1);
 }
 
 // ---- matmul against cuBLAS SGEMM (row-major C = A B is column-major C^T = B^T A^T)
@@ -267,7 +352,8 @@ void bm_matmul(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
     check(cublasSetMathMode(c.blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");  // FP32, no TF32
     Buffer a(m * k, 1), b(k * n, 2), ours_out(m * n, 0, false), ref_out(m * n, 0, false);
     const float one = 1.0f, zero = 0.0f;
-    auto ours = [&] { kc::matmul_f32(ours_out.p, a.p, b.p, 1, m, n, k, false, false, c.stream); };
+    Buffer ws(std::max<int64_t>(1, kc::matmul_workspace(1, m, n, k, MathMode::fp32)), 0, false);
+    auto ours = [&] { kc::matmul_f32(ours_out.p, a.p, b.p, 1, m, n, k, false, false, MathMode::fp32, ws.p, c.stream); };
     auto ref = [&] {
       check(cublasSgemm(c.blas, CUBLAS_OP_N, CUBLAS_OP_N, int(n), int(m), int(k), &one, b.p, int(n), a.p, int(k),
                         &zero, ref_out.p, int(n)), "cublasSgemm");
@@ -425,9 +511,18 @@ int main(int argc, char** argv) {
         {l.transposed ? Pass::forward : Pass::input_grad, "input_grad"},
         {Pass::weight_grad, "weight_grad"}};
     for (const auto& [pass, pname] : passes)
-      for (bool tf32 : {false, true})
-        benchmark::RegisterBenchmark((l.name + "/" + pname + (tf32 ? "/vs_tf32" : "/vs_fp32")).c_str(), bm_conv, l.s,
-                                     pass, tf32)
+      for (MathMode mode : {MathMode::fp32, MathMode::tf32, MathMode::bf16})
+        benchmark::RegisterBenchmark((l.name + "/" + pname + "/" + mode_name(mode)).c_str(), bm_conv, l.s, pass, mode)
+            ->UseManualTime()
+            ->Iterations(20);
+  }
+  // The tile ladder on two dcgan64 layers: a compute-bound middle layer and a 3-channel one.
+  for (const ConvLayer& l : duel::bench::dcgan64_layers(128)) {
+    if (l.name.rfind("dcgan64.D.5", 0) != 0 && l.name.rfind("dcgan64.D.0", 0) != 0) continue;
+    for (MathMode mode : {MathMode::fp32, MathMode::tf32, MathMode::bf16})
+      for (int tile : {0, 1, 2})
+        benchmark::RegisterBenchmark((l.name + "/forward/" + mode_name(mode) + "/tile" + std::to_string(tile)).c_str(),
+                                     bm_conv_tile, l.s, Pass::forward, mode, tile)
             ->UseManualTime()
             ->Iterations(20);
   }

@@ -4,6 +4,7 @@
 // conv2d_input_grad.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -1,14 +1,27 @@
-#!/usr/bin/python3
-"""The same GAN training step as `duel bench step`, in PyTorch on the CPU, for a side-by-side
-comparison on one machine. Prints median ms per step and images/s, then runs `duel bench step`
-with the same settings and prints the ratio (torch ms / duel ms; above 1, duel is faster).
+#!/usr/bin/env python3
+"""The training step of `duel bench step` in PyTorch, on the CPU or a GPU, next to duel's own run
+of the same step: n_critic critic updates, each on fresh z (and fresh epsilon for WGAN-GP), the last
+one's fake batch keeping G's graph, then one generator update through the updated critic. Both use
+the same models (PyTorch's DCGAN example layers), optimiser settings and a fixed synthetic real
+batch. Prints median ms per step and images/s for each engine and the ratio torch/duel (above 1,
+duel is faster).
 
-    /usr/bin/python3 bench/torch_train_step.py --model dcgan28 --loss ns --batch 64 [--threads 2]
+    python3 bench/torch_train_step.py --model dcgan28 --loss ns --batch 64 [--threads 2]
+    python3 bench/torch_train_step.py --device cuda --config dcgan28:ns:64 \\
+        --config dcgan28:wgan-gp:64 --config dcgan64:ns:128 --tf32 off on --json
+
+On a GPU every timed step is bracketed by torch.cuda.synchronize(), so the time is the work, not
+its queueing. --tf32 off disallows TF32 in cuDNN convolutions and in matmul (the arithmetic class
+of duel's FP32 kernels); on allows both. These models have no matmul, so `on` is exactly what a
+PyTorch user gets by default (cuDNN convolutions on TF32 tensor cores). Several --config and --tf32
+values run in one process; with --json each measurement is one JSON object per line.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
+import sys
 import time
 
 import torch
@@ -16,12 +29,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NZ = 100
 
 
 def models(name, critic_norm):
     if name == "dcgan28":
         g = nn.Sequential(
-            nn.ConvTranspose2d(100, 256, 7, 1, 0, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
+            nn.ConvTranspose2d(NZ, 256, 7, 1, 0, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
             nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
             nn.ConvTranspose2d(128, 1, 4, 2, 1, bias=False), nn.Tanh())
         norm = nn.BatchNorm2d(128) if critic_norm == "batchnorm" else nn.Identity()
@@ -30,9 +44,11 @@ def models(name, critic_norm):
             nn.Conv2d(64, 128, 4, 2, 1, bias=False), norm, nn.LeakyReLU(0.2),
             nn.Conv2d(128, 1, 7, 1, 0, bias=False))
         return g, d, 1, 28
+    if name != "dcgan64":
+        raise SystemExit(f"torch_train_step: unknown model '{name}' (dcgan28, dcgan64)")
     ngf = ndf = 64
     g = nn.Sequential(
-        nn.ConvTranspose2d(100, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(),
+        nn.ConvTranspose2d(NZ, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(),
         nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(),
         nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(),
         nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(),
@@ -47,12 +63,11 @@ def models(name, critic_norm):
     return g, d, 3, 64
 
 
-def train_step(g, d, opt_g, opt_d, next_real, batch, wgan_gp, n_critic):
-    """One duel-style step: n_critic critic updates (the last one's fake batch keeps G's graph),
-    then the generator update through the updated critic. Returns (loss_D, loss_G)."""
+def train_step(g, d, opt_g, opt_d, real, batch, wgan_gp, n_critic, device):
+    """One step as `duel bench step` takes it. Returns (loss_D, loss_G) as tensors (no host read)."""
+    fake = None
     for k in range(n_critic):
-        real = next_real()
-        z = torch.randn(batch, 100, 1, 1)
+        z = torch.randn(batch, NZ, 1, 1, device=device)
         if k + 1 == n_critic:
             fake = g(z)
         else:
@@ -60,7 +75,7 @@ def train_step(g, d, opt_g, opt_d, next_real, batch, wgan_gp, n_critic):
                 fake = g(z)
         opt_d.zero_grad(set_to_none=True)
         if wgan_gp:
-            eps = torch.rand(batch, 1, 1, 1)
+            eps = torch.rand(batch, 1, 1, 1, device=device)
             x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
             (gx,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
             gp = ((torch.sqrt((gx ** 2).sum(dim=(1, 2, 3)) + 1e-12) - 1) ** 2).mean()
@@ -79,41 +94,135 @@ def train_step(g, d, opt_g, opt_d, next_real, batch, wgan_gp, n_critic):
     return loss_d, loss_g
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="dcgan28")
-    ap.add_argument("--loss", default="ns", choices=["ns", "wgan-gp"])
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--duel", default=os.path.join(HERE, "..", "build", "duel"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    wgan_gp = args.loss == "wgan-gp"
-    g, d, c, s = models(args.model, "none" if wgan_gp else "batchnorm")
+def set_tf32(mode):
+    on = mode == "on"
+    torch.backends.cudnn.allow_tf32 = on
+    torch.backends.cuda.matmul.allow_tf32 = on
+
+
+def measure_torch(model, loss, batch, device, steps, warmup):
+    """Median, min and max ms per step of the PyTorch step."""
+    torch.manual_seed(1)
+    wgan_gp = loss == "wgan-gp"
+    g, d, c, s = models(model, "none" if wgan_gp else "batchnorm")
+    g, d = g.to(device), d.to(device)
     lr, betas, n_critic = (1e-4, (0.0, 0.9), 5) if wgan_gp else (2e-4, (0.5, 0.999), 1)
     opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
-    real = torch.rand(args.batch, c, s, s) * 2 - 1
+    real = torch.rand(batch, c, s, s, device=device) * 2 - 1
+    cuda = device.type == "cuda"
     times = []
-    for it in range(args.warmup + args.steps):
+    for it in range(warmup + steps):
+        if cuda:
+            torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        train_step(g, d, opt_g, opt_d, lambda: real, args.batch, wgan_gp, n_critic)
-        if it >= args.warmup:
+        train_step(g, d, opt_g, opt_d, real, batch, wgan_gp, n_critic, device)
+        if cuda:
+            torch.cuda.synchronize(device)
+        if it >= warmup:
             times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    torch_ms = times[len(times) // 2]
-    out = subprocess.run([args.duel, "bench", "step", "--model", args.model, "--loss", args.loss, "--batch",
-                          str(args.batch), "--threads", str(args.threads), "--steps", str(args.steps), "--warmup",
-                          str(args.warmup), "--json"], capture_output=True, text=True, check=True).stdout
-    duel_ms = json.loads(out)["median_ms_per_step"]
-    imgs = args.batch * n_critic
-    print(f"{args.model} {args.loss} batch {args.batch}, {args.threads} thread(s), torch {torch.__version__}")
-    print(f"  torch: {torch_ms:8.1f} ms/step  {imgs / torch_ms * 1e3:7.0f} images/s")
-    print(f"  duel:  {duel_ms:8.1f} ms/step  {imgs / duel_ms * 1e3:7.0f} images/s")
-    print(f"  ratio torch/duel: {torch_ms / duel_ms:.2f}")
+    return statistics.median(times), min(times), max(times), n_critic
+
+
+def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math):
+    cmd = [duel, "bench", "step", "--model", model, "--loss", loss, "--batch", str(batch),
+           "--device", device, "--steps", str(steps), "--warmup", str(warmup), "--json"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if math:
+        cmd += ["--math", math]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": f"{' '.join(cmd)}: {e}"}
+    if r.returncode != 0:
+        lines = (r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}").splitlines()
+        return {"error": lines[-1] if lines else f"exit {r.returncode}"}
+    return json.loads(r.stdout)
+
+
+def parse_config(text):
+    parts = text.split(":")
+    if len(parts) != 3 or parts[1] not in ("ns", "wgan-gp") or not parts[2].isdigit():
+        raise argparse.ArgumentTypeError(f"--config expects MODEL:LOSS:BATCH, e.g. dcgan28:ns:64, not '{text}'")
+    return parts[0], parts[1], int(parts[2])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    ap.add_argument("--config", action="append", type=parse_config, metavar="MODEL:LOSS:BATCH",
+                    help="a configuration to run (repeatable); default from --model/--loss/--batch")
+    ap.add_argument("--model", default="dcgan28")
+    ap.add_argument("--loss", default="ns", choices=["ns", "wgan-gp"])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--tf32", nargs="+", choices=["on", "off"], default=None,
+                    help="CUDA only: TF32 in cuDNN and matmul, one run per value (default: off on)")
+    ap.add_argument("--cudnn-benchmark", choices=["on", "off"], default="on",
+                    help="CUDA only: let cuDNN time its algorithms per shape (default on: PyTorch at its best)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 10 on the CPU, 30 on a GPU)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2 CPU, 5 GPU)")
+    ap.add_argument("--duel", default=os.path.join(HERE, "..", "build", "duel"),
+                    help="the duel program to run the same step ('' to skip duel)")
+    ap.add_argument("--duel-math", nargs="+", default=None,
+                    help="duel's --math modes to run (default: none given, i.e. duel's default)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = ap.parse_args()
+
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("torch_train_step: --device cuda, but this PyTorch sees no CUDA GPU")
+    steps = args.steps or (30 if cuda else 10)
+    warmup = args.warmup if args.warmup is not None else (5 if cuda else 2)
+    threads = args.threads or (None if cuda else os.cpu_count())
+    if threads:
+        torch.set_num_threads(threads)
+    tf32_modes = (args.tf32 or ["off", "on"]) if cuda else [None]
+    if cuda:
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark == "on"
+    configs = args.config or [(args.model, args.loss, args.batch)]
+    where = torch.cuda.get_device_name(device) if cuda else f"cpu, {threads} thread(s)"
+    duel_device = args.device if args.device != "cuda" else "cuda:0"
+
+    def emit(rec, text):
+        print(json.dumps(rec) if args.json else text, flush=True)
+
+    for model, loss, batch in configs:
+        base = {"model": model, "loss": loss, "batch": batch, "device": args.device}
+        torch_ms = {}
+        for mode in tf32_modes:
+            if cuda:
+                set_tf32(mode)
+            med, lo, hi, n_critic = measure_torch(model, loss, batch, device, steps, warmup)
+            torch_ms[mode] = med
+            rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
+                       cudnn_benchmark=args.cudnn_benchmark if cuda else None, threads=threads,
+                       steps=steps, median_ms_per_step=med, min_ms_per_step=lo, max_ms_per_step=hi,
+                       images_per_s=batch * n_critic / med * 1e3)
+            tag = f", tf32 {mode}" if cuda else ""
+            emit(rec, f"{model} {loss} batch {batch} on {where}{tag}: torch {torch.__version__} "
+                      f"{med:8.2f} ms/step {rec['images_per_s']:8.0f} images/s")
+        if not args.duel:
+            continue
+        for math in (args.duel_math or [None]):
+            d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup, threads, math)
+            rec = dict(base, engine="duel", math=math)
+            if "error" in d:
+                rec["error"] = d["error"]
+                emit(rec, f"{model} {loss} batch {batch}: duel failed: {d['error']}")
+                continue
+            rec.update(d)
+            rec["device"] = args.device
+            ratios = {(m or "cpu"): torch_ms[m] / d["median_ms_per_step"] for m in torch_ms}
+            rec["torch_over_duel"] = ratios
+            tag = f" --math {math}" if math else ""
+            emit(rec, f"{model} {loss} batch {batch}: duel{tag} {d['median_ms_per_step']:8.2f} ms/step "
+                      f"{d['images_per_s']:8.0f} images/s; torch/duel "
+                      + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

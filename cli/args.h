@@ -2,6 +2,7 @@
 // flags, positional arguments. Unknown flags are errors that name the flag and the command.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>

@@ -4,8 +4,11 @@
 // images per second, after warm-up, on synthetic data.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -20,14 +23,19 @@ int cmd_bench(int argc, char** argv) {
   DUEL_CHECK(argc >= 3 && std::string(argv[2]) == "step", "bench: expected `duel bench step ...` (the kernel "
              "benchmarks are build/bench/duel_bench_cpu)");
   const Args args("bench step", argc, argv, 3,
-                  {"model", "loss", "batch", "device", "threads", "steps", "warmup", "critic-norm"}, {"json", "help"});
+                  {"model", "loss", "batch", "device", "threads", "steps", "warmup", "critic-norm", "math"},
+                  {"json", "help"});
   if (args.has("help")) {
     std::puts("usage: duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu|cuda\n"
-              "                       [--threads T] [--steps N (10)] [--warmup W (2)] [--json]");
+              "                       [--threads T] [--steps N (10)] [--warmup W (2)] [--json]\n"
+              "                       [--math fp32|tf32|bf16 (tf32 on cuda, fp32 on the cpu, as duel train)]");
     return 0;
   }
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
+  const MathMode math = parse_math_mode(args.get_or("math", device.is_cpu() ? "fp32" : "tf32"));
+  check_math_device(math, device.is_cpu());
+  set_math_mode(math);
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;
@@ -72,15 +80,15 @@ int cmd_bench(int argc, char** argv) {
   const double images_per_s = double(batch * oc.n_critic) / (median / 1e3);
   if (args.has("json")) {
     nlohmann::json j{{"model", gan::model_name(m.kind)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
-                     {"device", device.str()}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
+                     {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
                      {"steps", steps}, {"median_ms_per_step", median}, {"min_ms_per_step", ms.front()},
                      {"max_ms_per_step", ms.back()}, {"images_per_s", images_per_s}};
     std::puts(j.dump(2).c_str());
   } else {
-    std::printf("%s %s batch %lld on %s (%d CPU threads): %.2f ms per step (%lld critic update(s) + 1 generator "
+    std::printf("%s %s batch %lld on %s, math %s (%d CPU threads): %.2f ms per step (%lld critic update(s) + 1 generator "
                 "update), %.0f images/s (min %.2f, max %.2f ms over %lld steps)\n",
                 gan::model_name(m.kind).c_str(), gan::loss_name(loss).c_str(), (long long)batch,
-                device.str().c_str(), num_threads(),
+                device.str().c_str(), std::string(math_mode_name(math)).c_str(), num_threads(),
                 median, (long long)oc.n_critic, images_per_s, ms.front(), ms.back(), (long long)steps);
   }
   return 0;

@@ -1,6 +1,9 @@
 // duel chart --metric KEY --run NAME=DIR [--run NAME=DIR]... --out FILE.svg [--log-y] [--title T]
 // One metric of several runs (their metrics.jsonl, from duel train or duel lab) on one chart.
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"

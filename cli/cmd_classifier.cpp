@@ -1,6 +1,8 @@
 // duel classifier train|eval: the Fashion-MNIST feature network behind `duel eval`.
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

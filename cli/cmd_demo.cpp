@@ -2,9 +2,13 @@
 // ops with broadcasting, a tiny conv critic, the WGAN-GP gradient penalty differentiated with
 // respect to the critic's weights (a double backward), checked against finite differences,
 // and then gradcheck/gradgradcheck over the whole op table.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"

@@ -1,4 +1,5 @@
 // duel detect train | spectrum | attack: catching fakes (gan/detect.h).
+#include <cstdint>
 #include <cstdio>
 #include <string>
 

@@ -1,8 +1,13 @@
 // duel eval --fake SPEC --n N [--json] [--seed S] [--classifier FILE]
 //   SPEC: checkpoint:DIR | dataset:fashion-mnist:train | dataset:fashion-mnist:test | noise
 // Every metric of gan/metrics.h for N images of SPEC against the Fashion-MNIST test set.
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"

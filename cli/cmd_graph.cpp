@@ -1,6 +1,7 @@
 // duel graph --model dcgan28|mlp --loss ns|wgan-gp|... --out step.dot|step.svg [--batch B]
 //            [--values] [--view full|summary]
 #include <cstdio>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

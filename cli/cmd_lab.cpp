@@ -1,4 +1,5 @@
 // duel lab --dist ring8|grid25|spiral --loss ns|minimax|wgan-gp|hinge|lsgan|wgan --steps N --out DIR
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -1,5 +1,5 @@
 // duel op NAME --in IN.safetensors --out OUT.safetensors [--attr key=value]... [--backward]
-//              [--device cpu|cuda] [--cpu-path fast|reference]
+//              [--device cpu|cuda] [--cpu-path fast|reference] [--math fp32|tf32|bf16]
 //
 // Evaluates one op of the table on named tensors from a file, so any op can be cross-checked
 // against another framework from the shell. Writes `out`; with --backward the input file also
@@ -7,6 +7,9 @@
 // input. Buffers an op updates in place (batch_norm's running statistics) are written back
 // under their own names.
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -18,12 +21,13 @@
 namespace duel::cli {
 
 int cmd_op(int argc, char** argv) {
-  const Args args("op", argc, argv, 2, {"in", "out", "attr", "device", "cpu-path"},
+  const Args args("op", argc, argv, 2, {"in", "out", "attr", "device", "cpu-path", "math"},
                   {"backward", "help"});
   if (args.has("help") || args.positional().empty()) {
     std::puts(
         "usage: duel op NAME --in IN.safetensors --out OUT.safetensors [--attr key=value]...\n"
         "                    [--backward] [--device cpu|cuda] [--cpu-path fast|reference]\n"
+        "                    [--math fp32|tf32|bf16 (fp32; tf32 and bf16 need --device cuda)]\n"
         "  Inputs are read by name (input, other, weight, bias, target, running_mean, ...; cat's\n"
         "  list as tensors.0, tensors.1, ...); see `duel ops` for each op's inputs and attributes.\n"
         "  The output file gets `out`; with --backward the input file must hold `grad_out` and\n"
@@ -36,6 +40,9 @@ int cmd_op(int argc, char** argv) {
   const std::string in_path = args.required("in"), out_path = args.required("out");
   const Device device = parse_device(args.get_or("device", "cpu"));
   if (auto p = args.get("cpu-path")) set_cpu_path(parse_cpu_path(*p));
+  const MathMode math = parse_math_mode(args.get_or("math", "fp32"));
+  check_math_device(math, device.is_cpu());
+  set_math_mode(math);
   const bool backward = args.has("backward");
 
   std::map<std::string, std::string> attrs;

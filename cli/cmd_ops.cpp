@@ -1,6 +1,8 @@
 // duel ops [--json]: the op table.
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
 
 #include "cli/args.h"
 #include "cli/commands.h"

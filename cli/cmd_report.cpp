@@ -1,5 +1,6 @@
 // duel report DIR [--out FILE]
 #include <cstdio>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

@@ -1,5 +1,7 @@
 // duel sample --checkpoint DIR --n 64 --seed S --out grid.png [--label k]
+#include <cstdint>
 #include <cstdio>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"

@@ -6,9 +6,12 @@
 // The dump holds loss_D, loss_G, gp, D.grad.<name> and G.grad.<name> (the gradients each update
 // used) and every parameter and buffer after the iteration as D.<name> and G.<name>.
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/config.h"
 #include "core/cuda_backend.h"
 #include "gan/step.h"
 #include "nn/tensor_io.h"
@@ -16,17 +19,20 @@
 namespace duel::cli {
 
 int cmd_step(int argc, char** argv) {
-  const Args args("step", argc, argv, 2, {"model", "loss", "critic-norm", "init", "batch", "dump", "device"},
+  const Args args("step", argc, argv, 2, {"model", "loss", "critic-norm", "init", "batch", "dump", "device", "math"},
                   {"help"});
   if (args.has("help")) {
     std::puts("usage: duel step --model dcgan28 --loss ns|wgan-gp [--critic-norm batchnorm|none|layernorm]\n"
-              "                 --init DIR --batch FILE --dump FILE [--device cpu|cuda]\n"
+              "                 --init DIR --batch FILE --dump FILE [--device cpu|cuda] [--math fp32|tf32|bf16]\n"
               "  DIR holds G.safetensors and D.safetensors; FILE holds real [B,C,S,S], z [B,100,1,1]\n"
               "  and, for wgan-gp, eps [B,1,1,1].");
     return 0;
   }
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
+  const MathMode math = parse_math_mode(args.get_or("math", "fp32"));  // exact by default: a cross-check
+  check_math_device(math, device.is_cpu());
+  set_math_mode(math);
   const gan::LossKind loss = gan::parse_loss(args.required("loss"));
   const std::string batch_path = args.required("batch"), init = args.required("init");
   const std::string dump = args.required("dump");

@@ -1,5 +1,8 @@
 // duel train: trains a GAN (see gan/trainer.h).
+#include <cstdint>
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -18,6 +21,9 @@ constexpr const char* kHelp =
     "                  [--critic-norm batchnorm|none|layernorm] [--conditional] [--channels C]\n"
     "                  [--lr-g LR] [--lr-d LR] [--beta1 B] [--beta2 B] [--n-critic N]\n"
     "                  [--gp-lambda L] [--clip C] [--threads T] [--eval-every K] [--eval-n N (2000)]\n"
+    "                  [--math fp32|tf32|bf16]\n"
+    "  --math: the arithmetic of the convolutions and matmuls; tf32 (tensor cores, as PyTorch's\n"
+    "  cuDNN default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
     "  A step is one generator update after n-critic critic updates (5 for wgan and wgan-gp,\n"
     "  else 1). Defaults: Adam lr 2e-4, betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9,\n"
     "  lambda 10, critic-norm none; wgan: RMSProp 5e-5, clip 0.01. Writes DIR/metrics.jsonl,\n"
@@ -31,7 +37,7 @@ int cmd_train(int argc, char** argv) {
   const Args args("train", argc, argv, 2,
                   {"model", "loss", "data", "steps", "epochs", "batch", "seed", "device", "out", "checkpoint-every",
                    "sample-every", "log-every", "critic-norm", "channels", "lr-g", "lr-d", "beta1", "beta2",
-                   "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n"},
+                   "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n", "math"},
                   {"resume", "conditional", "help"});
   if (args.has("help")) {
     std::puts(kHelp);
@@ -65,6 +71,8 @@ int cmd_train(int argc, char** argv) {
   DUEL_CHECK(c.eval_every >= 0 && c.eval_n >= 10, "train: --eval-every must be >= 0 and --eval-n >= 10");
   c.out = args.get_or("out", "");
   c.device = parse_device(args.get_or("device", "cpu"));
+  c.math = args.has("math") ? parse_math_mode(*args.get("math"))
+                            : (c.device.is_cpu() ? MathMode::fp32 : MathMode::tf32);
   const bool resume = args.has("resume");
   DUEL_CHECK(resume || args.has("steps") || args.has("epochs"), "train: give --steps N or --epochs E");
 
@@ -75,7 +83,8 @@ int cmd_train(int argc, char** argv) {
       {"channels", "channels"}, {"lr-g", "lr_g"}, {"lr-d", "lr_d"}, {"beta1", "beta1"}, {"beta2", "beta2"},
       {"n-critic", "n_critic"}, {"gp-lambda", "gp_lambda"}, {"clip", "clip"}, {"steps", "steps"},
       {"epochs", "epochs"}, {"log-every", "log_every"}, {"sample-every", "sample_every"},
-      {"checkpoint-every", "checkpoint_every"}, {"eval-every", "eval_every"}, {"eval-n", "eval_n"}};
+      {"checkpoint-every", "checkpoint_every"}, {"eval-every", "eval_every"}, {"eval-n", "eval_n"},
+      {"math", "math"}};
   std::map<std::string, std::string> overrides;
   for (const auto& [flag, key] : keys)
     if (args.has(flag)) overrides[flag] = key;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "core/ops.h"
 #include "kernels/cpu/util.h"

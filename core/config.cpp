@@ -12,7 +12,25 @@ namespace duel {
 namespace {
 std::atomic<CpuPath> g_cpu_path{CpuPath::fast};
 std::atomic<bool> g_poison{false};
+std::atomic<MathMode> g_math{MathMode::fp32};
 }  // namespace
+
+MathMode math_mode() { return g_math.load(std::memory_order_relaxed); }
+void set_math_mode(MathMode m) { g_math.store(m, std::memory_order_relaxed); }
+MathMode parse_math_mode(std::string_view s) {
+  if (s == "fp32") return MathMode::fp32;
+  if (s == "tf32") return MathMode::tf32;
+  if (s == "bf16") return MathMode::bf16;
+  fail("unknown math mode '", s, "' (expected fp32, tf32 or bf16)");
+}
+std::string_view math_mode_name(MathMode m) {
+  return m == MathMode::tf32 ? "tf32" : m == MathMode::bf16 ? "bf16" : "fp32";
+}
+void check_math_device(MathMode m, bool is_cpu) {
+  DUEL_CHECK(!is_cpu || m == MathMode::fp32, "--math ", math_mode_name(m),
+             ": the CPU kernels compute in FP32 only for now; use --math fp32, or --device cuda for "
+             "the tensor-core modes");
+}
 
 CpuPath cpu_path() { return g_cpu_path.load(std::memory_order_relaxed); }
 void set_cpu_path(CpuPath p) { g_cpu_path.store(p, std::memory_order_relaxed); }

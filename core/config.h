@@ -3,6 +3,8 @@
 
 #include <string_view>
 
+#include "kernels/params.h"
+
 namespace duel {
 
 // kernels/reference (plain loops, the oracle) or kernels/cpu (Eigen GEMM + OpenMP).
@@ -12,12 +14,34 @@ void set_cpu_path(CpuPath p);
 CpuPath parse_cpu_path(std::string_view s);
 std::string_view cpu_path_name(CpuPath p);
 
+// The math mode of the GEMM-shaped CUDA kernels (matmul and the convolution family) for the whole
+// run: fp32 (exact FP32, the default), tf32 or bf16 (tensor cores; docs/cuda.md gives each mode's
+// error bound). The CPU kernels compute in FP32 whatever the mode: the command line refuses
+// --math tf32|bf16 with --device cpu (check_math_device).
+using kernels::MathMode;
+MathMode math_mode();
+void set_math_mode(MathMode m);
+MathMode parse_math_mode(std::string_view s);  // "fp32", "tf32" or "bf16"; throws otherwise
+std::string_view math_mode_name(MathMode m);
+// Throws one line when `m` is not available on devices of type `cpu` (is_cpu) : the CPU has fp32
+// only for now.
+void check_math_device(MathMode m, bool is_cpu);
+
 // When on, every new tensor is filled with NaN (floating) or 0x5A5A... (i64) before a kernel
 // writes it, so an output element that a kernel forgets to write cannot pass a comparison.
 bool poison_allocations();
 void set_poison_allocations(bool on);
 
-// Scoped versions of the two switches, for tests.
+// Scoped versions of the switches, for tests.
+class MathModeGuard {
+ public:
+  explicit MathModeGuard(MathMode m) : prev_(math_mode()) { set_math_mode(m); }
+  ~MathModeGuard() { set_math_mode(prev_); }
+  MathModeGuard(const MathModeGuard&) = delete;
+  MathModeGuard& operator=(const MathModeGuard&) = delete;
+ private:
+  MathMode prev_;
+};
 class CpuPathGuard {
  public:
   explicit CpuPathGuard(CpuPath p) : prev_(cpu_path()) { set_cpu_path(p); }

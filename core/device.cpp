@@ -1,6 +1,7 @@
 #include "core/device.h"
 
 #include <charconv>
+#include <system_error>
 
 #include "core/dtype.h"
 #include "core/error.h"

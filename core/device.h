@@ -1,6 +1,7 @@
 // Devices: the CPU and CUDA GPUs. Data moves between them only through Tensor::to(device).
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <string_view>

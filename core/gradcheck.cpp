@@ -1,6 +1,9 @@
 #include "core/gradcheck.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <map>
 #include <sstream>
 
 #include "core/autograd.h"

@@ -4,6 +4,7 @@
 // double-backward formula.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>

@@ -1,6 +1,10 @@
 #include "core/inplace.h"
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <utility>
+#include <vector>
 
 #include <map>
 

@@ -3,6 +3,9 @@
 // and check that shapes, dtypes and devices match.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace duel {

@@ -1,10 +1,13 @@
 #include "core/op_table.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <set>
+#include <utility>
 
 #include "core/cuda_backend.h"
 

@@ -6,6 +6,7 @@
 // without being wired and tested.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>

@@ -5,11 +5,14 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "core/tensor.h"
+#include "kernels/params.h"
 
 namespace duel {
 
@@ -66,6 +69,29 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 // weight [c_in, c_out, kh, kw]; output size (h-1)*stride - 2*padding + k + output_padding
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
                         Int2 stride = {1, 1}, Int2 padding = {0, 0}, Int2 output_padding = {0, 0});
+
+// ----- fused forms: the same ops, recorded as the same autograd graph, computed on CUDA by one
+// kernel whose epilogue does the rest (kernels/params.h ConvEpilogue). On the CPU they are the
+// plain compositions. nn::Sequential uses them for Conv -> activation and Conv -> BatchNorm2d.
+using kernels::Activation;  // none, relu, leaky_relu, tanh
+// act(conv2d(...)) and act(conv_transpose2d(...)); `slope` is leaky_relu's. The pre-activation
+// is written only when a gradient will read it (grad mode on and an input requiring grad).
+Tensor conv2d_activation(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride,
+                         Int2 padding, Activation act, double slope = 0.01);
+Tensor conv_transpose2d_activation(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                   Int2 stride, Int2 padding, Int2 output_padding, Activation act,
+                                   double slope = 0.01);
+// Per-channel statistics of a convolution's output left by its kernel for the batch_norm that
+// follows: partials [C, tiles, 3] of (count, mean, M2). Undefined when the kernel could not
+// produce them (the CPU, a split-K plan): batch_norm then computes them itself.
+struct ChannelStats {
+  Tensor partials;
+};
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride, Int2 padding,
+              ChannelStats* stats);
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride,
+                        Int2 padding, Int2 output_padding, ChannelStats* stats);
+
 // The weight gradient of conv2d(input, w) given grad_output, as a differentiable op:
 // [c_out, c_in, kernel_size].
 Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Int2 kernel_size,
@@ -78,6 +104,11 @@ Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Int2 k
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   bool training = false, double momentum = 0.1, double eps = 1e-5);
+// The same, in training mode with the statistics of `input` left by the kernel that produced it
+// (conv2d / conv_transpose2d with ChannelStats): one pass over the input instead of three.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
+                  const ChannelStats& stats);
 Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);

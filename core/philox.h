@@ -134,6 +134,19 @@ DUEL_HD void normal_pair(U32x4 w, double* n0, double* n1) {
   *n1 = r * s;
 }
 
+// lo + scale * x with the product rounded before the sum, whatever the compiler and its flags.
+// Left to itself a compiler may contract it into one fma (g++ -march=native does on the host,
+// nvcc does on the device), and then draws with (lo, scale) other than (0, 1) would differ
+// between host and device in the last bit. Every shifted or scaled draw goes through here.
+DUEL_HD double shift_scale(double lo, double scale, double x) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(lo, __dmul_rn(scale, x));
+#else
+  volatile double product = scale * x;  // stored, so rounded to double before the add
+  return lo + product;
+#endif
+}
+
 // Element i of a draw, for the kernels that fill tensors (CPU loop or one GPU thread each).
 DUEL_HD float uniform_f32(uint64_t seed, uint64_t offset, uint64_t i) {
   return uniform24(block(seed, offset, i >> 2).v[i & 3]);

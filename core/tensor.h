@@ -5,9 +5,11 @@
 // so every kernel may assume contiguity. Copying a Tensor copies the handle, not the data.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"

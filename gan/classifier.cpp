@@ -1,7 +1,11 @@
 #include "gan/classifier.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "core/autograd.h"
 #include "nn/optim.h"

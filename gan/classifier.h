@@ -4,6 +4,7 @@
 // coverage.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 

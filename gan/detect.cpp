@@ -1,6 +1,10 @@
 #include "gan/detect.h"
 
+#include <cstdint>
+#include <cstring>
+#include <system_error>
 #include <unsupported/Eigen/FFT>
+#include <utility>
 
 #include <algorithm>
 #include <chrono>

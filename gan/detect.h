@@ -5,6 +5,7 @@
 // goes.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>

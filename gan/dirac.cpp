@@ -1,9 +1,12 @@
 #include "gan/dirac.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <system_error>
 
 #include "core/autograd.h"
 #include "gan/files.h"

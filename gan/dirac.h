@@ -9,6 +9,7 @@
 // gan::gradient_penalty, R1 is a gradient taken with create_graph, and the updates are nn::SGD's.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

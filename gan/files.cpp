@@ -1,6 +1,7 @@
 #include "gan/files.h"
 
 #include <fcntl.h>
+#include <span>
 #include <stdio.h>
 #include <unistd.h>
 

@@ -11,6 +11,7 @@
 // consumes the parameter gradients.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>

@@ -1,6 +1,7 @@
 #include "gan/image.h"
 
 #include <fcntl.h>
+#include <span>
 #include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>

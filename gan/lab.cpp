@@ -1,12 +1,17 @@
 #include "gan/lab.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <system_error>
 
 #include "core/autograd.h"
 #include "gan/canvas.h"

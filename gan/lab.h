@@ -4,6 +4,8 @@
 // generator's gradient on its samples.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 

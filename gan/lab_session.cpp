@@ -1,6 +1,9 @@
 #include "gan/lab_session.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <utility>
 
 #include "core/autograd.h"
 

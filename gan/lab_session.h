@@ -3,6 +3,7 @@
 // steps it from a web page).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>

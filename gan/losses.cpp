@@ -1,5 +1,8 @@
 #include "gan/losses.h"
 
+#include <cstdint>
+#include <vector>
+
 #include "core/autograd.h"
 
 namespace duel::gan {

@@ -1,5 +1,9 @@
 #include "gan/models.h"
 
+#include <cstdint>
+#include <utility>
+#include <vector>
+
 #include "core/autograd.h"
 
 namespace duel::gan {

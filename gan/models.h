@@ -2,6 +2,7 @@
 // 64x64), and the class-conditional dcgan28.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 

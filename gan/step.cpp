@@ -1,6 +1,8 @@
 #include "gan/step.h"
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/inplace.h"

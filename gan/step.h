@@ -2,9 +2,11 @@
 // `duel train`, `duel step` and `duel bench step`.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gan/losses.h"
 #include "gan/models.h"

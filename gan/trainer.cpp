@@ -1,6 +1,10 @@
 #include "gan/trainer.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <system_error>
 #include <unistd.h>
+#include <utility>
 
 #include <atomic>
 #include <chrono>
@@ -57,6 +61,7 @@ std::string config_to_json(const TrainConfig& c) {
   j["eval_every"] = c.eval_every;
   j["eval_n"] = c.eval_n;
   j["device"] = c.device.str();
+  j["math"] = std::string(math_mode_name(c.math));
   return j.dump(2) + "\n";
 }
 
@@ -95,6 +100,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.eval_every = j.value("eval_every", int64_t(0));
     c.eval_n = j.value("eval_n", int64_t(2000));
     c.device = parse_device(j.at("device").get<std::string>());
+    c.math = parse_math_mode(j.value("math", std::string("fp32")));  // runs before math modes: fp32
   } catch (const json::exception& e) {
     fail(source, ": missing or mistyped field (", e.what(), ")");
   } catch (const Error& e) {
@@ -362,6 +368,8 @@ void Run::progress(int64_t step, bool force) {
 
 int Run::go() {
   cuda_backend::check_usable(cfg_.device);
+  check_math_device(cfg_.math, cfg_.device.is_cpu());
+  set_math_mode(cfg_.math);
   DUEL_CHECK(cfg_.batch > 0, "train: --batch must be positive, got ", cfg_.batch);
   DUEL_CHECK(cfg_.log_every > 0, "train: --log-every must be positive, got ", cfg_.log_every);
   DUEL_CHECK(cfg_.sample_every >= 0 && cfg_.checkpoint_every >= 0, "train: --sample-every and "

@@ -2,10 +2,12 @@
 // bit-exact resume.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "core/config.h"
 #include "core/device.h"
 #include "gan/step.h"
 
@@ -26,6 +28,9 @@ struct TrainConfig {
   int64_t eval_n = 2000;         // generated images per evaluation
   std::string out;
   Device device;
+  // The GEMM kernels' math mode (core/config.h); `duel train` defaults to tf32 on cuda, fp32 on
+  // the cpu (docs/cuda.md says why).
+  MathMode math = MathMode::fp32;
 };
 
 std::string config_to_json(const TrainConfig& c);

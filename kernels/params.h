@@ -60,6 +60,25 @@ enum class BinaryOp : int { add, sub, mul, div };
 
 enum class Reduce : int { none, mean, sum };
 
+// The arithmetic of the GEMM-shaped kernels (matmul and the convolution family), chosen once per
+// run (core/config.h). fp32: exact FP32 FMAs. tf32 / bf16: operands rounded to TF32 (10 mantissa
+// bits, round to nearest, ties away) or BF16 (7 bits, ties to even), products summed in FP32 on
+// tensor cores (mma.sync, sm_80+). The CPU kernels implement fp32 only for now.
+enum class MathMode : int { fp32, tf32, bf16 };
+
+// What a convolution kernel's epilogue does to each output element after the bias (CUDA):
+//   z = conv + bias;  pre[i] = z (when pre is set);  out[i] = act(z)
+// and, when stats is set, leaves the per-channel statistics of out for the batch norm that
+// follows: (count, mean, M2) of each column tile of the GEMM, stats[(channel * tiles + tile) * 3],
+// combined in tile order by batch_norm_stats_from_partials (deterministic, no atomics).
+enum class Activation : int { none, relu, leaky_relu, tanh };
+struct ConvEpilogue {
+  Activation act = Activation::none;
+  float slope = 0.0f;      // leaky_relu's negative slope
+  float* pre = nullptr;    // the pre-activation, for autograd
+  float* stats = nullptr;  // per-channel partial statistics (see *_stats_tiles)
+};
+
 // One tensor of a multi-tensor optimiser update (the CUDA Adam kernel): parameter, gradient and
 // the two moments, n elements each.
 struct AdamTensor {

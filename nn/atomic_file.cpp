@@ -1,5 +1,6 @@
 #include "nn/atomic_file.h"
 
+#include <cstdint>
 #include <fcntl.h>
 #include <unistd.h>
 

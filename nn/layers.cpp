@@ -1,6 +1,11 @@
 #include "nn/layers.h"
 
+#include <optional>
+
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
 
 #include "core/autograd.h"
 
@@ -29,9 +34,54 @@ Sequential& Sequential::add(std::shared_ptr<Module> m) {
   return *this;
 }
 
+namespace {
+
+bool g_fuse = true;
+
+// The activation a module applies, if it is one the convolution epilogue can fuse.
+std::optional<std::pair<Activation, double>> activation_of(const Module& m) {
+  if (dynamic_cast<const ReLU*>(&m)) return std::make_pair(Activation::relu, 0.0);
+  if (auto* l = dynamic_cast<const LeakyReLU*>(&m)) return std::make_pair(Activation::leaky_relu, l->negative_slope);
+  if (dynamic_cast<const Tanh*>(&m)) return std::make_pair(Activation::tanh, 0.0);
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool fused_layers() { return g_fuse; }
+void set_fused_layers(bool on) { g_fuse = on; }
+
+// A convolution followed by an activation, or by a batch norm in training mode, runs as one
+// fused op (core/ops.h): the same autograd graph, one kernel on CUDA for the convolution and the
+// activation, or the convolution and the batch norm's statistics.
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, m] : children()) h = (*m)(h);
+  const auto& kids = children();
+  for (size_t i = 0; i < kids.size(); ++i) {
+    Module& m = *kids[i].second;
+    Module* next = g_fuse && i + 1 < kids.size() ? kids[i + 1].second.get() : nullptr;
+    auto* conv = dynamic_cast<Conv2d*>(&m);
+    auto* convt = dynamic_cast<ConvTranspose2d*>(&m);
+    if (next && (conv || convt)) {
+      auto* bn = dynamic_cast<BatchNorm2d*>(next);
+      if (const auto act = activation_of(*next)) {
+        NameScope scope(kids[i].first + " (" + m.type() + ") + " + kids[i + 1].first + " (" + next->type() + ")");
+        h = conv ? conv->forward_activation(h, act->first, act->second)
+                 : convt->forward_activation(h, act->first, act->second);
+        ++i;
+        continue;
+      }
+      if (bn && bn->training()) {
+        NameScope scope(kids[i].first + " (" + m.type() + ") + " + kids[i + 1].first + " (" + next->type() + ")");
+        ChannelStats stats;
+        h = conv ? conv->forward_stats(h, &stats) : convt->forward_stats(h, &stats);
+        h = bn->forward_with_stats(h, stats);
+        ++i;
+        continue;
+      }
+    }
+    h = m(h);
+  }
   return h;
 }
 
@@ -58,9 +108,17 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, bool bi
   if (bias) add_parameter("bias", zeros({out}));
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
+Tensor Conv2d::forward(const Tensor& x) { return forward_stats(x, nullptr); }
+
+Tensor Conv2d::forward_stats(const Tensor& x, ChannelStats* stats) {
   const NamedTensors p = named_parameters();
-  return conv2d(x, p[0].second, p.size() > 1 ? p[1].second : Tensor(), {stride, stride}, {padding, padding});
+  return conv2d(x, p[0].second, p.size() > 1 ? p[1].second : Tensor(), {stride, stride}, {padding, padding}, stats);
+}
+
+Tensor Conv2d::forward_activation(const Tensor& x, Activation act, double slope) {
+  const NamedTensors p = named_parameters();
+  return conv2d_activation(x, p[0].second, p.size() > 1 ? p[1].second : Tensor(), {stride, stride},
+                           {padding, padding}, act, slope);
 }
 
 void Conv2d::reset_parameters(Generator& gen) {
@@ -77,10 +135,18 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int64_t k, int64_t s, 
   if (bias) add_parameter("bias", zeros({out}));
 }
 
-Tensor ConvTranspose2d::forward(const Tensor& x) {
+Tensor ConvTranspose2d::forward(const Tensor& x) { return forward_stats(x, nullptr); }
+
+Tensor ConvTranspose2d::forward_stats(const Tensor& x, ChannelStats* stats) {
   const NamedTensors p = named_parameters();
   return conv_transpose2d(x, p[0].second, p.size() > 1 ? p[1].second : Tensor(), {stride, stride},
-                          {padding, padding}, {output_padding, output_padding});
+                          {padding, padding}, {output_padding, output_padding}, stats);
+}
+
+Tensor ConvTranspose2d::forward_activation(const Tensor& x, Activation act, double slope) {
+  const NamedTensors p = named_parameters();
+  return conv_transpose2d_activation(x, p[0].second, p.size() > 1 ? p[1].second : Tensor(), {stride, stride},
+                                     {padding, padding}, {output_padding, output_padding}, act, slope);
 }
 
 void ConvTranspose2d::reset_parameters(Generator& gen) {
@@ -97,7 +163,9 @@ BatchNorm2d::BatchNorm2d(int64_t c, double eps, double momentum)
   add_buffer("num_batches_tracked", zeros({}, DType::i64));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return forward_with_stats(x, ChannelStats{}); }
+
+Tensor BatchNorm2d::forward_with_stats(const Tensor& x, const ChannelStats& stats) {
   DUEL_CHECK(x.dim() == 4, "BatchNorm2d: expected a 4-D input [N, C, H, W], got ", describe(x));
   if (training()) {
     NoGradGuard no_grad;  // a counter kept for PyTorch compatibility (momentum is fixed)
@@ -105,7 +173,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     n.data<int64_t>()[0] += 1;
   }
   return batch_norm(x, buffer("running_mean"), buffer("running_var"), parameter("weight"),
-                    parameter("bias"), training(), momentum, eps);
+                    parameter("bias"), training(), momentum, eps, stats);
 }
 
 void BatchNorm2d::reset_parameters(Generator&) {

@@ -1,11 +1,18 @@
 // Layers with PyTorch's names, shapes and default initialisation.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "nn/module.h"
 
 namespace duel::nn {
+
+// Whether nn::Sequential runs Conv -> activation and Conv -> BatchNorm2d (training) as fused ops
+// (on by default; the same results within rounding, the same autograd graph). For tests and
+// benchmarks that compare the two.
+bool fused_layers();
+void set_fused_layers(bool on);
 
 class Sequential : public Module {
  public:
@@ -29,6 +36,10 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
          int64_t padding = 0, bool bias = true);
   Tensor forward(const Tensor& x) override;
+  // forward with the output's channel statistics for a following batch norm (core/ops.h)
+  Tensor forward_stats(const Tensor& x, ChannelStats* stats);
+  // act(forward(x)) as one fused op
+  Tensor forward_activation(const Tensor& x, Activation act, double slope);
   void reset_parameters(Generator& gen) override;
   int64_t in_channels, out_channels, kernel_size, stride, padding;
 };
@@ -38,6 +49,8 @@ class ConvTranspose2d : public Module {
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
                   int64_t padding = 0, int64_t output_padding = 0, bool bias = true);
   Tensor forward(const Tensor& x) override;
+  Tensor forward_stats(const Tensor& x, ChannelStats* stats);
+  Tensor forward_activation(const Tensor& x, Activation act, double slope);
   void reset_parameters(Generator& gen) override;
   int64_t in_channels, out_channels, kernel_size, stride, padding, output_padding;
 };
@@ -46,6 +59,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;
+  // forward with the input's statistics left by the convolution that produced it
+  Tensor forward_with_stats(const Tensor& x, const ChannelStats& stats);
   void reset_parameters(Generator& gen) override;
   int64_t num_features;
   double eps, momentum;

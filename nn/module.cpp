@@ -1,5 +1,6 @@
 #include "nn/module.h"
 
+#include <cstdint>
 #include <set>
 
 #include "core/autograd.h"

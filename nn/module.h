@@ -6,6 +6,7 @@
 // load_state_dict(strict=True) and back.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>

@@ -1,5 +1,9 @@
 #include "nn/optim.h"
 
+#include <cstdint>
+#include <utility>
+#include <vector>
+
 #include "core/autograd.h"
 #include "core/inplace.h"
 

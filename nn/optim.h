@@ -3,8 +3,10 @@
 // (moments and step counts, by parameter name) is saved in checkpoints.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "nn/tensor_io.h"
 

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the Catch2 suites (ops, autograd, kernels, golden files,
 # safetensors, CLI), the PyTorch cross-check of `duel op`, and the CUDA tests (reported as
-# skipped, not passed, on a machine without a GPU).
+# skipped, not passed, on a machine without a GPU); then the whole suite again with the emulated
+# CUDA device visible (DUEL_CUDA_EMULATE=1: tests must hold with and without a device), the
+# standard-include check and a clang + libc++ compile of the tree (portability to newer
+# compilers), and the configure step of the GPU machine's source route (scripts/device_rehearsal.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
+python3 scripts/check_std_includes.py
 bash scripts/build.sh
-cd build
-ctest --output-on-failure -j"${JOBS:-2}"
+(cd build && ctest --output-on-failure -j"${JOBS:-2}")
+echo "test: the whole suite again with the emulated CUDA device visible"
+(cd build && DUEL_CUDA_EMULATE=1 ctest --output-on-failure -j"${JOBS:-2}")
+bash scripts/check_libcxx.sh
+bash scripts/device_rehearsal.sh --configure-only

@@ -9,7 +9,15 @@
 //   GET  /api/node?session=&node=K                          -> one node's statistics
 // Every error is one JSON object {"error": "..."} with status 400 (bad request), 404 (unknown
 // session or path) or 500; a handler never takes the server down.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
 #include <signal.h>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include <atomic>
 #include <chrono>

@@ -1,6 +1,8 @@
 // The lab settings as JSON, checked key by key: the studio's page sends them with every step.
 #include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/error.h"
 #include "studio/studio.h"

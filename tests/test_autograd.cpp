@@ -2,6 +2,9 @@
 // no-grad mode, anomaly mode, and its errors.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/gradcheck.h"

@@ -93,7 +93,7 @@ TEST_CASE("duel answers bad input with one line and a non-zero exit", "[cli][err
       {"op leaky_relu --in " + in + " --out " + out + " --attr slope=2", "unknown attribute 'slope'"},
       {"op conv2d --in " + in + " --out " + out + " --attr stride=x", "stride='x' is not"},
       {"op add --in " + in + " --out " + out + " --backward", "grad_out"},
-      {"op add --in " + in + " --out " + out + " --device cuda", "cuda"},
+      {"op add --in " + in + " --out " + out + " --device cuda:63", "cuda:63"},
       {"op add --in " + in + " --out " + out + " --device tpu", "unknown device 'tpu'"},
       {"op add --in " + in, "missing --out"},
       {"gradcheck --op conv2d --all", "not both"},

@@ -5,8 +5,13 @@
 // the device in tests/cuda/; here the kernels run on the CPU emulator, so this checks the code,
 // not the hardware.
 #include <catch2/catch.hpp>
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"
@@ -14,6 +19,7 @@
 #include "core/inplace.h"
 #include "core/op_table.h"
 #include "core/random.h"
+#include "kernels/cpu/util.h"
 #include "nn/tensor_io.h"
 #include "tests/cuda_compare.h"
 #include "tests/run_duel.h"
@@ -37,6 +43,26 @@ TEST_CASE("emulated CUDA device: every op forward, backward and double backward 
   DUEL_CHECK_ALL_OPS_ON(kCuda);
 }
 
+TEST_CASE("emulated CUDA device: the op suite in the tf32 and bf16 math modes, each within its bound",
+          "[cuda-emu][ops][mma]") {
+  cuda_backend::EmulatedCudaGuard emulate;
+  for (MathMode m : {MathMode::tf32, MathMode::bf16}) {
+    MathModeGuard mode(m);
+    DUEL_CHECK_ALL_OPS_ON(kCuda);
+  }
+  // The mode reaches the kernels: a convolution differs from the fp32 result by about the
+  // mode's rounding, not by zero.
+  Generator g(12);
+  const Tensor x = randn({2, 8, 9, 9}, g), w = randn({6, 8, 3, 3}, g);
+  const Tensor exact = conv2d(x, w, Tensor(), {1, 1}, {1, 1});
+  for (MathMode m : {MathMode::tf32, MathMode::bf16}) {
+    MathModeGuard mode(m);
+    const double err = nmse(conv2d(x.to(kCuda), w.to(kCuda), Tensor(), {1, 1}, {1, 1}).to(Device::cpu()), exact);
+    CHECK(err > 1e-10);
+    CHECK(err <= test::math_mode_bound(m));
+  }
+}
+
 TEST_CASE("emulated CUDA device: storage, copies, fills and the Philox draws", "[cuda-emu]") {
   cuda_backend::EmulatedCudaGuard emulate;
   Generator g(5);
@@ -57,6 +83,24 @@ TEST_CASE("emulated CUDA device: storage, copies, fills and the Philox draws", "
     const Tensor n_cpu = normal({1001}, 0.5, 2, a, DType::f32);
     const Tensor n_dev = normal({1001}, 0.5, 2, b, DType::f32, kCuda).to(Device::cpu());
     CHECK(std::memcmp(n_cpu.raw_data(), n_dev.raw_data(), n_cpu.nbytes()) == 0);
+  }
+  // With a shift and a scale whose product is inexact, a host compiler that contracts lo + s*u
+  // into an fma (g++ -march=native did) gives other last bits than the device: bitwise here.
+  for (const auto& [lo, hi, mean, sd] : {std::array<double, 4>{-0.37, 1.91, 0.3, 1.7},
+                                          std::array<double, 4>{0.1, 0.7, -2.2, 0.013}}) {
+    Generator c(29), d(29);
+    const Tensor u_cpu = uniform({999}, lo, hi, c, DType::f32);
+    const Tensor u_dev = uniform({999}, lo, hi, d, DType::f32, kCuda).to(Device::cpu());
+    CHECK(std::memcmp(u_cpu.raw_data(), u_dev.raw_data(), u_cpu.nbytes()) == 0);
+    const Tensor n_cpu = normal({999}, mean, sd, c, DType::f32);
+    const Tensor n_dev = normal({999}, mean, sd, d, DType::f32, kCuda).to(Device::cpu());
+    CHECK(std::memcmp(n_cpu.raw_data(), n_dev.raw_data(), n_cpu.nbytes()) == 0);
+    // A last-bit difference in the double rarely survives the rounding to float: the float64
+    // kernels show every one.
+    std::vector<double> on_host(999), on_device(999);
+    kernels::cpu::random_normal(on_host.data(), 999, 77, 5, mean, sd);
+    kernels::cuda_emu::random_normal_f64(on_device.data(), 999, 77, 5, mean, sd, nullptr);
+    CHECK(std::memcmp(on_host.data(), on_device.data(), on_host.size() * sizeof(double)) == 0);
   }
   // Host code cannot read device memory by accident.
   CHECK_THROWS_WITH(dev.to_vector(), Contains("to(cpu)"));
@@ -135,7 +179,8 @@ TEST_CASE("emulated CUDA device: duel op --device cuda agrees with the cpu", "[c
   }
   // Without the emulator and without a GPU the same command is one clear error.
   if (cuda_device_count() == 0) {
-    const test::Run none = test::run_duel(common + " --device cuda --out " + dir + "/x.safetensors");
+    const test::Run none = test::run_duel(common + " --device cuda --out " + dir + "/x.safetensors",
+                                          "DUEL_CUDA_EMULATE=0");
     CHECK(none.code != 0);
     CHECK(none.err.find("cuda") != std::string::npos);
   }
@@ -148,7 +193,8 @@ TEST_CASE("emulated CUDA device: duel step and duel train run on cuda like on th
   const std::string common = "train --model dcgan28 --loss wgan-gp --data synthetic --batch 2 --steps 2 "
                              "--log-every 1 --seed 3 --n-critic 2";
   const test::Run cpu = test::run_duel(common + " --out " + dir + "/cpu");
-  const test::Run gpu = test::run_duel(common + " --device cuda --out " + dir + "/gpu", "DUEL_CUDA_EMULATE=1");
+  // fp32: the comparison is at the fp32 bound (on cuda `duel train` defaults to tf32).
+  const test::Run gpu = test::run_duel(common + " --device cuda --math fp32 --out " + dir + "/gpu", "DUEL_CUDA_EMULATE=1");
   INFO(cpu.err << gpu.err);
   REQUIRE(cpu.code == 0);
   REQUIRE(gpu.code == 0);
@@ -167,4 +213,40 @@ TEST_CASE("emulated CUDA device: duel step and duel train run on cuda like on th
     CHECK(nmse(db.at(name), t) <= 1e-7);
   }
   CHECK(test::slurp(dir + "/gpu/config.json").find("\"device\": \"cuda:0\"") != std::string::npos);
+  CHECK(test::slurp(dir + "/gpu/config.json").find("\"math\": \"fp32\"") != std::string::npos);
+}
+
+TEST_CASE("emulated CUDA device: --math on the command line", "[cuda-emu][cli][mma]") {
+  const std::string dir = test::tmp_dir("cuda_math_" + std::to_string(::getpid()));
+  // The CPU has fp32 only: one clear line and a non-zero exit.
+  const test::Run refused = test::run_duel("bench step --model dcgan28 --batch 2 --steps 1 --warmup 0 --math tf32");
+  CHECK(refused.code != 0);
+  CHECK(refused.err.find("--math tf32: the CPU kernels compute in FP32 only") != std::string::npos);
+  const test::Run bad = test::run_duel("bench step --model dcgan28 --batch 2 --device cuda --math fp16", "DUEL_CUDA_EMULATE=1");
+  CHECK(bad.code != 0);
+  CHECK(bad.err.find("unknown math mode 'fp16'") != std::string::npos);
+  // A training step in each tensor-core mode on the emulated device.
+  for (const char* m : {"tf32", "bf16"}) {
+    const test::Run r = test::run_duel(std::string("bench step --model dcgan28 --loss ns --batch 2 --steps 1 --warmup 0 "
+                                                   "--device cuda --json --math ") + m, "DUEL_CUDA_EMULATE=1");
+    INFO(r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out.find(std::string("\"math\": \"") + m + "\"") != std::string::npos);
+  }
+  // duel op in tf32 against the cpu within tf32's bound, and not bit-equal to fp32.
+  Generator g(9);
+  save_safetensors(dir + "/in.safetensors", {{"input", randn({2, 3, 9, 8}, g)}, {"weight", randn({5, 3, 4, 3}, g)},
+                                             {"grad_out", randn({2, 5, 4, 4}, g)}});
+  const std::string common = "op conv2d --in " + dir + "/in.safetensors --backward --attr stride=2 --attr padding=1,1";
+  REQUIRE(test::run_duel(common + " --out " + dir + "/cpu.safetensors").code == 0);
+  const test::Run tf = test::run_duel(common + " --device cuda --math tf32 --out " + dir + "/tf32.safetensors",
+                                      "DUEL_CUDA_EMULATE=1");
+  INFO(tf.err);
+  REQUIRE(tf.code == 0);
+  const auto a = load(dir + "/cpu.safetensors"), b = load(dir + "/tf32.safetensors");
+  for (const auto& [name, t] : a) {
+    INFO(name);
+    CHECK(nmse(b.at(name), t) <= test::math_mode_bound(MathMode::tf32));
+    CHECK(nmse(b.at(name), t) > 1e-12);
+  }
 }

@@ -6,6 +6,7 @@
 // reductions, not device speed or device math-library rounding: tests/cuda/ does that on a GPU.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -57,22 +58,27 @@ TEST_CASE("emulated CUDA conv family matches the reference on odd shapes", "[cud
 
     auto want = poisoned(ny), got = poisoned(ny);
     ref::conv2d_forward(want.data(), x.data(), w.data(), b_out.data(), s);
-    emu::conv2d_forward_f32(got.data(), x.data(), w.data(), b_out.data(), s, nullptr);
+    std::vector<float> ws_f(size_t(emu::conv2d_forward_workspace(s, kernels::MathMode::fp32)) + 1);
+    std::vector<float> ws_d(size_t(emu::conv2d_input_grad_workspace(s, kernels::MathMode::fp32)) + 1);
+    emu::conv2d_forward_f32(got.data(), x.data(), w.data(), b_out.data(), s, kernels::MathMode::fp32, ws_f.data(),
+                            nullptr);
     CHECK(nmse(got, want) <= kBound);
-    emu::conv2d_forward_f32(got.data(), x.data(), w.data(), nullptr, s, nullptr);
+    emu::conv2d_forward_f32(got.data(), x.data(), w.data(), nullptr, s, kernels::MathMode::fp32, ws_f.data(), nullptr);
     ref::conv2d_forward(want.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
     CHECK(nmse(got, want) <= kBound);
 
     auto want_dx = poisoned(nx), got_dx = poisoned(nx);
     ref::conv2d_input_grad(want_dx.data(), dy.data(), w.data(), b_in.data(), s);
-    emu::conv2d_input_grad_f32(got_dx.data(), dy.data(), w.data(), b_in.data(), s, nullptr);
+    emu::conv2d_input_grad_f32(got_dx.data(), dy.data(), w.data(), b_in.data(), s, kernels::MathMode::fp32,
+                               ws_d.data(), nullptr);
     CHECK(nmse(got_dx, want_dx) <= kBound);
 
     auto want_dw = poisoned(nw), got_dw = poisoned(nw);
-    std::vector<float> workspace(size_t(emu::conv2d_weight_grad_workspace(s)),
+    std::vector<float> workspace(size_t(emu::conv2d_weight_grad_workspace(s, kernels::MathMode::fp32)) + 1,
                                  std::numeric_limits<float>::quiet_NaN());
     ref::conv2d_weight_grad(want_dw.data(), x.data(), dy.data(), s);
-    emu::conv2d_weight_grad_f32(got_dw.data(), x.data(), dy.data(), s, workspace.data(), nullptr);
+    emu::conv2d_weight_grad_f32(got_dw.data(), x.data(), dy.data(), s, kernels::MathMode::fp32, workspace.data(),
+                                nullptr);
     CHECK(nmse(got_dw, want_dw) <= kBound);
   }
 }
@@ -81,15 +87,15 @@ TEST_CASE("emulated CUDA weight gradient splits its reduction and stays determin
           "[cuda-emu][conv]") {
   // n*h_out*w_out = 4*14*14 = 784: more than one split of the K loop.
   const ConvShape s = make_conv(4, 3, 28, 28, 5, 4, 4, 2, 2, 1, 1);
-  REQUIRE(emu::conv2d_weight_grad_workspace(s) > 0);
+  REQUIRE(emu::conv2d_weight_grad_workspace(s, kernels::MathMode::fp32) > 0);
   const int64_t nx = s.n * s.c_in * s.h * s.w, nw = s.c_out * s.c_in * s.kh * s.kw,
                 ny = s.n * s.c_out * s.h_out * s.w_out;
   const auto x = random_vec(nx, 6), dy = random_vec(ny, 7);
-  std::vector<float> workspace(size_t(emu::conv2d_weight_grad_workspace(s)));
+  std::vector<float> workspace(size_t(emu::conv2d_weight_grad_workspace(s, kernels::MathMode::fp32)));
   auto want = poisoned(nw), first = poisoned(nw), second = poisoned(nw);
   ref::conv2d_weight_grad(want.data(), x.data(), dy.data(), s);
-  emu::conv2d_weight_grad_f32(first.data(), x.data(), dy.data(), s, workspace.data(), nullptr);
-  emu::conv2d_weight_grad_f32(second.data(), x.data(), dy.data(), s, workspace.data(), nullptr);
+  emu::conv2d_weight_grad_f32(first.data(), x.data(), dy.data(), s, kernels::MathMode::fp32, workspace.data(), nullptr);
+  emu::conv2d_weight_grad_f32(second.data(), x.data(), dy.data(), s, kernels::MathMode::fp32, workspace.data(), nullptr);
   CHECK(nmse(first, want) <= kBound);
   CHECK(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0);
 }
@@ -102,7 +108,9 @@ TEST_CASE("emulated CUDA matmul matches the reference with every transpose", "[c
       INFO("ta=" << ta << " tb=" << tb);
       auto want = poisoned(batch * m * n), got = poisoned(batch * m * n);
       ref::matmul(want.data(), a.data(), b.data(), batch, m, n, k, ta, tb);
-      emu::matmul_f32(got.data(), a.data(), b.data(), batch, m, n, k, ta, tb, nullptr);
+      std::vector<float> ws(size_t(emu::matmul_workspace(batch, m, n, k, kernels::MathMode::fp32)) + 1);
+      emu::matmul_f32(got.data(), a.data(), b.data(), batch, m, n, k, ta, tb, kernels::MathMode::fp32, ws.data(),
+                      nullptr);
       CHECK(nmse(got, want) <= kBound);
     }
 }

@@ -6,6 +6,7 @@
 // equality for copies, fills, casts and integers.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>

@@ -1,6 +1,10 @@
 // Catching fakes (gan/detect.h): ROC AUC, the power spectrum, the detector, and the commands'
 // bad input; the Dirac GAN command.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include <cmath>
 #include <filesystem>

@@ -1,6 +1,9 @@
 // Bad shapes, dtypes and devices: every op throws duel::Error naming itself and what does not fit.
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <vector>
 
+#include "core/cuda_backend.h"
 #include "core/ops.h"
 #include "core/random.h"
 
@@ -58,9 +61,17 @@ TEST_CASE("dtype errors name the op and both dtypes", "[errors]") {
 TEST_CASE("device errors name the devices", "[errors]") {
   CHECK_THROWS_WITH(parse_device("gpu"), Contains("unknown device 'gpu'"));
   CHECK(parse_device("cuda:3") == Device::cuda(3));
-  // This build has no CUDA storage yet: asking for it is an error that says so, not a crash.
-  CHECK_THROWS_WITH(empty({2}, DType::f32, Device::cuda(0)), Contains("cuda"));
-  CHECK_THROWS_WITH(f32({2}).to(Device::cuda(0)), Contains("cuda:0"));
+  // A device no machine here has (with a GPU, with the emulated cuda:0, or with none): an error
+  // naming it, not a crash.
+  CHECK_THROWS_WITH(empty({2}, DType::f32, Device::cuda(63)), Contains("cuda:63"));
+  CHECK_THROWS_WITH(f32({2}).to(Device::cuda(63)), Contains("cuda:63"));
+  if (!cuda_backend::emulated() && cuda_device_count() == 0) {
+    // No CUDA device at all: cuda:0 is refused too, saying why.
+    CHECK_THROWS_WITH(empty({2}, DType::f32, Device::cuda(0)), Contains("cuda:0"));
+    CHECK_THROWS_WITH(f32({2}).to(Device::cuda(0)), Contains("cuda:0"));
+  } else {
+    CHECK(f32({2}).to(Device::cuda(0)).device() == Device::cuda(0));
+  }
 }
 
 TEST_CASE("undefined tensors are rejected, not dereferenced", "[errors]") {

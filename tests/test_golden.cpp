@@ -2,9 +2,14 @@
 // conv2d, conv_transpose2d and batch_norm forward and backward, and the WGAN-GP penalty of a
 // tiny conv critic with its gradient with respect to the critic's weights (a double backward).
 // float64 must agree to 1e-9 relative, float32 to 2e-4.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/ops.h"

@@ -1,6 +1,7 @@
 // gan/idx and gan/image: IDX files written by hand (raw and gzip) and read back, one hand-made
 // bad file per rejection the reader promises, truncation/bit-flip sweeps, the real
 // Fashion-MNIST files, PNG grids read back with stb_image, and image folders.
+#include <cstdint>
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 #include <unistd.h>

@@ -1,8 +1,10 @@
 // Fast CPU kernels against the reference kernels, called directly on larger odd shapes than the
 // op samples (several im2col groups, rows that do not divide a vector width, ...). Output
 // buffers start as NaN so an element that is not written fails the comparison.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 

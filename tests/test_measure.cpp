@@ -1,6 +1,12 @@
 // Judging and explaining GANs: the metrics on known cases and the sanity cases with the committed
 // classifier, the 2D lab, the iteration graph, the report and their bad input.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/run_duel.h"
 #include <cmath>

@@ -1,9 +1,15 @@
 // Every op in the table: gradcheck and gradgradcheck in float64 (coverage comes from the table,
 // so an op cannot be added without them), and the fast CPU path against the reference path on
 // every sample in f32 and f64 with poisoned output buffers.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
+#include <map>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"

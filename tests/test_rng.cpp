@@ -1,7 +1,10 @@
 // Philox4x32-10 against the Random123 known-answer vectors, and the uniform/normal draws built
 // on it: determinism, independence of the draw from the thread count, and their statistics.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "core/config.h"
 #include "core/philox.h"

@@ -2,6 +2,11 @@
 // reader promises, the writer's refusals, atomic replacement, and a small truncate/flip fuzz.
 #include "nn/safetensors.h"
 
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string_view>
 #include <unistd.h>
 
 #include <algorithm>

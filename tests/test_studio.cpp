@@ -1,6 +1,11 @@
 // The teaching tools: graph tracing (values, gradients, scopes), the iteration graph's parts and
 // passes, the lab session behind duel studio, the studio's settings parser, and the Dirac GAN.
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <cmath>
 #include <nlohmann/json.hpp>

@@ -1,6 +1,11 @@
 // Training, end to end: five dcgan28 iterations against PyTorch (scripts/golden_train_torch.py),
 // `duel step`, bit-exact resume, checkpoint round trips, and bad input to `duel train`.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "tests/run_duel.h"
 #include <cmath>
@@ -15,6 +20,7 @@
 #include "gan/step.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
+#include "tests/golden_train.h"
 #include "tests/train_inputs.h"
 
 using namespace duel;
@@ -26,100 +32,7 @@ using test::tmp_dir;
 
 using test::Run;
 using test::run_duel;
-
-// max |a - b| / max(max |b|, floor)
-double rel(const std::vector<double>& a, const std::vector<double>& b, double floor = 1e-30) {
-  REQUIRE(a.size() == b.size());
-  double d = 0, s = floor;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::abs(a[i] - b[i]));
-    s = std::max(s, std::abs(b[i]));
-  }
-  return d / s;
-}
-
-std::vector<double> strided_sample(const Tensor& t) {
-  const std::vector<double> v = t.to_vector();
-  const size_t stride = std::max<size_t>(1, v.size() / 2048);
-  std::vector<double> out;
-  for (size_t i = 0; i < v.size() && out.size() < 2048; i += stride) out.push_back(v[i]);
-  return out;
-}
-
-struct GoldenRun {
-  std::vector<double> loss_d, loss_g, gp;
-  NamedTensors d_grads, g_grads;
-  std::unique_ptr<gan::Gan> gan;
-};
-
-GoldenRun run_five(gan::LossKind loss, DType t, Device dev, int iterations = 5) {
-  gan::ModelConfig m;
-  m.critic_norm = loss == gan::LossKind::wgan_gp ? gan::CriticNorm::none : gan::CriticNorm::batchnorm;
-  GoldenRun r;
-  r.gan = std::make_unique<gan::Gan>(m);
-  r.gan->G().to_dtype(t);
-  r.gan->D().to_dtype(t);
-  test::init_from_hash(r.gan->G(), 100, t);
-  test::init_from_hash(r.gan->D(), 200, t);
-  r.gan->G().to_device(dev);
-  r.gan->D().to_device(dev);
-  gan::GanStep step(*r.gan, gan::defaults_for(loss));
-  for (int it = 0; it < iterations; ++it) {
-    const test::StepInputs in = test::hashed_inputs(it, 8, t);
-    const Tensor fake = r.gan->generate(in.z.to(dev));
-    const gan::DStats d = step.d_update(in.real.to(dev), Tensor(), fake, in.eps.defined() ? in.eps.to(dev) : in.eps);
-    const gan::GStats g = step.g_update(fake, Tensor());
-    r.loss_d.push_back(d.loss.item());
-    r.loss_g.push_back(g.loss.item());
-    if (d.gp.defined()) r.gp.push_back(d.gp.item());
-    r.d_grads.clear();
-    r.g_grads.clear();
-    const NamedTensors dp = r.gan->D().named_parameters(), gp = r.gan->G().named_parameters();
-    for (size_t i = 0; i < dp.size(); ++i) r.d_grads.emplace_back(dp[i].first, d.grads[i]);
-    for (size_t i = 0; i < gp.size(); ++i) r.g_grads.emplace_back(gp[i].first, g.grads[i]);
-  }
-  return r;
-}
-
-// On `dev`: the CPU in float64 and float32, or CUDA (float32 only). `golden_tag` overrides which
-// of the golden trajectories a float32 run is held to ("f64": the exact one); without `tensors`
-// only the losses of every iteration are compared, not the gradients and weights at the end.
-void compare_with_golden(const std::string& file, gan::LossKind loss, Device dev = Device::cpu(),
-                         const std::string& golden_tag = "", bool tensors = true) {
-  const auto golden = load_safetensors_map(std::string(DUEL_SOURCE_DIR) + "/tests/golden/" + file);
-  for (DType t : {DType::f64, DType::f32}) {
-    if (dev.is_cuda() && t == DType::f64) continue;
-    const std::string tag = !golden_tag.empty() ? golden_tag : t == DType::f64 ? "f64" : "f32";
-    INFO(file << " " << tag);
-    // float64 agrees to summation order; float32 losses to the foundation issue's 2e-4, and the
-    // weights after five Adam steps to 1e-3 of each tensor's largest element (Adam's first steps
-    // move each weight by about +-lr whatever the gradient's size, so a gradient that is zero up to
-    // rounding can move a weight either way: a few such elements are expected in float32).
-    const double loss_tol = t == DType::f64 ? 1e-9 : 2e-4, tensor_tol = t == DType::f64 ? 1e-7 : 1e-3;
-    GoldenRun r = run_five(loss, t, dev);
-    CHECK(rel(r.loss_d, golden.at(tag + ".loss_D").to_vector(), 1.0) < loss_tol);
-    CHECK(rel(r.loss_g, golden.at(tag + ".loss_G").to_vector(), 1.0) < loss_tol);
-    if (!r.gp.empty()) CHECK(rel(r.gp, golden.at(tag + ".gp").to_vector(), 1.0) < loss_tol);
-    if (!tensors) continue;
-    auto check_tensor = [&](const std::string& key, const Tensor& on_device) {
-      INFO(key);
-      const Tensor value = on_device.to(Device::cpu());
-      if (value.dtype() == DType::i64) {
-        CHECK(value.to_vector() == golden.at(tag + "." + key).to_vector());
-        return;
-      }
-      CHECK(rel(strided_sample(value), golden.at(tag + "." + key + ".sample").to_vector()) < tensor_tol);
-      const std::vector<double> norm = golden.at(tag + "." + key + ".norm").to_vector();
-      double l2 = 0;
-      for (double v : value.to_vector()) l2 += v * v;
-      CHECK(std::abs(std::sqrt(l2) - norm[0]) <= tensor_tol * norm[0]);
-    };
-    for (auto& [n, g] : r.d_grads) check_tensor("D.grad." + n, g);
-    for (auto& [n, g] : r.g_grads) check_tensor("G.grad." + n, g);
-    for (auto& [n, v] : r.gan->D().state()) check_tensor("D." + n, v);
-    for (auto& [n, v] : r.gan->G().state()) check_tensor("G." + n, v);
-  }
-}
+using test::compare_with_golden;
 
 }  // namespace
 
@@ -143,7 +56,8 @@ TEST_CASE("five dcgan28 iterations with the wgan-gp loss match PyTorch", "[train
 // CUDA, 0.974480 in float64 and 0.973595 in float32. So for ns, CUDA is held to the float64
 // (exact) trajectory on the losses of all five iterations. Its weights after five iterations
 // are not compared: G.1.bias is 6e-3 away from float64's, over the 1e-3 bound.
-// wgan-gp (no batch norm in the critic) is compared in full. tests/cuda runs this on a GPU.
+// wgan-gp (no batch norm in the critic) is compared in full. tests/cuda/test_cuda_train.cpp
+// runs the same on a GPU.
 TEST_CASE("five dcgan28 iterations on the emulated CUDA device match PyTorch", "[train][golden][cuda-emu]") {
   cuda_backend::EmulatedCudaGuard emulate;
   compare_with_golden("train_ns.safetensors", gan::LossKind::ns, Device::cuda(0), "f64", false);
@@ -316,7 +230,7 @@ TEST_CASE("duel train answers bad input with one line and a non-zero exit", "[tr
       {"train --steps 1 --steps-per-epoch 3 --out " + dir + "/a", "unknown flag"},
       {"train --steps 1 --epochs 1 --out " + dir + "/a", "not both"},
       {"train --out " + dir + "/a", "--steps"},
-      {"train --steps 1 --device cuda --data synthetic --out " + dir + "/a", "cuda"},
+      {"train --steps 1 --device cuda:63 --data synthetic --out " + dir + "/a", "cuda:63"},
       {"train --steps 1 --critic-norm groupnorm --out " + dir + "/a", "unknown critic norm"},
       {"train --steps 1 --lr-g fast --out " + dir + "/a", "expects a number"},
       {"sample --checkpoint " + dir + "/nothing-here --out " + dir + "/x.png", "no checkpoint"},

@@ -1,7 +1,11 @@
 // Helpers shared by the op implementations in core/ops/*.cpp (not a public header).
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"
@@ -45,6 +49,11 @@ inline void check_floating(const char* op, const char* name, const Tensor& t) {
       DUEL_CPU_KERNEL(fn, __VA_ARGS__);                              \
     }                                                                \
   } while (0)
+
+// A float32 scratch buffer of at least one element (a kernel's workspace of size n, maybe 0).
+inline Tensor workspace_at_least_one(int64_t n, Device d) {
+  return empty({n > 0 ? n : 1}, DType::f32, d);
+}
 
 // The device the op runs on: the CPU, or a usable CUDA device with a float32 (or int64) tensor.
 inline void check_device_supported(const char* op, const Tensor& t) {
@@ -91,5 +100,11 @@ inline std::vector<int64_t> non_channel_dims(const Tensor& x) {
   for (int64_t i = 2; i < x.dim(); ++i) d.push_back(i);
   return d;
 }
+
+// The autograd records of relu, leaky_relu and tanh for an output computed elsewhere (a fused
+// convolution epilogue); core/ops/elementwise.cpp.
+Tensor record_relu(const Tensor& x, Tensor out);
+Tensor record_leaky_relu(const Tensor& x, Tensor out, double slope);
+Tensor record_tanh(const Tensor& x, Tensor out);
 
 }  // namespace duel::ops_detail

@@ -7,6 +7,12 @@
 //
 // A transposed convolution's output size is ambiguous when stride > 1; the output_padding that
 // recovers the forward input's size is computed from the shapes at hand.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {
@@ -67,7 +73,10 @@ Tensor bias_grad(const Tensor& g) { return sum(g, {0, 2, 3}); }
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding) {
+namespace {
+
+// The checks of conv2d(x, w, bias) and its ConvShape.
+kernels::ConvShape conv2d_checked(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding) {
   const char* op = "conv2d";
   check_4d(op, "input", x, "[N, C_in, H, W]");
   check_4d(op, "weight", w, "[C_out, C_in, kH, kW]");
@@ -80,13 +89,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
              op, ": kernel ", w.size(2), "x", w.size(3), " is larger than the padded input ",
              x.size(2) + 2 * padding[0], "x", x.size(3) + 2 * padding[1], " (input ", describe(x), ")");
   check_device_supported(op, x);
-  const kernels::ConvShape s = conv_shape(x, w.size(0), w.size(2), w.size(3), stride, padding);
-  Tensor y = empty({s.n, s.c_out, s.h_out, s.w_out}, x.dtype(), x.device());
-  dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_KERNEL(x.device(), T, conv2d_forward, y.data<T>(), x.data<T>(), w.data<T>(),
-                    bias.defined() ? bias.data<T>() : nullptr, s);
-  });
-  return record(op, y, {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
+  return conv_shape(x, w.size(0), w.size(2), w.size(3), stride, padding);
+}
+
+Tensor record_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding, Tensor y) {
+  return record("conv2d", std::move(y), {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
     Tensor dx, dw, db;
     if (n.needs_grad(0)) {
       const Int2 op_pad{output_padding_for(x.size(2), g.size(2), w.size(2), stride[0], padding[0]),
@@ -99,8 +106,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
   });
 }
 
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
-                        Int2 padding, Int2 output_padding) {
+// The checks of conv_transpose2d(x, w, bias) and the ConvShape of the conv2d whose input
+// gradient it is: in that conv2d's terms c_in = C_out here, c_out = C_in here, and its output is x.
+kernels::ConvShape conv_transpose2d_checked(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
+                                            Int2 padding, Int2 output_padding) {
   const char* op = "conv_transpose2d";
   check_4d(op, "input", x, "[N, C_in, H, W]");
   check_4d(op, "weight", w, "[C_in, C_out, kH, kW]");
@@ -119,8 +128,6 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, In
              " for input ", describe(x), ", kernel ", w.size(2), "x", w.size(3), " and padding (",
              padding[0], ", ", padding[1], ")");
   check_device_supported(op, x);
-  // conv_transpose2d(x, w) is the input gradient of conv2d(y, w) where y has the output's shape:
-  // in that conv2d's terms c_in = C_out here, c_out = C_in here, and its output is x.
   kernels::ConvShape s;
   s.n = x.size(0);
   s.c_in = w.size(1);
@@ -135,18 +142,134 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, In
   s.pad_w = padding[1];
   s.h_out = x.size(2);
   s.w_out = x.size(3);
-  Tensor y = empty({s.n, s.c_in, h_out, w_out}, x.dtype(), x.device());
-  dispatch_floating(x.dtype(), op, [&]<class T>() {
-    DUEL_KERNEL(x.device(), T, conv2d_input_grad, y.data<T>(), x.data<T>(), w.data<T>(),
-                    bias.defined() ? bias.data<T>() : nullptr, s);
-  });
-  return record(op, y, {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
+  return s;
+}
+
+Tensor record_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding,
+                               Tensor y) {
+  return record("conv_transpose2d", std::move(y), {x, w, bias}, [x, w, stride, padding](Node& n, const Tensor& g) {
     Tensor dx, dw, db;
     if (n.needs_grad(0)) dx = conv2d(g, w, Tensor(), stride, padding);
     if (n.needs_grad(1)) dw = conv2d_weight_grad(g, x, {w.size(2), w.size(3)}, stride, padding);
     if (n.needs_grad(2)) db = bias_grad(g);
     return std::vector<Tensor>{dx, dw, db};
   });
+}
+
+// Runs the convolution kernel (conv2d, or conv2d_input_grad for a transposed convolution) into
+// `out` on x's device, with the CUDA epilogue `ep` where given (ep.stats: set from `stats`).
+void run_conv(bool transposed, const kernels::ConvShape& s, Tensor& out, const Tensor& x, const Tensor& w,
+              const Tensor& bias, kernels::ConvEpilogue ep, ChannelStats* stats) {
+  const char* op = transposed ? "conv_transpose2d" : "conv2d";
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    if (x.device().is_cuda()) {
+      if constexpr (std::is_same_v<T, float>) {
+        const MathMode m = math_mode();
+        if (stats) {
+          const int64_t tiles = transposed ? kernels::cuda_emu::conv2d_input_grad_stats_tiles(s, m)
+                                           : kernels::cuda_emu::conv2d_forward_stats_tiles(s, m);
+          const int64_t channels = transposed ? s.c_in : s.c_out;
+          stats->partials = tiles > 0 ? empty({channels, tiles, 3}, DType::f32, x.device()) : Tensor();
+          ep.stats = tiles > 0 ? stats->partials.data<float>() : nullptr;
+        }
+        const int64_t ws_n = transposed ? kernels::cuda_emu::conv2d_input_grad_workspace(s, m)
+                                        : kernels::cuda_emu::conv2d_forward_workspace(s, m);
+        const Tensor ws = workspace_at_least_one(ws_n, x.device());
+        const float* b = bias.defined() ? bias.data<float>() : nullptr;
+        if (transposed)
+          DUEL_CUDA_CALL(x.device(), conv2d_input_grad_fused_f32, out.data<float>(), x.data<float>(), w.data<float>(),
+                         b, s, ep, m, ws.data<float>());
+        else
+          DUEL_CUDA_CALL(x.device(), conv2d_forward_fused_f32, out.data<float>(), x.data<float>(), w.data<float>(), b,
+                         s, ep, m, ws.data<float>());
+      }
+    } else {
+      if (stats) stats->partials = Tensor();
+      const T* b = bias.defined() ? bias.data<T>() : nullptr;
+      if (transposed)
+        DUEL_CPU_KERNEL(conv2d_input_grad, out.data<T>(), x.data<T>(), w.data<T>(), b, s);
+      else
+        DUEL_CPU_KERNEL(conv2d_forward, out.data<T>(), x.data<T>(), w.data<T>(), b, s);
+    }
+  });
+}
+
+Tensor activation_of(Activation act, const Tensor& z, double slope) {
+  switch (act) {
+    case Activation::relu: return relu(z);
+    case Activation::leaky_relu: return leaky_relu(z, slope);
+    case Activation::tanh: return tanh(z);
+    default: return z;
+  }
+}
+
+Tensor record_activation(Activation act, const Tensor& z, Tensor y, double slope) {
+  switch (act) {
+    case Activation::relu: return record_relu(z, std::move(y));
+    case Activation::leaky_relu: return record_leaky_relu(z, std::move(y), slope);
+    case Activation::tanh: return record_tanh(z, std::move(y));
+    default: return y;
+  }
+}
+
+// act(conv(x, w, bias)) with the activation in the CUDA kernel's epilogue, recorded as the two
+// ops. The pre-activation z is written when a backward or the anomaly check will read it.
+Tensor conv_activation(bool transposed, const kernels::ConvShape& s, const Tensor& x, const Tensor& w,
+                       const Tensor& bias, Int2 stride, Int2 padding, Activation act, double slope) {
+  const Shape out_shape = transposed ? Shape{s.n, s.c_in, s.h, s.w} : Shape{s.n, s.c_out, s.h_out, s.w_out};
+  const bool records = grad_mode_enabled() && (x.requires_grad() || w.requires_grad() || bias.requires_grad());
+  const bool keep_z = records || anomaly_mode_enabled();
+  Tensor z = keep_z ? empty(out_shape, x.dtype(), x.device()) : Tensor();
+  Tensor y = empty(out_shape, x.dtype(), x.device());
+  kernels::ConvEpilogue ep{act, float(slope), keep_z ? z.data<float>() : nullptr, nullptr};
+  run_conv(transposed, s, y, x, w, bias, ep, nullptr);
+  if (!keep_z) return y;
+  z = transposed ? record_conv_transpose2d(x, w, bias, stride, padding, z)
+                 : record_conv2d(x, w, bias, stride, padding, z);
+  return record_activation(act, z, std::move(y), slope);
+}
+
+bool fusable(const Tensor& x) { return x.device().is_cuda() && x.dtype() == DType::f32; }
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding) {
+  return conv2d(x, w, bias, stride, padding, nullptr);
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding, ChannelStats* stats) {
+  const kernels::ConvShape s = conv2d_checked(x, w, bias, stride, padding);
+  Tensor y = empty({s.n, s.c_out, s.h_out, s.w_out}, x.dtype(), x.device());
+  run_conv(false, s, y, x, w, bias, kernels::ConvEpilogue{}, stats);
+  return record_conv2d(x, w, bias, stride, padding, std::move(y));
+}
+
+Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding,
+                         Activation act, double slope) {
+  const kernels::ConvShape s = conv2d_checked(x, w, bias, stride, padding);
+  if (!fusable(x) || act == Activation::none) return activation_of(act, conv2d(x, w, bias, stride, padding), slope);
+  return conv_activation(false, s, x, w, bias, stride, padding, act, slope);
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding,
+                        Int2 output_padding) {
+  return conv_transpose2d(x, w, bias, stride, padding, output_padding, nullptr);
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride, Int2 padding,
+                        Int2 output_padding, ChannelStats* stats) {
+  const kernels::ConvShape s = conv_transpose2d_checked(x, w, bias, stride, padding, output_padding);
+  Tensor y = empty({s.n, s.c_in, s.h, s.w}, x.dtype(), x.device());
+  run_conv(true, s, y, x, w, bias, kernels::ConvEpilogue{}, stats);
+  return record_conv_transpose2d(x, w, bias, stride, padding, std::move(y));
+}
+
+Tensor conv_transpose2d_activation(const Tensor& x, const Tensor& w, const Tensor& bias, Int2 stride,
+                                   Int2 padding, Int2 output_padding, Activation act, double slope) {
+  const kernels::ConvShape s = conv_transpose2d_checked(x, w, bias, stride, padding, output_padding);
+  if (!fusable(x) || act == Activation::none)
+    return activation_of(act, conv_transpose2d(x, w, bias, stride, padding, output_padding), slope);
+  return conv_activation(true, s, x, w, bias, stride, padding, act, slope);
 }
 
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, Int2 kernel_size, Int2 stride,
@@ -172,9 +295,10 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, Int2 kernel_size, I
     if (x.device().is_cuda()) {
       if constexpr (std::is_same_v<T, float>) {
         // The split-K partial sums need a scratch buffer (empty when the reduction is not split).
-        const Tensor ws = workspace(std::max<int64_t>(1, kernels::cuda_emu::conv2d_weight_grad_workspace(s)), x.device());
+        const MathMode m = math_mode();
+        const Tensor ws = workspace_at_least_one(kernels::cuda_emu::conv2d_weight_grad_workspace(s, m), x.device());
         DUEL_CUDA_CALL(x.device(), conv2d_weight_grad_f32, dw.data<float>(), x.data<float>(),
-                       gy.data<float>(), s, ws.data<float>());
+                       gy.data<float>(), s, m, ws.data<float>());
       }
     } else {
       DUEL_CPU_KERNEL(conv2d_weight_grad, dw.data<T>(), x.data<T>(), gy.data<T>(), s);

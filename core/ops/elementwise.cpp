@@ -4,6 +4,9 @@
 // relu'(0) = 0, leaky_relu'(0) = negative_slope, abs'(0) = sign(0) = 0, and clamp passes the
 // gradient where min <= x <= max (both ends included).
 #include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "core/ops/common.h"
 
@@ -199,17 +202,38 @@ Tensor clamp_backward(const Tensor& g, const Tensor& x, double min, double max) 
   });
 }
 
-Tensor relu(const Tensor& x) {
-  return record("relu", unary_kernel("relu", UnaryOp::relu, x), {x}, [x](Node&, const Tensor& g) {
+namespace ops_detail {
+
+// The autograd records of the activations, given their output (computed by their own kernel or
+// by a fused convolution epilogue): one graph whichever kernel ran.
+Tensor record_relu(const Tensor& x, Tensor out) {
+  return record("relu", std::move(out), {x}, [x](Node&, const Tensor& g) {
     return std::vector<Tensor>{leaky_relu_backward(g, x, 0.0)};
   });
 }
 
+Tensor record_leaky_relu(const Tensor& x, Tensor out, double slope) {
+  return record("leaky_relu", std::move(out), {x}, [x, slope](Node&, const Tensor& g) {
+    return std::vector<Tensor>{leaky_relu_backward(g, x, slope)};
+  });
+}
+
+Tensor record_tanh(const Tensor& x, Tensor out) {
+  return record(
+      "tanh", std::move(out), {x},
+      [](Node& n, const Tensor& g) {
+        const Tensor y = n.output();
+        return std::vector<Tensor>{mul(g, 1.0 - mul(y, y))};
+      },
+      true);
+}
+
+}  // namespace ops_detail
+
+Tensor relu(const Tensor& x) { return record_relu(x, unary_kernel("relu", UnaryOp::relu, x)); }
+
 Tensor leaky_relu(const Tensor& x, double slope) {
-  return record("leaky_relu", unary_kernel("leaky_relu", UnaryOp::leaky_relu, x, slope), {x},
-                [x, slope](Node&, const Tensor& g) {
-                  return std::vector<Tensor>{leaky_relu_backward(g, x, slope)};
-                });
+  return record_leaky_relu(x, unary_kernel("leaky_relu", UnaryOp::leaky_relu, x, slope), slope);
 }
 
 Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double slope) {
@@ -220,15 +244,7 @@ Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double slope) {
   });
 }
 
-Tensor tanh(const Tensor& x) {
-  return record(
-      "tanh", unary_kernel("tanh", UnaryOp::tanh, x), {x},
-      [](Node& n, const Tensor& g) {
-        const Tensor y = n.output();
-        return std::vector<Tensor>{mul(g, 1.0 - mul(y, y))};
-      },
-      true);
-}
+Tensor tanh(const Tensor& x) { return record_tanh(x, unary_kernel("tanh", UnaryOp::tanh, x)); }
 
 Tensor sigmoid(const Tensor& x) {
   return record(

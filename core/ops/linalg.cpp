@@ -1,5 +1,9 @@
 // matmul with transpose flags, closed under differentiation (every gradient is another matmul
 // with other flags), and linear composed from it.
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {
@@ -26,7 +30,16 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   check_device_supported(op, a);
   Tensor out = empty(batched ? Shape{batch, m, n} : Shape{m, n}, a.dtype(), a.device());
   dispatch_floating(a.dtype(), op, [&]<class T>() {
-    DUEL_KERNEL(a.device(), T, matmul, out.data<T>(), a.data<T>(), b.data<T>(), batch, m, n, k, ta, tb);
+    if (a.device().is_cuda()) {
+      if constexpr (std::is_same_v<T, float>) {
+        const MathMode mm = math_mode();
+        const Tensor ws = workspace_at_least_one(kernels::cuda_emu::matmul_workspace(batch, m, n, k, mm), a.device());
+        DUEL_CUDA_CALL(a.device(), matmul_f32, out.data<float>(), a.data<float>(), b.data<float>(), batch, m, n, k,
+                       ta, tb, mm, ws.data<float>());
+      }
+    } else {
+      DUEL_CPU_KERNEL(matmul, out.data<T>(), a.data<T>(), b.data<T>(), batch, m, n, k, ta, tb);
+    }
   });
   return record(op, out, {a, b}, [a, b, ta, tb](Node& nd, const Tensor& g) {
     // C = op(A) op(B): dA and dB are again products of g with A or B, with other flags.

@@ -1,4 +1,8 @@
 // Losses (fused forward kernels; derivatives composed from differentiable ops) and embedding.
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {

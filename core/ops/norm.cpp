@@ -8,7 +8,11 @@
 // * with create_graph: the same formula in differentiable ops, with mean and invstd recomputed
 //   from x so that their dependence on x is part of the recorded graph. That is what makes the
 //   double backward through a batch-normalised critic exact.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "core/ops/common.h"
 
@@ -49,6 +53,12 @@ void check_param(const char* op, const char* name, const Tensor& t, const Shape&
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& w, const Tensor& b, bool training, double momentum, double eps) {
+  return batch_norm(x, running_mean, running_var, w, b, training, momentum, eps, ChannelStats{});
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& w, const Tensor& b, bool training, double momentum, double eps,
+                  const ChannelStats& stats) {
   const char* op = "batch_norm";
   check_floating(op, "input", x);
   DUEL_CHECK(x.dim() >= 2, op, ": input must be [N, C] or [N, C, *], got ", describe(x));
@@ -78,9 +88,26 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     mean_c = empty({c}, x.dtype(), x.device());
     invstd_c = empty({c}, x.dtype(), x.device());
     Tensor var_c = empty({c}, x.dtype(), x.device());
+    // Statistics left by the kernel that produced x (a convolution's epilogue): combined from
+    // its per-tile partials instead of two passes over x.
+    const bool from_partials = stats.partials.defined() && x.device().is_cuda() && x.dtype() == DType::f32;
+    if (from_partials)
+      DUEL_CHECK(stats.partials.dim() == 3 && stats.partials.size(0) == c && stats.partials.size(2) == 3 &&
+                     stats.partials.device() == x.device(),
+                 op, ": channel statistics ", describe(stats.partials), " do not belong to input ", describe(x));
     dispatch_floating(x.dtype(), op, [&]<class T>() {
-      DUEL_KERNEL(x.device(), T, batch_norm_stats, mean_c.data<T>(), var_c.data<T>(), invstd_c.data<T>(),
+      if constexpr (std::is_same_v<T, float>) {
+        if (from_partials) {
+          DUEL_CUDA_CALL(x.device(), batch_norm_stats_from_partials_f32, mean_c.data<float>(), var_c.data<float>(),
+                         invstd_c.data<float>(), stats.partials.data<float>(), stats.partials.size(1), c, eps);
+        } else {
+          DUEL_KERNEL(x.device(), T, batch_norm_stats, mean_c.data<T>(), var_c.data<T>(), invstd_c.data<T>(),
                       x.data<T>(), n, c, hw, eps);
+        }
+      } else {
+        DUEL_KERNEL(x.device(), T, batch_norm_stats, mean_c.data<T>(), var_c.data<T>(), invstd_c.data<T>(),
+                    x.data<T>(), n, c, hw, eps);
+      }
       if (running_mean.defined()) {
         DUEL_KERNEL(x.device(), T, batch_norm_update_running, running_mean.data<T>(), running_var.data<T>(),
                         mean_c.data<T>(), var_c.data<T>(), c, n * hw, momentum);

@@ -1,6 +1,9 @@
 // sum and mean over all elements or over dimensions. Their derivative broadcasts the gradient
 // back (broadcast_to), whose derivative is again a sum: the pair is closed.
 #include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "core/ops/common.h"
 

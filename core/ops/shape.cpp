@@ -1,5 +1,10 @@
 // Shape ops: reshape (a view), broadcast_to, cat and narrow. cat and narrow are each other's
 // derivatives, as are broadcast_to and sum.
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {

@@ -1,5 +1,8 @@
 // log_softmax. Its derivative, g - softmax(x) sum(g), is written with the output (exp(y) =
 // softmax(x)), so it is differentiable again.
+#include <cstdint>
+#include <vector>
+
 #include "core/ops/common.h"
 
 namespace duel {

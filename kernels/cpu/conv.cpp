@@ -10,6 +10,7 @@
 // is tiny (a 1x1 latent into a 7x7 transposed convolution), while bounding the col buffer.
 #include <Eigen/Core>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/cpu.h"

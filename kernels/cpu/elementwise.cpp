@@ -2,6 +2,7 @@
 // vectorisable body; OpenMP splits long loops.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/cpu.h"

@@ -1,6 +1,7 @@
 // Fast losses and embedding lookup. Reductions use deterministic_sum (fixed chunks).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/cpu.h"

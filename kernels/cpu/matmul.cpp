@@ -1,6 +1,7 @@
 // Fast matrix product: Eigen's blocked GEMM on maps of the raw buffers. Transposes are lazy
 // expressions, so no operand is copied. Eigen parallelises the GEMM itself with OpenMP.
 #include <Eigen/Core>
+#include <cstdint>
 
 #include "kernels/cpu/cpu.h"
 

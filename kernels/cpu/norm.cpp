@@ -2,6 +2,7 @@
 // statistics accumulate in double, in a fixed order, so results do not depend on thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/cpu/cpu.h"

@@ -6,6 +6,7 @@
 //     row accumulates whole contiguous rows as vectors.
 // A full reduction to one value uses deterministic_sum so it splits across threads.
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/cpu/cpu.h"

@@ -2,6 +2,7 @@
 // inner = 1) reads each row contiguously.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/parallel.h"

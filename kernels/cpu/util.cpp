@@ -24,9 +24,9 @@ void random_uniform(T* out, int64_t n, uint64_t seed, uint64_t offset, double lo
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
   for (int64_t i = 0; i < n; ++i) {
     if constexpr (sizeof(T) == 4) {
-      out[i] = T(lo + (hi - lo) * double(philox::uniform_f32(seed, offset, uint64_t(i))));
+      out[i] = T(philox::shift_scale(lo, hi - lo, double(philox::uniform_f32(seed, offset, uint64_t(i)))));
     } else {
-      out[i] = T(lo + (hi - lo) * philox::uniform_f64(seed, offset, uint64_t(i)));
+      out[i] = T(philox::shift_scale(lo, hi - lo, philox::uniform_f64(seed, offset, uint64_t(i))));
     }
   }
 }
@@ -37,8 +37,8 @@ void random_normal(T* out, int64_t n, uint64_t seed, uint64_t offset, double mea
   for (int64_t i = 0; i < n; i += 2) {  // one Philox block gives two normals
     double z0, z1;
     philox::normal_pair(philox::block(seed, offset, uint64_t(i) >> 1), &z0, &z1);
-    out[i] = T(mean + std * z0);
-    if (i + 1 < n) out[i + 1] = T(mean + std * z1);
+    out[i] = T(philox::shift_scale(mean, std, z0));
+    if (i + 1 < n) out[i + 1] = T(philox::shift_scale(mean, std, z1));
   }
 }
 

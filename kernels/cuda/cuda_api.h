@@ -30,10 +30,11 @@ void copy_to_host(void* dst, const void* src, size_t bytes, int device);     // 
 void copy_on_device(void* dst, const void* src, size_t bytes, int device);   // device -> device
 void synchronize(int device);
 
-// Runs the three fills above into device buffers and copies them to the host arrays (n each):
-// the host-versus-device RNG test, usable before CUDA storage exists. Throws on CUDA errors.
-void philox_roundtrip(int64_t n, uint64_t seed, uint64_t offset, float* uniform_f32,
-                      float* normal_f32, double* normal_f64);
+// Runs the three fills above (uniform on [lo, hi), normals with mean and std) into device buffers
+// and copies them to the host arrays (n each): the host-versus-device RNG test, usable before
+// CUDA storage exists. Throws on CUDA errors.
+void philox_roundtrip(int64_t n, uint64_t seed, uint64_t offset, double lo, double hi, double mean,
+                      double std, float* uniform_f32, float* normal_f32, double* normal_f64);
 
 #include "kernels/cuda/kernels_api.inc"
 

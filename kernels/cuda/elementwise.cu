@@ -4,6 +4,7 @@
 // caching pool hands out 256-byte-aligned blocks), with a scalar loop for the tail; otherwise one
 // float per thread. A grid-stride loop keeps the grid at a few waves for any n.
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/portable.cuh"
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <ucontext.h>
+#include <utility>
 
 #if defined(__x86_64__)
 // kernels/cuda/emulate.cpp: saves the running fiber's registers and stack pointer to *save_sp
@@ -29,6 +30,7 @@ extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -39,10 +41,21 @@ struct dim3 {
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-// The built-in variables of the thread that is running.
+// One cp.async in flight: its bytes were read from global memory when it was issued and land in
+// shared memory when a cp.async.wait_group retires its group (kernels/cuda/emulate_mma.h).
+struct AsyncCopy {
+  void* dst;
+  unsigned char bytes[16];
+  int size;
+};
+
+// The built-in variables of the thread that is running, and its private machine state.
 struct ThreadState {
   dim3 thread_idx, block_idx, block_dim, grid_dim;
   int lane = 0, warp = 0;
+  unsigned collectives = 0;  // warp collectives entered so far: picks the collective buffer
+  std::vector<AsyncCopy> async_open;                 // issued, not yet committed
+  std::vector<std::vector<AsyncCopy>> async_groups;  // committed groups, oldest first
 };
 
 enum class Wait { none, block, warp, done };
@@ -54,11 +67,20 @@ struct Fiber {
   Wait wait = Wait::none;
 };
 
+// Bytes one lane may publish to a warp collective (an mma.sync's fragments: 40 bytes).
+constexpr size_t kCollectiveBytes = 64;
+
 struct Block {
   void* scheduler_sp = nullptr;
   ucontext_t scheduler{};
   std::vector<Fiber> fibers;
   std::vector<uint64_t> warp_slots;  // 32 per warp
+  // Two buffers per warp of 32 x kCollectiveBytes, used alternately by successive collectives,
+  // so one warp barrier per collective suffices (a lane cannot reach collective i+2 before every
+  // lane has read collective i).
+  std::vector<unsigned char> collective;
+  unsigned char* dynamic_shared = nullptr;  // the launch's extern __shared__ array
+  size_t dynamic_shared_bytes = 0;
   std::function<void()> body;
   int running = 0;
 };
@@ -99,9 +121,15 @@ T warp_exchange(T v, int src) {
   return out;
 }
 
+inline void retire_async_copies(ThreadState& t, size_t keep_groups);
+
 inline void fiber_main() {
   Block& b = *block_now;
   b.body();
+  // Copies still in flight when a thread exits land anyway.
+  current->async_groups.push_back(std::move(current->async_open));
+  current->async_open.clear();
+  retire_async_copies(*current, 0);
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = Wait::done;
 #ifdef DUEL_EMU_FAST_SWITCH
@@ -179,10 +207,12 @@ inline void run_block(Block& b, int threads) {
   }
 }
 
-// Runs kernel(args...) over grid x block. Block sizes must be multiples of 32 (full warps), which
-// every duel kernel uses.
+// Runs kernel(args...) over grid x block with `shared_bytes` of dynamic shared memory (the
+// kernel's extern __shared__ array, poisoned with NaN bytes before every block, as its content
+// is undefined on a GPU). Block sizes must be multiples of 32 (full warps), which every duel
+// kernel uses.
 template <class... P, class... A>
-void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
+void launch_shared(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes, A... args) {
   const int threads = int(block.x * block.y * block.z);
   if (threads <= 0 || threads % 32 != 0 || threads > 1024)
     fail("launch with a block size that is not a multiple of 32 up to 1024");
@@ -197,6 +227,14 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
   Block b;
   b.fibers.resize(size_t(threads));
   b.warp_slots.assign(size_t(threads), 0);
+  b.collective.assign(size_t(threads) * 2 * kCollectiveBytes, 0);
+  struct Aligned {
+    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<unsigned char, Aligned> dynamic(
+      shared_bytes ? static_cast<unsigned char*>(::operator new(shared_bytes, std::align_val_t(64))) : nullptr);
+  b.dynamic_shared = dynamic.get();
+  b.dynamic_shared_bytes = shared_bytes;
   b.body = [&] { kernel(P(args)...); };
   Block* const outer = block_now;
   ThreadState* const outer_state = current;
@@ -213,12 +251,50 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
           f.state.grid_dim = grid;
           f.state.lane = t % 32;
           f.state.warp = t / 32;
+          f.state.collectives = 0;
+          f.state.async_open.clear();
+          f.state.async_groups.clear();
           init_fiber(f, b, stacks.get() + kStack * size_t(t), kStack);
         }
+        if (shared_bytes) std::memset(b.dynamic_shared, 0xff, shared_bytes);  // NaN floats
         run_block(b, threads);
       }
   block_now = outer;
   current = outer_state;
+}
+
+template <class... P, class... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
+  launch_shared(kernel, grid, block, 0, args...);
+}
+
+// The running block's dynamic shared memory (extern __shared__).
+inline void* dynamic_shared() {
+  if (!block_now->dynamic_shared) fail("extern __shared__ used by a kernel launched without dynamic shared memory");
+  return block_now->dynamic_shared;
+}
+
+// A warp-wide collective: every lane publishes `mine`; when all 32 lanes have arrived, each
+// calls fn(all 32 lanes' values, its lane) and gets its own result. One warp barrier.
+template <class In, class Fn>
+auto warp_collective(const In& mine, Fn&& fn) {
+  static_assert(sizeof(In) <= kCollectiveBytes && std::is_trivially_copyable_v<In>);
+  Block& b = *block_now;
+  const unsigned parity = current->collectives++ & 1u;
+  unsigned char* buf = b.collective.data() + (size_t(current->warp) * 2 + parity) * 32 * kCollectiveBytes;
+  std::memcpy(buf + size_t(current->lane) * kCollectiveBytes, &mine, sizeof(In));
+  yield_at(Wait::warp);
+  In all[32];
+  for (int l = 0; l < 32; ++l) std::memcpy(&all[l], buf + size_t(l) * kCollectiveBytes, sizeof(In));
+  return fn(static_cast<const In*>(all), current->lane);
+}
+
+// Lands the oldest committed cp.async groups of thread t until `keep_groups` remain in flight.
+inline void retire_async_copies(ThreadState& t, size_t keep_groups) {
+  while (t.async_groups.size() > keep_groups) {
+    for (const AsyncCopy& c : t.async_groups.front()) std::memcpy(c.dst, c.bytes, size_t(c.size));
+    t.async_groups.erase(t.async_groups.begin());
+  }
 }
 
 }  // namespace duel::emu
@@ -259,3 +335,8 @@ inline double __dmul_rn(double a, double b) {
 struct alignas(16) float4 {
   float x, y, z, w;
 };
+struct alignas(8) float2 {
+  float x, y;
+};
+inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((uint64_t(a) * b) >> 32); }
+#define DUEL_EMU_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::duel::emu::dynamic_shared())

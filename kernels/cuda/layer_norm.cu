@@ -20,6 +20,7 @@
 // twice for dx and once more for dw/db: all memory-bound. Rows are independent blocks, so the
 // grid fills the GPU once rows reach a few hundred.
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/portable.cuh"
 

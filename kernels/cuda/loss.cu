@@ -3,6 +3,7 @@
 // the reduced form runs as a single block of 1024 threads summing strided slices in order and
 // then a fixed shuffle tree: deterministic, no atomics, no second launch.
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/portable.cuh"
 

@@ -31,6 +31,7 @@
 // in the host <cmath>'s global namespace, which the emulated build needs.
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/portable.cuh"
 

@@ -7,6 +7,7 @@
 // the SM count (64 channels on 132 SMs) the per-channel kernels leave SMs idle; splitting a
 // channel over several blocks with an ordered second pass is the next step.
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/portable.cuh"
 

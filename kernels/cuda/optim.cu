@@ -6,6 +6,7 @@
 // memory-bound, and the one launch saves the per-tensor launch latency that dominates at
 // dcgan28's sizes (the largest tensor has 524k parameters).
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/portable.cuh"
 

@@ -2,8 +2,12 @@
 // compiler with DUEL_CUDA_EMULATE it runs on the CPU emulator (kernels/cuda/emulate.h), in the
 // namespace duel::kernels::cuda_emu so that both builds can live in one program.
 //
-//   DUEL_CUDA_NS          cuda (device build) or cuda_emu (emulated build)
+//   DUEL_CUDA_NS          cuda (device build) or cuda_emu (emulated build; a test may compile a
+//                         source again into another namespace by defining DUEL_CUDA_EMU_NS)
 //   launch(name, kernel, grid, block, stream, args...)   a launch, checked, never synchronising
+//   launch_shared(name, kernel, grid, block, shared_bytes, stream, args...)   the same with
+//                         dynamic shared memory, declared in the kernel by
+//                         DUEL_DYNAMIC_SHARED(float, name)
 #pragma once
 
 #include <cstdint>
@@ -14,16 +18,27 @@
 
 #include "kernels/cuda/emu_api.h"
 #include "kernels/cuda/emulate.h"
+#if defined(DUEL_CUDA_EMU_NS)
+#define DUEL_CUDA_NS DUEL_CUDA_EMU_NS
+#else
 #define DUEL_CUDA_NS cuda_emu
+#endif
+#define DUEL_DYNAMIC_SHARED(type, name) DUEL_EMU_DYNAMIC_SHARED(type, name)
 
-namespace duel::kernels::cuda_emu {
+namespace duel::kernels::DUEL_CUDA_NS {
 using Stream = void*;
 template <class... P, class... A>
 inline void launch(const char*, void (*kernel)(P...), dim3 grid, dim3 block, Stream, A... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
   duel::emu::launch(kernel, grid, block, args...);
 }
-}  // namespace duel::kernels::cuda_emu
+template <class... P, class... A>
+inline void launch_shared(const char*, void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes,
+                          Stream, A... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  duel::emu::launch_shared(kernel, grid, block, shared_bytes, args...);
+}
+}  // namespace duel::kernels::DUEL_CUDA_NS
 
 #else
 
@@ -42,7 +57,19 @@ inline void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block
   kernel<<<grid, block, 0, cudaStream_t(stream)>>>(P(args)...);
   check_launch(name);
 }
+// Above 48 KiB a kernel must opt in to dynamic shared memory; the attribute is a property of the
+// function, set before each such launch (a host-side call, no synchronisation).
+template <class... P, class... A>
+inline void launch_shared(const char* name, void (*kernel)(P...), dim3 grid, dim3 block,
+                          size_t shared_bytes, Stream stream, A... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  if (shared_bytes > 48 * 1024)
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)), name);
+  kernel<<<grid, block, shared_bytes, cudaStream_t(stream)>>>(P(args)...);
+  check_launch(name);
+}
 }  // namespace duel::kernels::cuda
+#define DUEL_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 
 #endif
 

@@ -1,5 +1,7 @@
 // Philox random fills on the GPU: one thread per Philox block, the same counter layout as the
 // CPU (core/philox.h), so a (seed, offset) draw is bitwise identical on both.
+#include <cstdint>
+
 #include "core/philox.h"
 #include "kernels/cuda/portable.cuh"
 
@@ -12,8 +14,7 @@ constexpr int kThreads = 256;
 __global__ void uniform_f32_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset,
                                    double lo, double span) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  // Separate, uncontracted add and multiply: the host computes lo + span*u the same way.
-  if (i < n) out[i] = float(__dadd_rn(lo, __dmul_rn(span, double(philox::uniform_f32(seed, offset, uint64_t(i))))));
+  if (i < n) out[i] = float(philox::shift_scale(lo, span, double(philox::uniform_f32(seed, offset, uint64_t(i)))));
 }
 
 template <class T>
@@ -24,9 +25,8 @@ __global__ void normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset,
   if (i >= n) return;
   double z0, z1;
   philox::normal_pair(philox::block(seed, offset, uint64_t(pair)), &z0, &z1);
-  // The host computes mean + std*z with a separate multiply and add (no fma): do the same.
-  out[i] = T(__dadd_rn(mean, __dmul_rn(std, z0)));
-  if (i + 1 < n) out[i + 1] = T(__dadd_rn(mean, __dmul_rn(std, z1)));
+  out[i] = T(philox::shift_scale(mean, std, z0));
+  if (i + 1 < n) out[i + 1] = T(philox::shift_scale(mean, std, z1));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // so two runs give bitwise the same result.
 // Known limit: an output with few elements and a long reduction (a sum over everything) uses few
 // blocks; the losses, the largest such sums in training, reduce inside their own fused kernels.
+#include <cstdint>
+
 #include "kernels/cuda/portable.cuh"
 
 namespace duel::kernels::DUEL_CUDA_NS {

@@ -1,4 +1,5 @@
 // Device discovery.
+#include <cstdint>
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -106,16 +107,16 @@ void synchronize(int device) {
 
 namespace duel::kernels::cuda {
 
-void philox_roundtrip(int64_t n, uint64_t seed, uint64_t offset, float* uniform_f32,
-                      float* normal_f32, double* normal_f64) {
+void philox_roundtrip(int64_t n, uint64_t seed, uint64_t offset, double lo, double hi, double mean,
+                      double std, float* uniform_f32, float* normal_f32, double* normal_f64) {
   float *du = nullptr, *dn = nullptr;
   double* dd = nullptr;
   check(cudaMalloc(&du, size_t(n) * sizeof(float)), "cudaMalloc");
   check(cudaMalloc(&dn, size_t(n) * sizeof(float)), "cudaMalloc");
   check(cudaMalloc(&dd, size_t(n) * sizeof(double)), "cudaMalloc");
-  random_uniform_f32(du, n, seed, offset, 0.0, 1.0, nullptr);
-  random_normal_f32(dn, n, seed, offset, 0.0, 1.0, nullptr);
-  random_normal_f64(dd, n, seed, offset, 0.0, 1.0, nullptr);
+  random_uniform_f32(du, n, seed, offset, lo, hi, nullptr);
+  random_normal_f32(dn, n, seed, offset, mean, std, nullptr);
+  random_normal_f64(dd, n, seed, offset, mean, std, nullptr);
   check(cudaMemcpy(uniform_f32, du, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
   check(cudaMemcpy(normal_f32, dn, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
   check(cudaMemcpy(normal_f64, dd, size_t(n) * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy");

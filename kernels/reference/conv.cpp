@@ -2,6 +2,7 @@
 //   y[n, co, oh, ow] = sum_{ci, i, j} x[n, ci, oh*s_h - p_h + i, ow*s_w - p_w + j] w[co, ci, i, j]
 // (terms with the input position outside the image are zero). The input gradient and the
 // weight gradient loop over the same index set and scatter or reduce the other way.
+#include <cstdint>
 #include <vector>
 
 #include "kernels/reference/reference.h"

@@ -1,5 +1,7 @@
 // Reference elementwise kernels: unary ops, their masks, broadcast binary ops and copies.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "kernels/reference/reference.h"

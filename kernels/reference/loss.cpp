@@ -1,6 +1,7 @@
 // Reference losses and embedding lookup.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/reference/reference.h"

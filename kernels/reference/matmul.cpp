@@ -1,4 +1,6 @@
 // Reference matrix product with optional transposes, accumulated in double.
+#include <cstdint>
+
 #include "kernels/reference/reference.h"
 
 namespace duel::kernels::reference {

@@ -1,5 +1,6 @@
 // Reference batch norm and layer norm, accumulated in double.
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/reference/reference.h"
 

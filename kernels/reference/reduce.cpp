@@ -1,4 +1,5 @@
 // Reference reduction: sum over a set of dimensions, accumulated in double.
+#include <cstdint>
 #include <vector>
 
 #include "kernels/reference/reference.h"

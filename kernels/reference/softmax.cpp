@@ -1,6 +1,7 @@
 // Reference log-softmax, accumulated in double.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/reference/reference.h"
 
