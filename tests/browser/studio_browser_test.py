@@ -218,10 +218,43 @@ def run(args):
         page.js("(() => { const r = document.querySelector('input[name=gview][value=full]'); r.checked = true;"
                 " r.dispatchEvent(new Event('change')); })()")
         page.wait("document.querySelectorAll('#graph g.node[id^=n]').length > 50", "the full graph")
+        full_nodes = page.js("document.querySelectorAll('#graph g.node[id^=n]').length")
         page.js("document.querySelector('#graph g.node[id^=n]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         page.wait("document.getElementById('node').textContent.includes('L2 norm')", "a node's statistics")
-        checks.append("full graph with %d nodes; a click shows a node's statistics"
-                      % page.js("document.querySelectorAll('#graph g.node[id^=n]').length"))
+        checks.append("full graph with %d nodes; a click shows a node's statistics" % full_nodes)
+
+        # Back to the summary; a click on the double-backward box expands that part alone.
+        v = page.js("window.studio.version.graph")
+        page.js("(() => { const r = document.querySelector('input[name=gview][value=summary]'); r.checked = true;"
+                " r.dispatchEvent(new Event('change')); })()")
+        page.wait("window.studio.version.graph > %d && document.querySelectorAll('#graph g.node[id^=c]').length > 5" % v,
+                  "the summary view")
+        v = page.js("window.studio.version.graph")
+        if not page.js("(() => { const box = [...document.querySelectorAll('#graph g.node[id^=c]')]"
+                       ".find((n) => n.textContent.includes('D on x̂ · double backward'));"
+                       " if (!box) return false; box.dispatchEvent(new MouseEvent('click', {bubbles: true})); return true; })()"):
+            raise Failure("the summary has no 'D on x̂ · double backward' box")
+        page.wait("window.studio.version.graph > %d" % v, "the expanded part")
+        expanded = page.js("document.querySelectorAll('#graph g.node[id^=n]').length")
+        collapsed = page.js("document.querySelectorAll('#graph g.node[id^=c]').length")
+        if not (0 < expanded < full_nodes and collapsed > 5):
+            raise Failure("expanding one part shows %d nodes and %d boxes" % (expanded, collapsed))
+        # Collapse it again by its title.
+        v = page.js("window.studio.version.graph")
+        page.js("[...document.querySelectorAll('#graph g.cluster')].find((c) => c.textContent.includes("
+                "'D on x̂ · double backward')).querySelector('text').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.wait("window.studio.version.graph > %d" % v, "the part collapsed again")
+        if page.js("document.querySelectorAll('#graph g.node[id^=n]').length") >= expanded:
+            raise Failure("collapsing the part did not hide its nodes")
+        # Expand it once more for the picture, with a node's numbers.
+        v = page.js("window.studio.version.graph")
+        page.js("[...document.querySelectorAll('#graph g.node[id^=c]')].find((n) => n.textContent.includes("
+                "'D on x̂ · double backward')).dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.wait("window.studio.version.graph > %d" % v, "the part expanded again")
+        page.js("[...document.querySelectorAll('#graph g.node[id^=n]')].find((n) => n.querySelector('[fill=\"#fb6a4a\"]'))"
+                ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.wait("document.getElementById('node').textContent.includes('double backward')", "a double-backward node")
+        checks.append("summary: one part expanded (%d nodes, %d boxes), collapsed again by its title" % (expanded, collapsed))
         if args.screenshots:
             page.screenshot(os.path.join(args.screenshots, "studio_graph_full.png"))
 
