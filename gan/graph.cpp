@@ -388,9 +388,10 @@ std::string graph_dot(const IterationGraph& g, const DotOptions& o) {
   if (o.legend) {
     os << "  subgraph cluster_legend {\n    label=\"legend\"; style=dashed; fontsize=10;\n";
     for (int l = 0; l < 3; ++l)
-      os << "    legend" << l << " [fillcolor=\"" << kLevelColour[l] << "\", label=\"" << kLevelName[l] << "\"];\n";
-    os << "    legendp [shape=ellipse, fillcolor=\"#e0e0e0\", label=\"parameter\"];\n"
-       << "    legendi [shape=cds, fillcolor=\"#fff3b0\", label=\"data (no gradient)\"];\n"
+      os << "    legend" << l << " [id=\"legend" << l << "\", fillcolor=\"" << kLevelColour[l] << "\", label=\""
+         << kLevelName[l] << "\"];\n";
+    os << "    legendp [id=\"legendp\", shape=ellipse, fillcolor=\"#e0e0e0\", label=\"parameter\"];\n"
+       << "    legendi [id=\"legendi\", shape=cds, fillcolor=\"#fff3b0\", label=\"data (no gradient)\"];\n"
        << "    legend0 -> legend1 -> legend2 [style=invis];\n    legendp -> legendi [style=dashed, color=\"#2b8cbe\", "
           "label=\"no gradient\", fontsize=8];\n  }\n";
   }

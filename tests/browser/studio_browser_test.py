@@ -81,7 +81,7 @@ class Page:
             raise Failure("JavaScript failed: %s: %s" % (expression[:80], r["exceptionDetails"].get("text")))
         return r.get("result", {}).get("value")
 
-    def wait(self, expression, what, timeout=30):
+    def wait(self, expression, what, timeout=60):
         end = time.time() + timeout
         while time.time() < end:
             if self.js(expression):
@@ -146,6 +146,11 @@ def new_tab(devtools_port, url):
     return target["id"], Page(target["webSocketDebuggerUrl"])
 
 
+# The graph's own nodes (ids n<number>) and collapsed parts (c<number>), not the legend's.
+NODES = "[...document.querySelectorAll('#graph g.node')].filter((n) => /^n\\d+$/.test(n.id))"
+BOXES = "[...document.querySelectorAll('#graph g.node')].filter((n) => /^c\\d+$/.test(n.id))"
+
+
 def canvas_hash(page):
     return page.js("(() => { const d = document.getElementById('canvas').toDataURL(); let h = 0;"
                    " for (let i = 0; i < d.length; i += 7) h = (h * 31 + d.charCodeAt(i)) | 0; return h; })()")
@@ -162,7 +167,7 @@ def run(args):
         page.wait("window.studio && window.studio.session && window.studio.version.graph >= 1",
                   "the page to start a session and draw the first graph")
         checks.append("page loaded, session %s" % page.js("window.studio.session")[:8])
-        if page.js("document.querySelectorAll('#graph g.node').length") < 3:
+        if page.js(NODES + ".length + " + BOXES + ".length") < 3:
             raise Failure("the graph has fewer than 3 nodes")
 
         # One step by a real mouse click on the step button.
@@ -217,9 +222,9 @@ def run(args):
         # The full graph, a node's statistics.
         page.js("(() => { const r = document.querySelector('input[name=gview][value=full]'); r.checked = true;"
                 " r.dispatchEvent(new Event('change')); })()")
-        page.wait("document.querySelectorAll('#graph g.node[id^=n]').length > 50", "the full graph")
-        full_nodes = page.js("document.querySelectorAll('#graph g.node[id^=n]').length")
-        page.js("document.querySelector('#graph g.node[id^=n]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.wait(NODES + ".length > 50", "the full graph")
+        full_nodes = page.js(NODES + ".length")
+        page.js(NODES + "[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         page.wait("document.getElementById('node').textContent.includes('L2 norm')", "a node's statistics")
         checks.append("full graph with %d nodes; a click shows a node's statistics" % full_nodes)
 
@@ -227,16 +232,16 @@ def run(args):
         v = page.js("window.studio.version.graph")
         page.js("(() => { const r = document.querySelector('input[name=gview][value=summary]'); r.checked = true;"
                 " r.dispatchEvent(new Event('change')); })()")
-        page.wait("window.studio.version.graph > %d && document.querySelectorAll('#graph g.node[id^=c]').length > 5" % v,
+        page.wait(("window.studio.version.graph > %d && " + BOXES + ".length > 5") % v,
                   "the summary view")
         v = page.js("window.studio.version.graph")
-        if not page.js("(() => { const box = [...document.querySelectorAll('#graph g.node[id^=c]')]"
+        if not page.js("(() => { const box = " + BOXES +
                        ".find((n) => n.textContent.includes('D on x̂ · double backward'));"
                        " if (!box) return false; box.dispatchEvent(new MouseEvent('click', {bubbles: true})); return true; })()"):
             raise Failure("the summary has no 'D on x̂ · double backward' box")
         page.wait("window.studio.version.graph > %d" % v, "the expanded part")
-        expanded = page.js("document.querySelectorAll('#graph g.node[id^=n]').length")
-        collapsed = page.js("document.querySelectorAll('#graph g.node[id^=c]').length")
+        expanded = page.js(NODES + ".length")
+        collapsed = page.js(BOXES + ".length")
         if not (0 < expanded < full_nodes and collapsed > 5):
             raise Failure("expanding one part shows %d nodes and %d boxes" % (expanded, collapsed))
         # Collapse it again by its title.
@@ -244,14 +249,14 @@ def run(args):
         page.js("[...document.querySelectorAll('#graph g.cluster')].find((c) => c.textContent.includes("
                 "'D on x̂ · double backward')).querySelector('text').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         page.wait("window.studio.version.graph > %d" % v, "the part collapsed again")
-        if page.js("document.querySelectorAll('#graph g.node[id^=n]').length") >= expanded:
+        if page.js(NODES + ".length") >= expanded:
             raise Failure("collapsing the part did not hide its nodes")
         # Expand it once more for the picture, with a node's numbers.
         v = page.js("window.studio.version.graph")
-        page.js("[...document.querySelectorAll('#graph g.node[id^=c]')].find((n) => n.textContent.includes("
+        page.js(BOXES + ".find((n) => n.textContent.includes("
                 "'D on x̂ · double backward')).dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         page.wait("window.studio.version.graph > %d" % v, "the part expanded again")
-        page.js("[...document.querySelectorAll('#graph g.node[id^=n]')].find((n) => n.querySelector('[fill=\"#fb6a4a\"]'))"
+        page.js(NODES + ".find((n) => n.querySelector('[fill=\"#fb6a4a\"]'))"
                 ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         page.wait("document.getElementById('node').textContent.includes('double backward')", "a double-backward node")
         checks.append("summary: one part expanded (%d nodes, %d boxes), collapsed again by its title" % (expanded, collapsed))

@@ -39,7 +39,7 @@ def main():
         page.wait("!window.studio.playing && !window.studio.busy", "pause")
         page.js("document.getElementById('step').click()")
         page.wait("!window.studio.busy && window.studio.version.graph > 0", "a traced step")
-        page.js("document.querySelector('#graph g.node[id^=n]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.js(t.NODES + "[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         page.wait("document.getElementById('node').textContent.includes('L2 norm')", "a node's statistics")
         page.screenshot(os.path.join(args.out, "studio_%s.png" % args.lesson))
         print("wrote", os.path.join(args.out, "studio_%s.png" % args.lesson))
