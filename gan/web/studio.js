@@ -40,7 +40,7 @@ const LESSONS = {
 const state = {
   session: null, settings: null, view: null, history: [], playing: false, busy: false, pending: {},
   drawing: null, graphTime: 0, graphWanted: false, collapsed: new Set(), expanded: new Set(),
-  selected: null, graphClusters: [], version: {heat: 0, graph: 0, steps: 0}, errors: [],
+  selected: null, nodeRequest: 0, graphClusters: [], version: {heat: 0, graph: 0, steps: 0}, errors: [],
 };
 window.studio = state;  // for tests and the curious: the page's state
 
@@ -461,8 +461,12 @@ function histogram(s, colour) {
 }
 
 async function showNode(k) {
+  // Requests can finish out of order (a graph reload re-shows the old selection while a click asks
+  // for a new one): only the latest request may fill the panel.
+  const seq = ++state.nodeRequest;
   try {
     const d = await api('/api/node?session=' + state.session + '&node=' + k);
+    if (seq !== state.nodeRequest) return;
     state.selected = k;
     $('graph').querySelectorAll('g.node.selected').forEach((n) => n.classList.remove('selected'));
     const el = document.getElementById('n' + k);
@@ -479,7 +483,7 @@ async function showNode(k) {
     if (d.value) $('hv').appendChild(histogram(d.value, '#4393c3'));
     if (d.grad) $('hg').appendChild(histogram(d.grad, '#d6604d'));
   } catch (e) {
-    setStatus(e.message, true);
+    if (seq === state.nodeRequest) setStatus(e.message, true);
   }
 }
 
