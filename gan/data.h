@@ -31,6 +31,9 @@ int64_t data_memory_budget();
 // folder's unusable pictures are skipped and counted (skipped, skipped_summary).
 Dataset load_dataset(const std::string& spec, bool train_split, int64_t channels, int64_t size);
 
+// n of the dataset's images chosen at random without repetition (Philox, seeded), [n, C, S, S].
+Tensor pick_images(const Dataset& d, int64_t n, uint64_t seed);
+
 // The default location of a named dataset's IDX files.
 std::string dataset_dir(const std::string& name);
 

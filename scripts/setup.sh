@@ -8,11 +8,14 @@
 #               cross-check duel against PyTorch; libopenblas0-openmp, the OpenMP build of OpenBLAS
 #               that bench/torch_train_step.py --cpu-peer tries (it does not become the default)
 #   data:       dataset-fashion-mnist (the default training data)
-#   pictures:   graphviz (renders `duel graph` output)
+#   pictures:   graphviz (renders `duel graph` output and the studio's graph)
+#   studio:     cpp-httplib (duel studio's web server)
 # With --tests, also what only the test command needs:
 #   clang-16 with libc++ (scripts/check_libcxx.sh: the tree compiled against a strict standard
 #   library), ninja (compact builds); clang 14 with its sanitizer and libFuzzer runtimes
-#   (scripts/sanitize.sh: the suite under ASan + UBSan, the fuzzers)
+#   (scripts/sanitize.sh: the suite under ASan + UBSan, the fuzzers); chromium and
+#   python3-websocket (the headless-browser test that drives duel studio's page over the
+#   DevTools protocol)
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian package here: when nvcc is present the
 # CUDA sources are compiled, otherwise the build is CPU-only.
 set -euo pipefail
@@ -24,10 +27,12 @@ PACKAGES=(
   python3 python3-numpy python3-torch libopenblas0-pthread libopenblas0-openmp
   dataset-fashion-mnist
   graphviz
+  libcpp-httplib-dev
 )
 
 if [ "${1:-}" = "--tests" ]; then
-  PACKAGES+=(clang-16 libc++-16-dev libc++abi-16-dev libomp-16-dev ninja-build clang-14 libclang-rt-14-dev)
+  PACKAGES+=(clang-16 libc++-16-dev libc++abi-16-dev libomp-16-dev ninja-build clang-14 libclang-rt-14-dev
+             chromium python3-websocket)
 elif [ $# -gt 0 ]; then
   echo "setup: unknown argument '$1' (usage: setup.sh [--tests])" >&2
   exit 2

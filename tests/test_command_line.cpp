@@ -137,8 +137,10 @@ std::vector<std::string> listed_commands() {
 
 TEST_CASE("every command and sub-command answers -h, --help and duel help with the same full help", "[cli][help]") {
   std::vector<std::string> commands = listed_commands();
-  REQUIRE(commands.size() >= 15);
-  for (const char* sub : {"bench step", "classifier train", "classifier eval"}) commands.push_back(sub);
+  REQUIRE(commands.size() >= 17);
+  for (const char* sub : {"bench step", "classifier train", "classifier eval", "lab dirac", "detect train",
+                          "detect spectrum", "detect attack"})
+    commands.push_back(sub);
   for (const std::string& c : commands) {
     INFO(c);
     const Run h = run_duel(c + " -h"), help = run_duel(c + " --help"), via = run_duel("help " + c);
@@ -192,6 +194,22 @@ TEST_CASE("a refused command line is one line, and leaves nothing behind", "[cli
       {"train --steps 3 --data synthetic --batch 4096 --out " + out, "larger than the dataset"},
       {"train --steps 3 --data synthetic --model dcgan64 --eval-every 2 --out " + out, "--eval-every measures 28x28"},
       {"train --steps 3 --data synthetic --resume --out " + out, "no checkpoint"},
+      // The commands of the studio and detection issue, through the same parser.
+      {"graph --view sumary --out " + out + "/g.dot", "--view must be one of full|summary, got 'sumary' (did you "
+                                                      "mean summary?)"},
+      {"lab --opt-g adm --steps 3 --out " + out, "did you mean adam?"},
+      {"lab --updates --steps 3 --out " + out, "--updates needs a value, but the next argument is the flag"},
+      {"lab dirac --lr 0 --out " + out, "--lr must be a number > 0"},
+      {"lab dirac --start 1 --out " + out, "--start expects THETA,PSI"},
+      {"lab dirac --start 1,x --out " + out, "--start's PSI must be"},
+      {"lab dirac --stpes 3 --out " + out, "did you mean --steps?"},
+      {"studio --port 70000", "--port must be an integer from 0 to 65535"},
+      {"detect trian --out " + out, "did you mean train?"},
+      {"detect train --fake checkpoint:" + base + "/none --out " + out, "none"},
+      {"detect train --fake checkpoint:x --seeds 21 --out " + out, "--seeds must be an integer from 1 to 20"},
+      {"detect spectrum --out " + out, "give at least one --fake"},
+      {"detect spectrum --fake checkpoint:" + base + "/none --out " + out, "none"},
+      {"detect attack --detector x --fake checkpoint:x --eval-n 5 --out " + out, "--eval-n must be an integer from 100"},
   };
   for (const Case& c : cases) {
     const Run r = run_duel(c.args);
@@ -223,7 +241,7 @@ TEST_CASE("outputs are written in the format their name promises, or refused", "
   } cases[] = {
       {"sample --checkpoint " + run + " --out " + dir + "/s.bmp", "sample writes PNG or JPEG pictures"},
       {"chart --metric loss_D --run a=" + run + " --out " + dir + "/c.png", "chart writes an SVG chart"},
-      {"graph --out " + dir + "/g.svg", "graph writes Graphviz DOT"},
+      {"graph --out " + dir + "/g.png", "graph writes SVG (rendered with Graphviz) or Graphviz DOT"},
       {"report " + run + " --out " + dir + "/r.txt", "report writes an HTML page"},
   };
   for (const Case& c : cases) {
@@ -232,7 +250,7 @@ TEST_CASE("outputs are written in the format their name promises, or refused", "
     CHECK(r.code == 1);
     CHECK_THAT(r.err, Contains(c.expect));
   }
-  for (const char* f : {"s.bmp", "c.png", "g.svg", "r.txt"}) CHECK_FALSE(fs::exists(dir + "/" + f));
+  for (const char* f : {"s.bmp", "c.png", "g.png", "r.txt"}) CHECK_FALSE(fs::exists(dir + "/" + f));
   CHECK(run_duel("chart --metric loss_D --run a=" + run + " --out " + dir + "/c.svg").code == 0);
   CHECK(run_duel("graph --batch 2 --out " + dir + "/g.dot").code == 0);
 }
