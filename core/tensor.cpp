@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <limits>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"
@@ -23,12 +25,18 @@ namespace duel {
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   // CPU blocks are 64-byte aligned (a cache line, the widest vector loads); device blocks come
   // from the CUDA pool, 256-byte aligned, so the float4 paths of the kernels apply.
-  data_ = device.is_cuda() ? cuda_backend::allocate(bytes, device) : cpu_allocate(bytes);
+  if (device.is_cuda()) {
+    cuda_backend::Block b = cuda_backend::allocate(bytes, device);
+    data_ = b.ptr;
+    pool_ = std::move(b.pool);
+  } else {
+    data_ = cpu_allocate(bytes);
+  }
 }
 
 Storage::~Storage() {
   if (device_.is_cuda())
-    cuda_backend::release(data_, bytes_, device_);
+    cuda_backend::release({data_, pool_}, bytes_, device_);
   else
     cpu_release(data_, bytes_);
 }
@@ -306,9 +314,66 @@ Tensor arange(int64_t n, DType t, Device d) {
   return from_vector(v, {n}, t).to(d);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Random numbers
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+uint64_t* device_state_ptr(const Generator& gen, Device d, const char* op) {
+  DUEL_CHECK(gen.device() == d, op, ": the generator lives on ", gen.device().str(), "; draw there, not on ", d.str());
+  return reinterpret_cast<uint64_t*>(gen.device_state().data<int64_t>());
+}
+
+std::vector<int64_t> read_device_state(const Tensor& state) {
+  const Tensor host = state.to(Device::cpu());
+  return {host.data<int64_t>()[0], host.data<int64_t>()[1]};
+}
+
+}  // namespace
+
+uint64_t Generator::seed() const { return on_device() ? uint64_t(read_device_state(state_)[0]) : seed_; }
+uint64_t Generator::offset() const { return on_device() ? uint64_t(read_device_state(state_)[1]) : offset_; }
+
+void Generator::set_state(uint64_t seed, uint64_t offset) {
+  seed_ = seed;
+  offset_ = offset;
+  if (!on_device()) return;
+  Tensor host = empty({3}, DType::i64);
+  host.data<int64_t>()[0] = int64_t(seed);
+  host.data<int64_t>()[1] = int64_t(offset);
+  host.data<int64_t>()[2] = 0;
+  NoGradGuard no_grad;
+  state_.copy_(host);
+}
+
+uint64_t Generator::take_offset() {
+  DUEL_CHECK(!on_device(), "Generator::take_offset: the generator lives on ", device().str(),
+             "; its draws advance the offset there");
+  return offset_++;
+}
+
+void Generator::to_device(Device d) {
+  if (d == device()) return;
+  if (on_device()) {  // back to the host, or on to another device
+    const std::vector<int64_t> v = read_device_state(state_);
+    seed_ = uint64_t(v[0]);
+    offset_ = uint64_t(v[1]);
+    state_ = Tensor();
+  }
+  if (d.is_cpu()) return;
+  state_ = empty({3}, DType::i64, d);
+  set_state(seed_, offset_);
+}
+
 Tensor uniform(const Shape& s, double lo, double hi, Generator& gen, DType t, Device d) {
   DUEL_CHECK(lo <= hi, "uniform: lo ", lo, " is above hi ", hi);
   Tensor out = empty(s, t, d);
+  if (gen.on_device()) {
+    DUEL_CUDA_CALL(d, random_uniform_state_f32, out.data<float>(), out.numel(), device_state_ptr(gen, d, "uniform"),
+                   lo, hi);
+    return out;
+  }
   const uint64_t offset = gen.take_offset();
   if (d.is_cuda()) {  // bitwise the same numbers as on the CPU
     DUEL_CUDA_CALL(d, random_uniform_f32, out.data<float>(), out.numel(), gen.seed(), offset, lo, hi);
@@ -323,6 +388,11 @@ Tensor uniform(const Shape& s, double lo, double hi, Generator& gen, DType t, De
 Tensor normal(const Shape& s, double mean, double std, Generator& gen, DType t, Device d) {
   DUEL_CHECK(std >= 0, "normal: standard deviation must be >= 0, got ", std);
   Tensor out = empty(s, t, d);
+  if (gen.on_device()) {
+    DUEL_CUDA_CALL(d, random_normal_state_f32, out.data<float>(), out.numel(), device_state_ptr(gen, d, "normal"),
+                   mean, std);
+    return out;
+  }
   const uint64_t offset = gen.take_offset();
   if (d.is_cuda()) {
     DUEL_CUDA_CALL(d, random_normal_f32, out.data<float>(), out.numel(), gen.seed(), offset, mean, std);

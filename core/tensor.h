@@ -19,10 +19,15 @@
 
 namespace duel {
 
+namespace cuda_backend {
+class GraphPool;
+}
+
 struct Node;
 struct TensorImpl;
 
-// A block of memory on one device. CPU memory is 64-byte aligned.
+// A block of memory on one device. CPU memory is 64-byte aligned. CUDA memory allocated while a
+// graph capture is open comes from the capture's pool (core/graph_pool.h) and goes back there.
 class Storage {
  public:
   Storage(size_t bytes, Device device);
@@ -38,6 +43,7 @@ class Storage {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  std::shared_ptr<cuda_backend::GraphPool> pool_;
 };
 
 class Tensor {

@@ -1,11 +1,14 @@
 #include "gan/step.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/cuda_backend.h"
 #include "core/inplace.h"
+#include "kernels/params.h"
 
 namespace duel::gan {
 
@@ -108,6 +111,106 @@ double global_norm(const std::vector<Tensor>& grads) {
 double mean_output(LossKind loss, const Tensor& d) {
   NoGradGuard no_grad;
   return (is_probabilistic(loss) ? mean(sigmoid(d)) : mean(d)).item();
+}
+
+static_assert(kNumStepScalars == kernels::kStepScalars, "gan::StepScalar and the kernels' slots differ");
+
+namespace {
+
+// The CPU twin of the step_scalars kernel (kernels/cuda/step_stats.cu), in double.
+Tensor step_scalars_host(LossKind loss, const DStats& d, const GStats& g) {
+  const bool sig = is_probabilistic(loss);
+  auto mean_of = [&](const Tensor& t) {
+    double s = 0;
+    const std::vector<double> v = t.to_vector();
+    for (double x : v) s += sig ? 1.0 / (1.0 + std::exp(-x)) : x;
+    return v.empty() ? 0.0 : s / double(v.size());
+  };
+  auto norm_of = [](const std::vector<Tensor>& grads) {
+    double s = 0;
+    for (const Tensor& t : grads)
+      if (t.defined())
+        for (double x : t.to_vector()) s += x * x;
+    return std::sqrt(s);
+  };
+  const double v[kNonFinite] = {d.loss.item(), g.loss.item(), d.gp.defined() ? d.gp.item() : 0.0,
+                                mean_of(d.d_real), mean_of(d.d_fake), mean_of(g.d_fake),
+                                norm_of(g.grads), norm_of(d.grads)};
+  Tensor out = empty({kNumStepScalars});
+  bool bad = false;
+  for (int i = 0; i < kNonFinite; ++i) {
+    out.data<float>()[i] = float(v[i]);
+    bad |= !std::isfinite(float(v[i]));
+  }
+  out.data<float>()[kNonFinite] = bad ? 1.0f : 0.0f;
+  return out;
+}
+
+}  // namespace
+
+Tensor step_scalars(LossKind loss, const DStats& d, const GStats& g) {
+  NoGradGuard no_grad;
+  const Device dev = d.loss.device();
+  if (dev.is_cpu()) return step_scalars_host(loss, d, g);
+  std::vector<const float*> tensors;
+  std::vector<int64_t> sizes;
+  for (const std::vector<Tensor>* list : {&g.grads, &d.grads})
+    for (const Tensor& t : *list) {
+      DUEL_CHECK(t.defined() && t.device() == dev, "step_scalars: every gradient must be on ", dev.str());
+      tensors.push_back(t.data<float>());
+      sizes.push_back(t.numel());
+    }
+  const int64_t g_chunks = kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(g.grads.size()));
+  const int64_t d_chunks = kernels::cuda_emu::sum_squares_chunks(sizes.data() + g.grads.size(), int(d.grads.size()));
+  const Tensor partials = empty({std::max<int64_t>(1, g_chunks + d_chunks)}, DType::f32, dev);
+  DUEL_CUDA_CALL(dev, sum_squares_partials_f32, partials.data<float>(), tensors.data(), sizes.data(),
+                 int(tensors.size()));
+  kernels::StepScalarInputs in;
+  in.loss_d = d.loss.data<float>();
+  in.loss_g = g.loss.data<float>();
+  in.gp = d.gp.defined() ? d.gp.data<float>() : nullptr;
+  in.d_real = d.d_real.data<float>();
+  in.d_fake = d.d_fake.data<float>();
+  in.d_fake_after = g.d_fake.data<float>();
+  in.batch = d.d_real.numel();
+  DUEL_CHECK(d.d_fake.numel() == in.batch && g.d_fake.numel() == in.batch, "step_scalars: critic outputs of "
+             "different sizes");
+  in.sigmoid = is_probabilistic(loss);
+  in.partials = partials.data<float>();
+  in.g_chunks = g_chunks;
+  in.d_chunks = d_chunks;
+  Tensor out = empty({kNumStepScalars}, DType::f32, dev);
+  DUEL_CUDA_CALL(dev, step_scalars_f32, out.data<float>(), in);
+  return out;
+}
+
+Iteration run_iteration(Gan& gan, GanStep& step, Generator& rng, const std::vector<Tensor>& real,
+                        const std::vector<Tensor>& labels, bool with_scalars) {
+  const int64_t n_critic = step.config().n_critic;
+  DUEL_CHECK(int64_t(real.size()) == n_critic, "iteration: ", n_critic, " critic update(s) need as many real "
+             "batches, got ", real.size());
+  DUEL_CHECK(labels.empty() || labels.size() == real.size(), "iteration: one label tensor per real batch");
+  const bool wgan_gp = step.config().loss == LossKind::wgan_gp;
+  const Device dev = real.front().device();
+  const int64_t b = real.front().size(0), nz = gan.config().nz;
+  Iteration it;
+  Tensor fake;
+  for (int64_t c = 0; c < n_critic; ++c) {
+    const Tensor l = labels.empty() ? Tensor() : labels[size_t(c)];
+    // Philox draws are bitwise the same on the host and the device.
+    const Tensor z = randn({b, nz, 1, 1}, rng, DType::f32, dev);
+    const Tensor eps = wgan_gp ? rand({b, 1, 1, 1}, rng, DType::f32, dev) : Tensor();
+    if (c + 1 == n_critic) {
+      fake = gan.generate(z, l);  // with G's graph: the G update follows
+    } else {
+      NoGradGuard no_grad;
+      fake = gan.generate(z, l);
+    }
+    it.d = step.d_update(real[size_t(c)], l, fake, eps);
+  }
+  it.g = step.g_update(fake, labels.empty() ? Tensor() : labels.back());
+  if (with_scalars) it.scalars = step_scalars(step.config().loss, it.d, it.g);
+  return it;
 }
 
 }  // namespace duel::gan

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
 #include "gan/losses.h"
 #include "gan/models.h"
 #include "nn/optim.h"
@@ -65,5 +66,28 @@ class GanStep {
 double global_norm(const std::vector<Tensor>& grads);
 // Mean of sigmoid(d) for probabilistic losses, else mean of d; reads the device.
 double mean_output(LossKind loss, const Tensor& d);
+
+// What one iteration logs, in one small float32 tensor on the step's device, written by device
+// kernels (on the CPU, by host loops), so an iteration never reads the device from the host:
+// slot i holds what StepScalar i names. The host copies it back asynchronously and reads it an
+// iteration late (gan/step_graph.h ScalarReader).
+enum StepScalar : int {
+  kLossD, kLossG, kGp, kDx, kDGz, kDGzAfter, kGradNormG, kGradNormD,
+  kNonFinite,  // 1 when any of the above is NaN or infinite (a diverged step), else 0
+  kNumStepScalars
+};
+Tensor step_scalars(LossKind loss, const DStats& d, const GStats& g);
+
+// One training iteration as `duel train` and `duel bench step` run it: n_critic critic updates,
+// update c on real[c] with fresh z [B, nz, 1, 1] (and eps [B, 1, 1, 1] for wgan-gp) drawn from
+// `rng` in that order, the last one's fake batch keeping G's graph; then the generator update;
+// then, when `with_scalars`, step_scalars. labels[c] (conditional models) or empty.
+struct Iteration {
+  DStats d;      // the last critic update's
+  GStats g;
+  Tensor scalars;
+};
+Iteration run_iteration(Gan& gan, GanStep& step, Generator& rng, const std::vector<Tensor>& real,
+                        const std::vector<Tensor>& labels, bool with_scalars);
 
 }  // namespace duel::gan

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <cstring>
+#include <deque>
 #include <sstream>
 
 #include "core/autograd.h"
@@ -24,6 +25,7 @@
 #include "gan/files.h"
 #include "gan/image.h"
 #include "gan/metrics.h"
+#include "gan/step_graph.h"
 
 namespace duel::gan {
 
@@ -218,10 +220,19 @@ class Run {
   int go();
 
  private:
+  // A log line is queued at its step with what the host knows then, and written once the step's
+  // scalars are back from the device: after the next iteration has been queued, or at a drain.
+  struct PendingLog {
+    int64_t step;
+    double epoch, images_per_s, time_s;
+    std::string eval;  // the evaluation's fields, measured at the step
+  };
   void prepare_output();
   void load_checkpoint();
   void save_checkpoint();
-  void log(int64_t step, const DStats& d, const GStats& g, bool with_eval);
+  void queue_log(int64_t step, bool with_eval);
+  void write_logs(bool all);  // all: drain; else only the steps before the latest queued one
+  void write_log(const PendingLog& p, const ScalarReader::Values& v);
   std::string evaluate_now(int64_t step);
   void progress(int64_t step, bool force);
 
@@ -231,6 +242,10 @@ class Run {
   std::unique_ptr<Gan> gan_;
   std::unique_ptr<GanStep> step_;
   std::unique_ptr<BatchLoader> loader_;
+  std::unique_ptr<StepRunner> runner_;
+  std::unique_ptr<ScalarReader> reader_;
+  std::deque<PendingLog> pending_logs_;
+  bool graph_fallback_told_ = false;
   Generator rng_;
   int64_t done_ = 0, start_step_ = 0, target_ = 0;
   Tensor fixed_z_, fixed_labels_;
@@ -318,32 +333,51 @@ std::string Run::evaluate_now(int64_t step) {
   return os.str();
 }
 
-void Run::log(int64_t step, const DStats& d, const GStats& g, bool with_eval) {
+void Run::queue_log(int64_t step, bool with_eval) {
   const auto now = std::chrono::steady_clock::now();
   const double dt = std::chrono::duration<double>(now - t_log_).count();
-  const double ips = dt > 0 ? double(images_since_log_) / dt : 0.0;
-  const std::string extra = with_eval ? evaluate_now(step) : "";
+  PendingLog p;
+  p.step = step;
+  p.images_per_s = dt > 0 ? double(images_since_log_) / dt : 0.0;
+  p.time_s = std::chrono::duration<double>(now - t0_).count();
+  p.epoch = double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch);
+  p.eval = with_eval ? evaluate_now(step) : "";
   t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
   images_since_log_ = 0;
-  const LossKind k = cfg_.optim.loss;
-  last_loss_d_ = d.loss.item();
-  last_loss_g_ = g.loss.item();
+  pending_logs_.push_back(std::move(p));
+  if (auto older = reader_->push(step, runner_->last().scalars)) {
+    write_log(pending_logs_.front(), older->second);
+    pending_logs_.pop_front();
+  }
+}
+
+void Run::write_logs(bool all) {
+  while (!pending_logs_.empty() && (all || pending_logs_.front().step < done_)) {
+    const auto v = reader_->pop();
+    DUEL_CHECK(v && v->first == pending_logs_.front().step, "train: the logged scalars of step ",
+               pending_logs_.front().step, " went missing");
+    write_log(pending_logs_.front(), v->second);
+    pending_logs_.pop_front();
+  }
+}
+
+void Run::write_log(const PendingLog& p, const ScalarReader::Values& v) {
+  last_loss_d_ = v[kLossD];
+  last_loss_g_ = v[kLossG];
   std::ostringstream os;
-  os << "{\"step\":" << step << ",\"epoch\":"
-     << fmt9(double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch))
-     << ",\"loss_D\":" << fmt9(last_loss_d_) << ",\"loss_G\":" << fmt9(last_loss_g_);
-  if (d.gp.defined()) os << ",\"gp\":" << fmt9(d.gp.item());
-  os << ",\"D_x\":" << fmt9(mean_output(k, d.d_real)) << ",\"D_G_z\":" << fmt9(mean_output(k, d.d_fake))
-     << ",\"D_G_z_after\":" << fmt9(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << fmt9(global_norm(g.grads))
-     << ",\"grad_norm_D\":" << fmt9(global_norm(d.grads)) << ",\"images_per_s\":" << fmt9(ips)
-     << ",\"time_s\":" << fmt9(std::chrono::duration<double>(now - t0_).count()) << extra << "}\n";
+  os << "{\"step\":" << p.step << ",\"epoch\":" << fmt9(p.epoch) << ",\"loss_D\":" << fmt9(v[kLossD])
+     << ",\"loss_G\":" << fmt9(v[kLossG]);
+  if (cfg_.optim.loss == LossKind::wgan_gp) os << ",\"gp\":" << fmt9(v[kGp]);
+  os << ",\"D_x\":" << fmt9(v[kDx]) << ",\"D_G_z\":" << fmt9(v[kDGz]) << ",\"D_G_z_after\":" << fmt9(v[kDGzAfter])
+     << ",\"grad_norm_G\":" << fmt9(v[kGradNormG]) << ",\"grad_norm_D\":" << fmt9(v[kGradNormD])
+     << ",\"images_per_s\":" << fmt9(p.images_per_s) << ",\"time_s\":" << fmt9(p.time_s) << p.eval << "}\n";
   metrics_ << os.str();
   metrics_.flush();
   if (!tty_) {
-    const double rate = double(step - start_step_) / std::max(1e-9, std::chrono::duration<double>(now - t0_).count());
-    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)step,
+    const double rate = double(p.step - start_step_) / std::max(1e-9, p.time_s);
+    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)p.step,
                 (long long)target_, last_loss_d_, last_loss_g_, rate,
-                format_duration(double(target_ - step) / std::max(rate, 1e-9)).c_str());
+                format_duration(double(target_ - p.step) / std::max(rate, 1e-9)).c_str());
     std::fflush(stdout);
   }
 }
@@ -369,6 +403,8 @@ void Run::progress(int64_t step, bool force) {
 int Run::go() {
   cuda_backend::check_usable(cfg_.device);
   check_math_device(cfg_.math, cfg_.device.is_cpu());
+  std::string graph_note;
+  const bool graph = decide_cuda_graph("train", cfg_.cuda_graph, cfg_.device, cfg_.model, &graph_note);
   set_math_mode(cfg_.math);
   DUEL_CHECK(cfg_.batch > 0, "train: --batch must be positive, got ", cfg_.batch);
   DUEL_CHECK(cfg_.log_every > 0, "train: --log-every must be positive, got ", cfg_.log_every);
@@ -391,8 +427,11 @@ int Run::go() {
   if (!resume_) gan_->init_dcgan(rng_);  // on the host, so a seed gives the same weights anywhere
   gan_->G().to_device(cfg_.device);
   gan_->D().to_device(cfg_.device);
+  rng_.to_device(cfg_.device);  // z and eps are drawn, and the offset advanced, on the device
   step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
   if (resume_) load_checkpoint();
+  runner_ = std::make_unique<StepRunner>(*gan_, *step_, rng_, cfg_.batch, cfg_.device, graph);
+  reader_ = std::make_unique<ScalarReader>(cfg_.device);
   DUEL_CHECK(done_ <= target_, "train: the checkpoint is at step ", done_, ", beyond --steps ", target_);
   start_step_ = done_;
   fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed).to(cfg_.device);
@@ -406,48 +445,47 @@ int Run::go() {
 
   tty_ = ::isatty(STDERR_FILENO);
   std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
-              "%d CPU thread(s) -> %s\n",
+              "%d CPU thread(s)%s -> %s\n",
               model_name(cfg_.model.kind).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
               (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
-              num_threads(), cfg_.out.c_str());
+              num_threads(), graph ? ", one CUDA graph per step" : "", cfg_.out.c_str());
+  if (!graph_note.empty()) std::printf("%s\n", graph_note.c_str());
   std::fflush(stdout);
   g_interrupted.store(false);
   auto previous = std::signal(SIGINT, on_sigint);
   auto previous_term = std::signal(SIGTERM, on_sigint);  // kill: also checkpoint, then stop
   t0_ = t_log_ = last_bar_ = std::chrono::steady_clock::now();
 
-  const bool wgan_gp = cfg_.optim.loss == LossKind::wgan_gp;
   int code = 0;
   while (done_ < target_) {
-    DStats d;
-    Tensor fake, labels;
-    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) {
-      const Batch batch = loader_->next();
-      labels = cfg_.model.conditional ? batch.labels.to(cfg_.device) : Tensor();
-      // Philox draws are bitwise the same on the host and the device.
-      const Tensor z = randn({cfg_.batch, cfg_.model.nz, 1, 1}, rng_, DType::f32, cfg_.device);
-      const Tensor eps = wgan_gp ? rand({cfg_.batch, 1, 1, 1}, rng_, DType::f32, cfg_.device) : Tensor();
-      if (c + 1 == cfg_.optim.n_critic) {
-        fake = gan_->generate(z, labels);  // with G's graph: the G update follows
-      } else {
-        NoGradGuard no_grad;
-        fake = gan_->generate(z, labels);
-      }
-      d = step_->d_update(batch.images.to(cfg_.device), labels, fake, eps);
-      images_since_log_ += cfg_.batch;
+    std::vector<Batch> batches;
+    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) batches.push_back(loader_->next());
+    runner_->stage(batches);
+    const int64_t step = done_ + 1;
+    const bool last = step == target_;
+    const bool eval_now = cfg_.eval_every > 0 && (step % cfg_.eval_every == 0 || last);
+    const bool log_now = step % cfg_.log_every == 0 || last || eval_now;
+    runner_->run(log_now);
+    if (!runner_->graph().fallback().empty() && !graph_fallback_told_) {
+      std::printf("CUDA graph off from step %lld: %s; running eagerly\n", (long long)step,
+                  runner_->graph().fallback().c_str());
+      std::fflush(stdout);
+      graph_fallback_told_ = true;
     }
-    const GStats g = step_->g_update(fake, labels);
+    images_since_log_ += cfg_.batch * cfg_.optim.n_critic;
     ++done_;
-    const bool last = done_ == target_;
-    const bool eval_now = cfg_.eval_every > 0 && (done_ % cfg_.eval_every == 0 || last);
-    if (done_ % cfg_.log_every == 0 || last || eval_now) log(done_, d, g, eval_now);
+    write_logs(false);  // the previous steps' lines: their scalars are back or nearly so
+    if (log_now) queue_log(done_, eval_now);
     if ((cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
       write_sample_grid(*gan_, cfg_.out + name, fixed_z_, fixed_labels_);
     }
     const bool interrupted = g_interrupted.load();
-    if ((cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || interrupted) save_checkpoint();
+    if ((cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || interrupted) {
+      write_logs(true);  // metrics.jsonl is complete up to the checkpoint's step
+      save_checkpoint();
+    }
     progress(done_, last);
     if (interrupted && !last) {
       if (tty_) std::fputc('\n', stderr);
@@ -456,6 +494,7 @@ int Run::go() {
       break;
     }
   }
+  write_logs(true);
   std::signal(SIGINT, previous);
   std::signal(SIGTERM, previous_term);
   if (code == 0)
@@ -509,6 +548,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
       if (key == "eval_n") saved.eval_n = config.eval_n;
     }
     saved.out = config.out;
+    saved.cuda_graph = config.cuda_graph;
     config = saved;
   }
   Run run(std::move(config), resume);

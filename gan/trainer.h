@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/config.h"
@@ -31,6 +32,10 @@ struct TrainConfig {
   // The GEMM kernels' math mode (core/config.h); `duel train` defaults to tf32 on cuda, fp32 on
   // the cpu (docs/cuda.md says why).
   MathMode math = MathMode::fp32;
+  // --cuda-graph on|off (unset: on for CUDA when the configuration allows it). How the run is
+  // executed, not what it computes (a graph replays the eager step bitwise), so it is not saved
+  // in config.json and may change on resume.
+  std::optional<bool> cuda_graph;
 };
 
 std::string config_to_json(const TrainConfig& c);

@@ -1,6 +1,10 @@
 // Optimisers with PyTorch semantics: SGD (with momentum), Adam (bias-corrected, eps 1e-8) and
 // RMSProp. A parameter whose gradient is undefined is skipped, as in PyTorch. Their state
 // (moments and step counts, by parameter name) is saved in checkpoints.
+//
+// All of the state lives on the parameters' device, the step counts included (int64 scalars,
+// read and advanced by the update kernels), so step() never reads the device from the host and
+// an update captured into a CUDA graph is the same at every replay as the eager one.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,11 @@ class Optimizer {
  protected:
   NamedTensors params_;
   double lr_ = 1e-3;
+  std::vector<Tensor> steps_;  // int64 [] per parameter, on its device
+  Tensor ticket_;              // int64 [1] on the parameters' device: the update kernels' ticket
+  Tensor step_state(size_t i) const;  // steps_[i] as a CPU tensor (for state())
+  void load_steps(const std::map<std::string, Tensor>& s, const std::string& source);
+  void check_steps(const std::map<std::string, Tensor>& s, const std::string& source) const;
 };
 
 class Adam : public Optimizer {
@@ -42,7 +51,6 @@ class Adam : public Optimizer {
 
  private:
   std::vector<Tensor> m_, v_;
-  std::vector<int64_t> steps_;
 };
 
 class RMSProp : public Optimizer {
@@ -55,7 +63,6 @@ class RMSProp : public Optimizer {
 
  private:
   std::vector<Tensor> square_avg_;
-  std::vector<int64_t> steps_;
 };
 
 class SGD : public Optimizer {
@@ -68,7 +75,6 @@ class SGD : public Optimizer {
 
  private:
   std::vector<Tensor> buf_;
-  std::vector<int64_t> steps_;
 };
 
 }  // namespace duel::nn

@@ -275,6 +275,8 @@ TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", 
     std::vector<float> p, g, m, v;
   };
   std::vector<State> cpu(sizes.size()), gpu(sizes.size());
+  std::vector<int64_t> steps(sizes.size(), 0);
+  unsigned long long ticket = 0;
   std::vector<emu::AdamTensor> list;
   for (size_t i = 0; i < sizes.size(); ++i) {
     const int64_t n = sizes[i];
@@ -282,20 +284,25 @@ TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", 
               random_vec(n, 400 + i)};
     for (float& v : cpu[i].v) v = v * v;  // second moments are non-negative
     gpu[i] = cpu[i];
-    list.push_back({gpu[i].p.data(), gpu[i].g.data(), gpu[i].m.data(), gpu[i].v.data(), n});
+    list.push_back({gpu[i].p.data(), gpu[i].g.data(), gpu[i].m.data(), gpu[i].v.data(), n, &steps[i]});
   }
-  for (double wd : {0.0, 0.01}) {
-    INFO("weight decay " << wd);
+  // The step counts live with the tensors: the kernel takes step count + 1 (here 1, then 2) and
+  // advances every count once (tests/test_cuda_graph.cpp runs the blocks backwards too).
+  for (int step = 1; step <= 2; ++step) {
+    const double wd = step == 1 ? 0.0 : 0.01;
+    INFO("step " << step << ", weight decay " << wd);
+    const double bc1 = 1 - std::pow(0.5, step), bc2 = 1 - std::pow(0.999, step);
     for (size_t i = 0; i < sizes.size(); ++i)
       kernels::cpu::adam_step(cpu[i].p.data(), cpu[i].g.data(), cpu[i].m.data(), cpu[i].v.data(),
-                              sizes[i], 0.5, 0.999, 1e-8, wd, 2e-4 / 0.5, std::sqrt(0.001));
-    emu::adam_step_f32(list.data(), int(list.size()), 0.5, 0.999, 1e-8, wd, 2e-4 / 0.5,
-                       std::sqrt(0.001), nullptr);
+                              sizes[i], 0.5, 0.999, 1e-8, wd, 2e-4 / bc1, std::sqrt(bc2));
+    emu::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, wd, &ticket, nullptr);
     for (size_t i = 0; i < sizes.size(); ++i) {
       INFO("tensor " << i << " of size " << sizes[i]);
+      CHECK(steps[i] == step);
       CHECK(nmse(gpu[i].p, cpu[i].p) <= kBound);
       CHECK(nmse(gpu[i].m, cpu[i].m) <= kBound);
       CHECK(nmse(gpu[i].v, cpu[i].v) <= kBound);
     }
+    CHECK(ticket == 0);
   }
 }

@@ -30,3 +30,4 @@ __asm__(
     ".section .note.GNU-stack,\"\",@progbits\n"
     ".text\n");
 #endif
+

@@ -35,6 +35,8 @@ extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cuda/emu_graph.h"
+
 namespace duel::emu {
 
 struct dim3 {
@@ -243,27 +245,30 @@ void launch_shared(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_by
   Block* const outer = block_now;
   ThreadState* const outer_state = current;
   block_now = &b;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        for (int t = 0; t < threads; ++t) {
-          Fiber& f = b.fibers[size_t(t)];
-          f.state.thread_idx = dim3(unsigned(t) % block.x, unsigned(t) / block.x % block.y,
-                                    unsigned(t) / (block.x * block.y));
-          f.state.block_idx = dim3(bx, by, bz);
-          f.state.block_dim = block;
-          f.state.grid_dim = grid;
-          f.state.lane = t % 32;
-          f.state.warp = t / 32;
-          f.state.collectives = 0;
-          f.state.exchanges = 0;
-          f.state.async_copies.clear();
-          f.state.async_group_ends.clear();
-          init_fiber(f, b, stacks.get() + kStride * size_t(t), kStack);
-        }
-        if (shared_bytes) std::memset(b.dynamic_shared, 0xff, shared_bytes);  // NaN floats
-        run_block(b, threads);
-      }
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  const bool reverse = block_order() == BlockOrder::reverse;
+  for (uint64_t k = 0; k < blocks; ++k) {
+    const uint64_t linear = reverse ? blocks - 1 - k : k;
+    const unsigned bx = unsigned(linear % grid.x), by = unsigned(linear / grid.x % grid.y),
+                   bz = unsigned(linear / (uint64_t(grid.x) * grid.y));
+    for (int t = 0; t < threads; ++t) {
+      Fiber& f = b.fibers[size_t(t)];
+      f.state.thread_idx = dim3(unsigned(t) % block.x, unsigned(t) / block.x % block.y,
+                                unsigned(t) / (block.x * block.y));
+      f.state.block_idx = dim3(bx, by, bz);
+      f.state.block_dim = block;
+      f.state.grid_dim = grid;
+      f.state.lane = t % 32;
+      f.state.warp = t / 32;
+      f.state.collectives = 0;
+      f.state.exchanges = 0;
+      f.state.async_copies.clear();
+      f.state.async_group_ends.clear();
+      init_fiber(f, b, stacks.get() + kStride * size_t(t), kStack);
+    }
+    if (shared_bytes) std::memset(b.dynamic_shared, 0xff, shared_bytes);  // NaN floats
+    run_block(b, threads);
+  }
   block_now = outer;
   current = outer_state;
 }
@@ -350,4 +355,13 @@ struct alignas(8) float2 {
   float x, y;
 };
 inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((uint64_t(a) * b) >> 32); }
+// Atomics are plain read-modify-writes: one fiber runs at a time, so nothing comes between.
+template <class T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = T(old + value);
+  return old;
+}
+// Memory fences order nothing here: every write is visible to every fiber at once.
+inline void __threadfence() {}
 #define DUEL_EMU_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::duel::emu::dynamic_shared())

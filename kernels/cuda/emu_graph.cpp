@@ -1,0 +1,79 @@
+// The emulated stream and its graph capture and replay (kernels/cuda/emu_graph.h).
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "kernels/cuda/emu_graph.h"
+
+namespace duel::emu {
+
+namespace {
+
+Graph* g_capture = nullptr;  // the graph being captured, or null
+Graph g_capture_storage;
+int64_t g_kernel_launches = 0;
+BlockOrder g_block_order = BlockOrder::forward;
+
+}  // namespace
+
+int64_t Graph::kernel_nodes() const {
+  int64_t n = 0;
+  for (const GraphNode& node : nodes) n += node.kernel;
+  return n;
+}
+
+void begin_capture() {
+  if (g_capture) throw std::logic_error("emulated CUDA stream: a graph capture is open already");
+  g_capture_storage = Graph{};
+  g_capture = &g_capture_storage;
+}
+
+Graph end_capture() {
+  if (!g_capture) throw std::logic_error("emulated CUDA stream: no graph capture is open");
+  g_capture = nullptr;
+  return std::move(g_capture_storage);
+}
+
+bool capturing() { return g_capture != nullptr; }
+
+void replay(const Graph& g) {
+  if (g_capture) throw std::logic_error("emulated CUDA stream: a graph launched while a capture is open");
+  for (const GraphNode& node : g.nodes) node.run();
+}
+
+void submit_kernel(const char* name, const unsigned grid[3], const unsigned block[3],
+                   std::function<void()> op) {
+  ++g_kernel_launches;
+  if (!g_capture) {
+    op();
+    return;
+  }
+  GraphNode node;
+  node.name = name;
+  node.kernel = true;
+  for (int i = 0; i < 3; ++i) {
+    node.grid[i] = grid[i];
+    node.block[i] = block[i];
+  }
+  node.run = std::move(op);
+  g_capture->nodes.push_back(std::move(node));
+}
+
+void submit_copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (!g_capture) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+  GraphNode node;
+  node.name = "memcpy";
+  node.run = [dst, src, bytes] { std::memmove(dst, src, bytes); };
+  g_capture->nodes.push_back(std::move(node));
+}
+
+int64_t kernel_launches() { return g_kernel_launches; }
+
+void set_block_order(BlockOrder order) { g_block_order = order; }
+BlockOrder block_order() { return g_block_order; }
+
+}  // namespace duel::emu
