@@ -475,7 +475,7 @@ void bm_adam(benchmark::State& state, std::vector<int64_t> sizes) {
     }
     auto* ticket = reinterpret_cast<unsigned long long*>(steps + sizes.size());
     auto ours = [&] {
-      kc::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, 0, ticket, ctx().stream);
+      kc::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, 0, ticket, nullptr, ctx().stream);
     };
     run_pair(state, ours, nullptr, 0, 28.0 * double(total), copy_bandwidth(size_t(total) * 16));
     state.counters["tensors"] = double(sizes.size());

@@ -45,8 +45,9 @@ int cmd_bench(int argc, char** argv) {
               "                       [--math fp32|tf32|bf16 (tf32 on cuda, fp32 on the cpu, as duel train)]\n"
               "                       [--cuda-graph on|off (on for cuda)]\n"
               "  The JSON adds, on cuda, kernels_per_step (kernel launches of one step, or kernel nodes of\n"
-              "  its graph), cuda_graph (whether the timed steps were graph launches), host_ms_per_step\n"
-              "  (the host's time to queue a step) and host_syncs_per_step (its waits for the device).");
+              "  its graph) and kernels_by_name, cuda_graph (whether the timed steps were graph launches),\n"
+              "  host_ms_per_step (the host's time to queue a step) and host_syncs_per_step (its waits for\n"
+              "  the device).");
     return 0;
   }
   const Device device = parse_device(args.get_or("device", "cpu"));
@@ -111,7 +112,7 @@ int cmd_bench(int argc, char** argv) {
     if (device.is_cuda()) {
       j["cuda_graph"] = graph_live;
       j["kernels_per_step"] = runner.kernels_per_iteration();
-      j["eager_kernels_per_step"] = runner.graph().eager_kernels();
+      j["kernels_by_name"] = runner.graph().kernels_by_name();
       if (graph_live) j["graph_nodes"] = runner.graph().graph_nodes();
       if (!runner.graph().fallback().empty()) j["cuda_graph_fallback"] = runner.graph().fallback();
       else if (!graph_note.empty()) j["cuda_graph_fallback"] = graph_note;

@@ -39,7 +39,9 @@ int cmd_step(int argc, char** argv) {
   cuda_backend::check_usable(device);
   const MathMode math = parse_math_mode(args.get_or("math", "fp32"));  // exact by default: a cross-check
   check_math_device(math, device.is_cpu());
-  const std::optional<bool> graph_flag = gan::parse_cuda_graph(args.get("cuda-graph"));
+  std::string graph_note;
+  const bool graph = gan::decide_cuda_graph("step", gan::parse_cuda_graph(args.get("cuda-graph")), device,
+                                            gan::ModelConfig{}, &graph_note);
   const gan::LossKind loss = gan::parse_loss(args.required("loss"));
   const std::string batch_path = args.required("batch"), init = args.required("init");
   const std::string dump = args.required("dump");
@@ -63,8 +65,6 @@ int cmd_step(int argc, char** argv) {
   m.nz = z.size(1);
   DUEL_CHECK(real.size(2) == m.image_size() && real.size(3) == m.image_size(), "step: real is ", describe(real),
              " but ", gan::model_name(m.kind), " takes ", m.image_size(), "x", m.image_size(), " images");
-  std::string graph_note;
-  const bool graph = gan::decide_cuda_graph("step", graph_flag, device, m, &graph_note);
   set_math_mode(math);
   gan::Gan g(m);
   if (real.dtype() == DType::f64) {  // the dtype follows the inputs (float64 for cross-checks)

@@ -203,6 +203,14 @@ int64_t kernel_launches() {
   return n;
 }
 
+std::map<std::string, int64_t> kernel_launches_by_name() {
+  std::map<std::string, int64_t> n = emu::kernel_launches_by_name();
+#ifdef DUEL_HAVE_CUDA
+  for (const auto& [name, count] : kernels::cuda::kernel_launches_by_name()) n[name] += count;
+#endif
+  return n;
+}
+
 // ---- graphs
 
 Graph::~Graph() {

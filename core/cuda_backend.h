@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -80,8 +81,10 @@ class HostSyncWatch {
 };
 
 // ---- launches
-// Kernel launches made on any CUDA device (or recorded by a capture) since the start.
+// Kernel launches made on any CUDA device (or recorded by a capture) since the start, in all and
+// by kernel (the launcher's name, e.g. "binary_f32", "conv2d_forward_f32").
 int64_t kernel_launches();
+std::map<std::string, int64_t> kernel_launches_by_name();
 
 // ---- graph capture: the work queued on a device, recorded once and replayed
 // A captured graph: a CUDA graph instantiated for launch, or the emulator's recorded list.

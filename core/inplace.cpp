@@ -50,7 +50,8 @@ kernels::StepCounter counter_of(const Tensor& step, const Tensor& ticket, Tensor
 
 }  // namespace
 
-void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h, const Tensor& ticket) {
+void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h, const Tensor& ticket,
+                const Tensor& grad_sumsq) {
   std::vector<kernels::AdamTensor> cuda;
   Device cuda_device;
   for (const AdamSlot& s : slots) {
@@ -78,8 +79,18 @@ void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h, const Te
   if (cuda.empty()) return;
   Tensor fresh;
   unsigned long long* t = ticket_ptr(ticket, cuda_device, fresh);
+  float* sumsq = nullptr;
+  if (grad_sumsq.defined()) {
+    std::vector<int64_t> sizes;
+    for (const kernels::AdamTensor& a : cuda) sizes.push_back(a.n);
+    const int64_t chunks = kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(sizes.size()));
+    DUEL_CHECK(grad_sumsq.dtype() == DType::f32 && grad_sumsq.device() == cuda_device && grad_sumsq.numel() >= chunks,
+               "adam: grad_sumsq must be f32 on ", cuda_device.str(), " with ", chunks, " elements, got ",
+               describe(grad_sumsq));
+    sumsq = grad_sumsq.data<float>();
+  }
   DUEL_CUDA_CALL(cuda_device, adam_step_f32, cuda.data(), int(cuda.size()), h.lr, h.beta1, h.beta2, h.eps,
-                 h.weight_decay, t);
+                 h.weight_decay, t, sumsq);
 }
 
 void rmsprop_step_(const Tensor& param, const Tensor& grad, const Tensor& s, double lr, double alpha,

@@ -24,7 +24,10 @@ struct AdamSlot {
   Tensor param, grad, exp_avg, exp_avg_sq;
   Tensor step;  // int64 [], the updates done so far
 };
-void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h, const Tensor& ticket = Tensor());
+// `grad_sumsq` (CUDA, optional): f32 with a place for each chunk of sum_squares_chunks over the
+// slots' sizes, which receives the chunks' sums of squared gradients (the gradient norm's parts).
+void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h, const Tensor& ticket = Tensor(),
+                const Tensor& grad_sumsq = Tensor());
 void rmsprop_step_(const Tensor& param, const Tensor& grad, const Tensor& square_avg, double lr,
                    double alpha, double eps, const Tensor& step, const Tensor& ticket = Tensor());
 // momentum_buf may be undefined (plain SGD); the first step (count 0) initialises it with the

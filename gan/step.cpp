@@ -55,6 +55,9 @@ GanStep::GanStep(Adversaries& gan, const OptimConfig& config) : gan_(gan), confi
              " and D ", config.lr_d);
   opt_g_ = make_optimizer(config, gan.G().named_parameters(), config.lr_g);
   opt_d_ = make_optimizer(config, gan.D().named_parameters(), config.lr_d);
+  // The logged gradient norms come from the update kernels' own pass where they can.
+  opt_g_->track_grad_norm(true);
+  opt_d_->track_grad_norm(true);
 }
 
 DStats GanStep::d_update(const Tensor& real, const Tensor& labels, const Tensor& fake, const Tensor& eps) {
@@ -83,6 +86,7 @@ DStats GanStep::d_update(const Tensor& real, const Tensor& labels, const Tensor&
   }
   s.grads = apply_grads(s.loss, *opt_d_);
   opt_d_->step();
+  s.grad_sq = opt_d_->grad_sq_partials();
   if (k == LossKind::wgan) {
     NoGradGuard no_grad;
     for (const auto& [n, p] : opt_d_->params()) clamp_(p.detach(), -config_.clip, config_.clip);
@@ -97,6 +101,7 @@ GStats GanStep::g_update(const Tensor& fake, const Tensor& labels) {
   s.loss = g_loss(config_.loss, s.d_fake);
   s.grads = apply_grads(s.loss, *opt_g_);
   opt_g_->step();
+  s.grad_sq = opt_g_->grad_sq_partials();
   return s;
 }
 
@@ -152,19 +157,27 @@ Tensor step_scalars(LossKind loss, const DStats& d, const GStats& g) {
   NoGradGuard no_grad;
   const Device dev = d.loss.device();
   if (dev.is_cpu()) return step_scalars_host(loss, d, g);
-  std::vector<const float*> tensors;
-  std::vector<int64_t> sizes;
-  for (const std::vector<Tensor>* list : {&g.grads, &d.grads})
-    for (const Tensor& t : *list) {
+  // The gradients' squared norms in chunks: left by the optimiser's update, or computed here.
+  auto chunks_of = [&](const std::vector<Tensor>& grads, std::vector<const float*>& ptrs, std::vector<int64_t>& sizes) {
+    for (const Tensor& t : grads) {
       DUEL_CHECK(t.defined() && t.device() == dev, "step_scalars: every gradient must be on ", dev.str());
-      tensors.push_back(t.data<float>());
+      ptrs.push_back(t.data<float>());
       sizes.push_back(t.numel());
     }
-  const int64_t g_chunks = kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(g.grads.size()));
-  const int64_t d_chunks = kernels::cuda_emu::sum_squares_chunks(sizes.data() + g.grads.size(), int(d.grads.size()));
-  const Tensor partials = empty({std::max<int64_t>(1, g_chunks + d_chunks)}, DType::f32, dev);
-  DUEL_CUDA_CALL(dev, sum_squares_partials_f32, partials.data<float>(), tensors.data(), sizes.data(),
-                 int(tensors.size()));
+    return kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(sizes.size()));
+  };
+  std::vector<const float*> g_ptrs, d_ptrs;
+  std::vector<int64_t> g_sizes, d_sizes;
+  const int64_t g_chunks = chunks_of(g.grads, g_ptrs, g_sizes), d_chunks = chunks_of(d.grads, d_ptrs, d_sizes);
+  auto partials_of = [&](const Tensor& given, std::vector<const float*>& ptrs, std::vector<int64_t>& sizes,
+                         int64_t chunks) {
+    if (given.defined() && given.numel() >= chunks) return given;
+    const Tensor p = empty({std::max<int64_t>(1, chunks)}, DType::f32, dev);
+    DUEL_CUDA_CALL(dev, sum_squares_partials_f32, p.data<float>(), ptrs.data(), sizes.data(), int(ptrs.size()));
+    return p;
+  };
+  const Tensor g_partials = partials_of(g.grad_sq, g_ptrs, g_sizes, g_chunks);
+  const Tensor d_partials = partials_of(d.grad_sq, d_ptrs, d_sizes, d_chunks);
   kernels::StepScalarInputs in;
   in.loss_d = d.loss.data<float>();
   in.loss_g = g.loss.data<float>();
@@ -176,7 +189,8 @@ Tensor step_scalars(LossKind loss, const DStats& d, const GStats& g) {
   DUEL_CHECK(d.d_fake.numel() == in.batch && g.d_fake.numel() == in.batch, "step_scalars: critic outputs of "
              "different sizes");
   in.sigmoid = is_probabilistic(loss);
-  in.partials = partials.data<float>();
+  in.g_partials = g_partials.data<float>();
+  in.d_partials = d_partials.data<float>();
   in.g_chunks = g_chunks;
   in.d_chunks = d_chunks;
   Tensor out = empty({kNumStepScalars}, DType::f32, dev);

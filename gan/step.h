@@ -34,11 +34,13 @@ struct DStats {
   Tensor loss, gp;             // loss includes lambda * gp for wgan-gp
   Tensor d_real, d_fake;       // critic outputs [B]
   std::vector<Tensor> grads;   // the gradient each D parameter was updated with
+  Tensor grad_sq;              // their squared norm in parts, when the optimiser left it (Optimizer::grad_sq_partials)
 };
 struct GStats {
   Tensor loss;
   Tensor d_fake;               // D(G(z)) through the updated critic
   std::vector<Tensor> grads;   // the gradient each G parameter was updated with
+  Tensor grad_sq;              // as DStats::grad_sq
 };
 
 class GanStep {

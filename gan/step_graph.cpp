@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <exception>
+#include <iterator>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -41,8 +42,24 @@ bool decide_cuda_graph(const std::string& command, std::optional<bool> flag, Dev
 GraphedStep::GraphedStep(Device device, bool enabled, bool capture_first)
     : device_(device), enabled_(enabled && device.is_cuda()), capture_first_(capture_first) {}
 
+namespace {
+
+// The launches by name made since `before` (a kernel_launches_by_name() snapshot).
+std::map<std::string, int64_t> launches_since(const std::map<std::string, int64_t>& before) {
+  std::map<std::string, int64_t> now = cuda_backend::kernel_launches_by_name();
+  for (auto it = now.begin(); it != now.end();) {
+    auto b = before.find(it->first);
+    it->second -= b == before.end() ? 0 : b->second;
+    it = it->second == 0 ? now.erase(it) : std::next(it);
+  }
+  return now;
+}
+
+}  // namespace
+
 void GraphedStep::run_eager(const std::function<void()>& body, bool watch) {
   const int64_t before = cuda_backend::kernel_launches();
+  const std::map<std::string, int64_t> by_name = cuda_backend::kernel_launches_by_name();
   if (!watch) {
     body();
   } else {
@@ -54,6 +71,7 @@ void GraphedStep::run_eager(const std::function<void()>& body, bool watch) {
     }
   }
   eager_kernels_ = cuda_backend::kernel_launches() - before;
+  by_name_ = launches_since(by_name);
 }
 
 void GraphedStep::run(const std::function<void()>& body) {
@@ -67,10 +85,12 @@ void GraphedStep::run(const std::function<void()>& body) {
     return;
   }
   pool_ = std::make_shared<cuda_backend::GraphPool>(device_);
+  const std::map<std::string, int64_t> by_name = cuda_backend::kernel_launches_by_name();
   try {
     cuda_backend::begin_capture(device_, pool_);
     body();
     graph_ = cuda_backend::end_capture(device_);
+    by_name_ = launches_since(by_name);
   } catch (const std::exception& e) {
     // Nothing ran while capturing: give up the graph and do this call's work eagerly.
     cuda_backend::abort_capture(device_);

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,8 @@ class GraphedStep {
   const std::string& fallback() const { return fallback_; }
   int64_t eager_kernels() const { return eager_kernels_; }  // the last eager call's launches
   int64_t graph_kernels() const { return graph_ ? graph_->kernel_nodes() : 0; }
+  // The kernels of the graph (or of the last eager call, without one) by name.
+  const std::map<std::string, int64_t>& kernels_by_name() const { return by_name_; }
   int64_t graph_nodes() const { return graph_ ? graph_->nodes() : 0; }
   int64_t calls() const { return calls_; }
 
@@ -63,6 +66,7 @@ class GraphedStep {
   std::shared_ptr<cuda_backend::GraphPool> pool_;
   std::unique_ptr<cuda_backend::Graph> graph_;
   int64_t eager_kernels_ = 0, calls_ = 0;
+  std::map<std::string, int64_t> by_name_;
 };
 
 // The iterations of a training run: fixed device buffers for the n_critic real batches (and

@@ -113,7 +113,9 @@ struct StepScalarInputs {
   const float* d_fake_after = nullptr;
   int64_t batch = 0;
   bool sigmoid = false;           // average sigmoid(d) (probabilistic losses), else d
-  const float* partials = nullptr;  // sums of squares of G's gradients' chunks, then D's
+  // Sums of squares of the gradients' chunks (sum_squares_chunks), G's and D's.
+  const float* g_partials = nullptr;
+  const float* d_partials = nullptr;
   int64_t g_chunks = 0, d_chunks = 0;
 };
 

@@ -1,11 +1,13 @@
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/inplace.h"
+#include "kernels/cuda/emu_api.h"
 
 namespace duel::nn {
 
@@ -89,7 +91,16 @@ void Adam::step() {
     if (!g.defined()) continue;
     slots.push_back({p.detach(), g, m_[i], v_[i], steps_[i]});
   }
-  adam_step_(slots, h, ticket_);
+  const bool cuda = !slots.empty() && slots.front().param.device().is_cuda();
+  if (track_ && cuda) {
+    std::vector<int64_t> sizes;
+    for (const AdamSlot& s : slots) sizes.push_back(s.param.numel());
+    const int64_t chunks = std::max<int64_t>(1, kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(sizes.size())));
+    if (!grad_sq_.defined() || grad_sq_.numel() != chunks) grad_sq_ = zeros({chunks}, DType::f32, slots.front().param.device());
+  } else {
+    grad_sq_ = Tensor();
+  }
+  adam_step_(slots, h, ticket_, grad_sq_);
 }
 
 NamedTensors Adam::state() const {

@@ -29,6 +29,11 @@ class Optimizer {
   // Restores state() output; throws naming `source` if a tensor is missing or mismatched.
   virtual void load_state(const std::map<std::string, Tensor>& s, const std::string& source) = 0;
   const NamedTensors& params() const { return params_; }
+  // The squared norm of the gradients the last step() applied, in parts: f32 on the device, one
+  // sum per fixed-size chunk (sum_squares_chunks), left by the update kernel itself when
+  // tracking is on (Adam on CUDA); undefined otherwise. The tensor is the same at every step.
+  virtual void track_grad_norm(bool on) { (void)on; }
+  virtual Tensor grad_sq_partials() const { return Tensor(); }
 
  protected:
   NamedTensors params_;
@@ -47,10 +52,14 @@ class Adam : public Optimizer {
   void step() override;
   NamedTensors state() const override;
   void load_state(const std::map<std::string, Tensor>& s, const std::string& source) override;
+  void track_grad_norm(bool on) override { track_ = on; }
+  Tensor grad_sq_partials() const override { return grad_sq_; }
   double beta1, beta2, eps, weight_decay;
 
  private:
   std::vector<Tensor> m_, v_;
+  bool track_ = false;
+  Tensor grad_sq_;
 };
 
 class RMSProp : public Optimizer {

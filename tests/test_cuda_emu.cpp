@@ -295,7 +295,20 @@ TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", 
     for (size_t i = 0; i < sizes.size(); ++i)
       kernels::cpu::adam_step(cpu[i].p.data(), cpu[i].g.data(), cpu[i].m.data(), cpu[i].v.data(),
                               sizes[i], 0.5, 0.999, 1e-8, wd, 2e-4 / bc1, std::sqrt(bc2));
-    emu::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, wd, &ticket, nullptr);
+    // The update also leaves each 2048-element chunk's sum of squared gradients (step 2 only).
+    std::vector<float> sumsq(size_t(emu::sum_squares_chunks(sizes.data(), int(sizes.size()))), -1.0f);
+    emu::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, wd, &ticket,
+                       step == 2 ? sumsq.data() : nullptr, nullptr);
+    if (step == 2) {
+      double want = 0, got = 0;
+      for (const State& st : cpu)
+        for (float g : st.g) want += double(g) * g;
+      for (float c : sumsq) {
+        CHECK(c >= 0.0f);  // every chunk written
+        got += c;
+      }
+      CHECK(std::abs(got - want) <= 1e-6 * want);
+    }
     for (size_t i = 0; i < sizes.size(); ++i) {
       INFO("tensor " << i << " of size " << sizes[i]);
       CHECK(steps[i] == step);

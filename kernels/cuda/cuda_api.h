@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "kernels/params.h"
@@ -31,9 +32,11 @@ void copy_on_device(void* dst, const void* src, size_t bytes, int device);   // 
 void synchronize(int device);
 
 // ---- launch accounting, graphs, pinned memory and events (the graph-captured training step)
-// Every kernel launch counts itself (launch() in portable.cuh); the count is cumulative.
-void count_kernel_launch();
+// Every kernel launch counts itself (launch() in portable.cuh), by the launcher's name too; the
+// counts are cumulative.
+void count_kernel_launch(const char* name);
 int64_t kernel_launches();
+std::map<std::string, int64_t> kernel_launches_by_name();
 // Sets a kernel's dynamic shared memory limit (above 48 KiB) once per function and size; legal
 // inside a graph capture too.
 void allow_dynamic_shared(const void* kernel, size_t bytes, const char* name);

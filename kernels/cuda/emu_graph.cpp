@@ -12,6 +12,7 @@ namespace {
 Graph* g_capture = nullptr;  // the graph being captured, or null
 Graph g_capture_storage;
 int64_t g_kernel_launches = 0;
+std::map<const char*, int64_t> g_launches_by_name;  // keyed by the launcher's name literal
 BlockOrder g_block_order = BlockOrder::forward;
 
 }  // namespace
@@ -44,6 +45,7 @@ void replay(const Graph& g) {
 void submit_kernel(const char* name, const unsigned grid[3], const unsigned block[3],
                    std::function<void()> op) {
   ++g_kernel_launches;
+  ++g_launches_by_name[name];
   if (!g_capture) {
     op();
     return;
@@ -72,6 +74,12 @@ void submit_copy(void* dst, const void* src, size_t bytes) {
 }
 
 int64_t kernel_launches() { return g_kernel_launches; }
+
+std::map<std::string, int64_t> kernel_launches_by_name() {
+  std::map<std::string, int64_t> out;
+  for (const auto& [name, n] : g_launches_by_name) out[name] += n;
+  return out;
+}
 
 void set_block_order(BlockOrder order) { g_block_order = order; }
 BlockOrder block_order() { return g_block_order; }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,10 @@ void submit_kernel(const char* name, const unsigned grid[3], const unsigned bloc
 // `bytes` from src to dst now, or recorded while capturing (the source is read at replay).
 void submit_copy(void* dst, const void* src, size_t bytes);
 
-// Kernel launches made or recorded since the start of the process (replays not included).
+// Kernel launches made or recorded since the start of the process (replays not included), in
+// all and by the launcher's name.
 int64_t kernel_launches();
+std::map<std::string, int64_t> kernel_launches_by_name();
 
 // The order in which the blocks of a grid run: a GPU promises none, so a kernel must not
 // depend on it; tests run kernels both ways to show that one does not.

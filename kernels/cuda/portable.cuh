@@ -56,7 +56,7 @@ template <class... P, class... A>
 inline void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, Stream stream,
                    A... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
-  count_kernel_launch();
+  count_kernel_launch(name);
   kernel<<<grid, block, 0, cudaStream_t(stream)>>>(P(args)...);
   check_launch(name);
 }
@@ -67,7 +67,7 @@ inline void launch_shared(const char* name, void (*kernel)(P...), dim3 grid, dim
                           size_t shared_bytes, Stream stream, A... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
   if (shared_bytes > 48 * 1024) allow_dynamic_shared(reinterpret_cast<const void*>(kernel), shared_bytes, name);
-  count_kernel_launch();
+  count_kernel_launch(name);
   kernel<<<grid, block, shared_bytes, cudaStream_t(stream)>>>(P(args)...);
   check_launch(name);
 }

@@ -115,6 +115,7 @@ namespace duel::kernels::cuda {
 namespace {
 
 int64_t g_kernel_launches = 0;
+std::map<const char*, int64_t> g_launches_by_name;  // keyed by the launcher's name literal
 
 // Calls the runtime with this thread's capture mode relaxed: cudaMalloc and cudaFuncSetAttribute
 // are "potentially unsafe" during a capture (they are not recorded), which is exactly what a
@@ -130,8 +131,16 @@ cudaError_t relaxed(F&& f) {
 
 }  // namespace
 
-void count_kernel_launch() { ++g_kernel_launches; }
+void count_kernel_launch(const char* name) {
+  ++g_kernel_launches;
+  ++g_launches_by_name[name];
+}
 int64_t kernel_launches() { return g_kernel_launches; }
+std::map<std::string, int64_t> kernel_launches_by_name() {
+  std::map<std::string, int64_t> out;
+  for (const auto& [name, n] : g_launches_by_name) out[name] += n;
+  return out;
+}
 
 void allow_dynamic_shared(const void* kernel, size_t bytes, const char* name) {
   static std::mutex mutex;

@@ -2,8 +2,8 @@
 // host (a graph-captured step cannot): the losses, the critic's mean outputs and the gradient
 // norms land in one small buffer that the host copies back asynchronously and reads a step late.
 //
-// Two launches per step: the sums of squares of every gradient of both models in fixed-size
-// chunks (one multi-tensor launch, like Adam's), then one block that adds the chunks in order,
+// One launch per step: a block that adds the chunks' sums of squared gradients in order (Adam
+// leaves them as it updates; for the other optimisers a multi-tensor launch here computes them),
 // averages the critic outputs and writes the buffer. Both are deterministic (fixed chunking and
 // fixed reduction trees, no atomics), so a replayed step logs bitwise what the eager one does.
 // Roofline: the first reads every gradient once (4 bytes per parameter), the second a few
@@ -72,8 +72,8 @@ __global__ void __launch_bounds__(kThreads) step_scalars_kernel(float* out, Step
   const double d_gz_after =
       block_sum_double(strided_sum(in.d_fake_after, in.batch, in.sigmoid), scratch) * inv_batch;
   double g2 = 0.0, d2 = 0.0;
-  for (int64_t k = threadIdx.x; k < in.g_chunks; k += kThreads) g2 += in.partials[k];
-  for (int64_t k = threadIdx.x; k < in.d_chunks; k += kThreads) d2 += in.partials[in.g_chunks + k];
+  for (int64_t k = threadIdx.x; k < in.g_chunks; k += kThreads) g2 += in.g_partials[k];
+  for (int64_t k = threadIdx.x; k < in.d_chunks; k += kThreads) d2 += in.d_partials[k];
   g2 = block_sum_double(g2, scratch);
   d2 = block_sum_double(d2, scratch);
   if (threadIdx.x == 0) {
