@@ -15,6 +15,15 @@ its queueing. --tf32 off disallows TF32 in cuDNN convolutions and in matmul (the
 of duel's FP32 kernels); on allows both. These models have no matmul, so `on` is exactly what a
 PyTorch user gets by default (cuDNN convolutions on TF32 tensor cores). Several --config and --tf32
 values run in one process; with --json each measurement is one JSON object per line.
+
+--torch-graph on captures PyTorch's whole step (all critic updates with the penalty's double
+backward, the generator update, both optimisers with capturable=True, z and epsilon drawn inside)
+as one CUDA graph with torch.cuda.graph after warm-up steps on a side stream, and times its
+replays: PyTorch at its least launch-bound. --duel-graph runs `duel bench step --cuda-graph`
+off and on the same way. On a GPU both default to off and on.
+
+    python3 bench/torch_train_step.py --device cuda --config dcgan28:ns:64 --tf32 off on \\
+        --torch-graph off on --duel-graph off on --duel-math fp32 tf32 --json
 """
 import argparse
 import json
@@ -100,23 +109,44 @@ def set_tf32(mode):
     torch.backends.cuda.matmul.allow_tf32 = on
 
 
-def measure_torch(model, loss, batch, device, steps, warmup):
-    """Median, min and max ms per step of the PyTorch step."""
+def measure_torch(model, loss, batch, device, steps, warmup, graph=False):
+    """Median, min and max ms per step of the PyTorch step; with `graph`, of its CUDA graph's
+    replays (the step captured once with torch.cuda.graph, as PyTorch's whole-network capture
+    recipe does: warm-up on a side stream, optimisers with capturable=True, static inputs)."""
     torch.manual_seed(1)
     wgan_gp = loss == "wgan-gp"
     g, d, c, s = models(model, "none" if wgan_gp else "batchnorm")
     g, d = g.to(device), d.to(device)
     lr, betas, n_critic = (1e-4, (0.0, 0.9), 5) if wgan_gp else (2e-4, (0.5, 0.999), 1)
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
+    extra = {"capturable": True} if graph else {}
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas, **extra)
+    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas, **extra)
     real = torch.rand(batch, c, s, s, device=device) * 2 - 1
     cuda = device.type == "cuda"
+
+    def step():
+        train_step(g, d, opt_g, opt_d, real, batch, wgan_gp, n_critic, device)
+
+    if graph:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(max(warmup, 3)):  # the recipe asks for a few eager steps first
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        captured = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(captured):
+            step()
+        run = captured.replay
+        warmup = 1
+    else:
+        run = step
     times = []
     for it in range(warmup + steps):
         if cuda:
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        train_step(g, d, opt_g, opt_d, real, batch, wgan_gp, n_critic, device)
+        run()
         if cuda:
             torch.cuda.synchronize(device)
         if it >= warmup:
@@ -124,13 +154,15 @@ def measure_torch(model, loss, batch, device, steps, warmup):
     return statistics.median(times), min(times), max(times), n_critic
 
 
-def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math):
+def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math, graph=None):
     cmd = [duel, "bench", "step", "--model", model, "--loss", loss, "--batch", str(batch),
            "--device", device, "--steps", str(steps), "--warmup", str(warmup), "--json"]
     if threads:
         cmd += ["--threads", str(threads)]
     if math:
         cmd += ["--math", math]
+    if graph:
+        cmd += ["--cuda-graph", graph]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -167,6 +199,11 @@ def main():
                     help="the duel program to run the same step ('' to skip duel)")
     ap.add_argument("--duel-math", nargs="+", default=None,
                     help="duel's --math modes to run (default: none given, i.e. duel's default)")
+    ap.add_argument("--torch-graph", nargs="+", choices=["on", "off"], default=None,
+                    help="CUDA only: PyTorch eager (off) and/or its step captured as a CUDA graph (on); "
+                         "default: off on")
+    ap.add_argument("--duel-graph", nargs="+", choices=["on", "off"], default=None,
+                    help="CUDA only: duel bench step --cuda-graph off and/or on (default: off on)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     args = ap.parse_args()
 
@@ -180,6 +217,11 @@ def main():
     if threads:
         torch.set_num_threads(threads)
     tf32_modes = (args.tf32 or ["off", "on"]) if cuda else [None]
+    torch_graphs = (args.torch_graph or ["off", "on"]) if cuda else ["off"]
+    duel_graphs = (args.duel_graph or ["off", "on"]) if cuda else [None]
+    if not cuda and (args.torch_graph or args.duel_graph) and \
+            "on" in (args.torch_graph or []) + (args.duel_graph or []):
+        raise SystemExit("torch_train_step: --torch-graph on / --duel-graph on need --device cuda")
     if cuda:
         torch.backends.cudnn.benchmark = args.cudnn_benchmark == "on"
     configs = args.config or [(args.model, args.loss, args.batch)]
@@ -191,36 +233,46 @@ def main():
 
     for model, loss, batch in configs:
         base = {"model": model, "loss": loss, "batch": batch, "device": args.device}
-        torch_ms = {}
+        torch_ms = {}  # (tf32, graph) -> median ms
         for mode in tf32_modes:
             if cuda:
                 set_tf32(mode)
-            med, lo, hi, n_critic = measure_torch(model, loss, batch, device, steps, warmup)
-            torch_ms[mode] = med
-            rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
-                       cudnn_benchmark=args.cudnn_benchmark if cuda else None, threads=threads,
-                       steps=steps, median_ms_per_step=med, min_ms_per_step=lo, max_ms_per_step=hi,
-                       images_per_s=batch * n_critic / med * 1e3)
-            tag = f", tf32 {mode}" if cuda else ""
-            emit(rec, f"{model} {loss} batch {batch} on {where}{tag}: torch {torch.__version__} "
-                      f"{med:8.2f} ms/step {rec['images_per_s']:8.0f} images/s")
+            for tg in torch_graphs:
+                try:
+                    med, lo, hi, n_critic = measure_torch(model, loss, batch, device, steps, warmup, tg == "on")
+                except Exception as e:  # a PyTorch that cannot capture this step: say so, go on
+                    rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
+                               torch_graph=tg, error=f"{type(e).__name__}: {e}".splitlines()[0])
+                    emit(rec, f"{model} {loss} batch {batch}: torch (graph {tg}) failed: {rec['error']}")
+                    continue
+                torch_ms[(mode, tg)] = med
+                rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
+                           torch_graph=tg, cudnn_benchmark=args.cudnn_benchmark if cuda else None,
+                           threads=threads, steps=steps, median_ms_per_step=med, min_ms_per_step=lo,
+                           max_ms_per_step=hi, images_per_s=batch * n_critic / med * 1e3)
+                tag = f", tf32 {mode}, graph {tg}" if cuda else ""
+                emit(rec, f"{model} {loss} batch {batch} on {where}{tag}: torch {torch.__version__} "
+                          f"{med:8.2f} ms/step {rec['images_per_s']:8.0f} images/s")
         if not args.duel:
             continue
         for math in (args.duel_math or [None]):
-            d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup, threads, math)
-            rec = dict(base, engine="duel", math=math)
-            if "error" in d:
-                rec["error"] = d["error"]
-                emit(rec, f"{model} {loss} batch {batch}: duel failed: {d['error']}")
-                continue
-            rec.update(d)
-            rec["device"] = args.device
-            ratios = {(m or "cpu"): torch_ms[m] / d["median_ms_per_step"] for m in torch_ms}
-            rec["torch_over_duel"] = ratios
-            tag = f" --math {math}" if math else ""
-            emit(rec, f"{model} {loss} batch {batch}: duel{tag} {d['median_ms_per_step']:8.2f} ms/step "
-                      f"{d['images_per_s']:8.0f} images/s; torch/duel "
-                      + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()))
+            for dg in duel_graphs:
+                d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup, threads, math, dg)
+                rec = dict(base, engine="duel", math=math, duel_graph=dg)
+                if "error" in d:
+                    rec["error"] = d["error"]
+                    emit(rec, f"{model} {loss} batch {batch}: duel failed: {d['error']}")
+                    continue
+                rec.update(d)
+                rec["device"] = args.device
+                ratios = {(f"{m}/{g}" if cuda else "cpu"): ms / d["median_ms_per_step"]
+                          for (m, g), ms in torch_ms.items()}
+                rec["torch_over_duel"] = ratios
+                tag = (f" --math {math}" if math else "") + (f" --cuda-graph {dg}" if dg else "")
+                kernels = f", {d['kernels_per_step']} kernels/step" if "kernels_per_step" in d else ""
+                emit(rec, f"{model} {loss} batch {batch}: duel{tag} {d['median_ms_per_step']:8.2f} ms/step "
+                          f"{d['images_per_s']:8.0f} images/s{kernels}; torch/duel (tf32/graph) "
+                          + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()))
     return 0
 
 

@@ -18,6 +18,7 @@
 #include "core/autograd.h"
 #include "core/config.h"
 #include "core/cuda_backend.h"
+#include "kernels/cuda/emu_graph.h"
 #include "gan/step.h"
 #include "gan/step_graph.h"
 
@@ -38,16 +39,18 @@ int cmd_bench(int argc, char** argv) {
   const Args args("bench step", argc, argv, 3,
                   {"model", "loss", "batch", "device", "threads", "steps", "warmup", "critic-norm", "math",
                    "cuda-graph"},
-                  {"json", "help"});
+                  {"json", "help", "dry-run"});
   if (args.has("help")) {
     std::puts("usage: duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu|cuda\n"
               "                       [--threads T] [--steps N (10)] [--warmup W (2)] [--json]\n"
               "                       [--math fp32|tf32|bf16 (tf32 on cuda, fp32 on the cpu, as duel train)]\n"
-              "                       [--cuda-graph on|off (on for cuda)]\n"
+              "                       [--cuda-graph on|off (on for cuda)] [--dry-run]\n"
               "  The JSON adds, on cuda, kernels_per_step (kernel launches of one step, or kernel nodes of\n"
               "  its graph) and kernels_by_name, cuda_graph (whether the timed steps were graph launches),\n"
               "  host_ms_per_step (the host's time to queue a step) and host_syncs_per_step (its waits for\n"
-              "  the device).");
+              "  the device).\n"
+              "  --dry-run (emulated device only, DUEL_CUDA_EMULATE=1): kernels are counted and recorded but\n"
+              "  not run, so any batch size is quick and the times are the host's side of a step alone.");
     return 0;
   }
   const Device device = parse_device(args.get_or("device", "cpu"));
@@ -63,12 +66,16 @@ int cmd_bench(int argc, char** argv) {
   const int64_t batch = args.get_int("batch", m.kind == gan::ModelKind::dcgan28 ? 64 : 128);
   const int64_t steps = args.get_int("steps", 10), warmup = args.get_int("warmup", 2);
   DUEL_CHECK(batch > 1 && steps > 0 && warmup >= 0, "bench step: --batch must be > 1 and --steps > 0");
+  const bool dry = args.has("dry-run");
+  DUEL_CHECK(!dry || (device.is_cuda() && cuda_backend::emulated()), "bench step: --dry-run needs the emulated "
+             "CUDA device (--device cuda with DUEL_CUDA_EMULATE=1)");
   std::string graph_note;
   const bool graph = gan::decide_cuda_graph("bench step", gan::parse_cuda_graph(args.get("cuda-graph")), device, m,
                                             &graph_note);
   set_math_mode(math);
   const gan::OptimConfig oc = gan::defaults_for(loss);
 
+  emu::set_dry_run(dry);
   gan::Gan g(m);
   Generator rng(1);
   g.init_dcgan(rng);
@@ -113,6 +120,7 @@ int cmd_bench(int argc, char** argv) {
       j["cuda_graph"] = graph_live;
       j["kernels_per_step"] = runner.kernels_per_iteration();
       j["kernels_by_name"] = runner.graph().kernels_by_name();
+      if (dry) j["dry_run"] = true;
       if (graph_live) j["graph_nodes"] = runner.graph().graph_nodes();
       if (!runner.graph().fallback().empty()) j["cuda_graph_fallback"] = runner.graph().fallback();
       else if (!graph_note.empty()) j["cuda_graph_fallback"] = graph_note;
@@ -129,8 +137,8 @@ int cmd_bench(int argc, char** argv) {
                 graph_live ? ", one CUDA graph per step" : "", med, (long long)oc.n_critic, images_per_s,
                 *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()), (long long)steps);
     if (device.is_cuda())
-      std::printf("; %lld kernels per step, host %.3f ms per step", (long long)runner.kernels_per_iteration(),
-                  median(host_ms));
+      std::printf("; %lld kernels per step, host %.3f ms per step%s", (long long)runner.kernels_per_iteration(),
+                  median(host_ms), dry ? " (dry run: kernels not run)" : "");
     std::printf("\n");
   }
   return 0;

@@ -16,6 +16,7 @@ namespace {
 
 void check_update(const char* op, const Tensor& param, std::initializer_list<const Tensor*> others) {
   DUEL_CHECK(param.defined() && is_floating(param.dtype()), op, ": parameter must be a floating-point tensor");
+  DUEL_CHECK(!param.impl()->read_only, op, ": ", describe(param), " is a shared constant (scalar_like on cuda)");
   DUEL_CHECK(!grad_mode_enabled() || !param.grad_fn(), op, ": the parameter ", describe(param),
              " is the output of a recorded op; update leaves only");
   if (param.device().is_cuda()) {
@@ -130,6 +131,7 @@ void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& buf, doubl
 
 void add_(const Tensor& t, int64_t value) {
   DUEL_CHECK(t.defined() && t.dtype() == DType::i64, "add_: expected an int64 tensor, got ", describe(t));
+  DUEL_CHECK(!t.impl()->read_only, "add_: ", describe(t), " is a shared constant");
   DUEL_CHECK(!grad_mode_enabled() || !t.grad_fn(), "add_: ", describe(t), " is the output of a recorded op");
   if (t.device().is_cuda()) {
     cuda_backend::check_usable(t.device());

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -81,6 +83,8 @@ Tensor& Tensor::requires_grad_(bool on) {
              impl_->grad_fn ? impl_->grad_fn->op : std::string("?"), "); use detach() first");
   DUEL_CHECK(!on || is_floating(dtype()), "requires_grad_: only floating-point tensors can require "
              "gradients, got ", dtype_name(dtype()));
+  DUEL_CHECK(!on || !impl_->read_only, "requires_grad_: ", describe(*this), " is a shared constant (scalar_like "
+             "on cuda); clone() it first");
   impl_->requires_grad = on;
   return *this;
 }
@@ -99,6 +103,7 @@ Tensor Tensor::grad() const {
 
 void Tensor::set_grad(const Tensor& g) {
   check_defined(impl_.get(), "Tensor::set_grad");
+  DUEL_CHECK(!impl_->read_only || !g.defined(), "set_grad: ", describe(*this), " is a shared constant");
   if (g.defined()) {
     DUEL_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(),
                "set_grad: gradient ", describe(g), " does not match the tensor ", describe(*this));
@@ -213,6 +218,8 @@ std::string Tensor::str(int max_elements) const {
 }
 
 static void check_in_place(const Tensor& t, const char* op) {
+  DUEL_CHECK(!t.impl()->read_only, op, ": ", describe(t), " is a shared constant (scalar_like on cuda); clone() it "
+             "to change it");
   DUEL_CHECK(!(grad_mode_enabled() && (t.requires_grad() || t.grad_fn())), op,
              ": in-place change of ", describe(t),
              " which takes part in autograd; use NoGradGuard (e.g. in an optimiser step)");
@@ -291,7 +298,23 @@ Tensor empty_like(const Tensor& x) { return empty(x.shape(), x.dtype(), x.device
 Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype(), x.device()); }
 Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype(), x.device()); }
 Tensor full_like(const Tensor& x, double value) { return full(x.shape(), value, x.dtype(), x.device()); }
-Tensor scalar_like(const Tensor& x, double value) { return full({}, value, x.dtype(), x.device()); }
+Tensor scalar_like(const Tensor& x, double value) {
+  if (!x.device().is_cuda()) return full({}, value, x.dtype(), x.device());
+  // One constant per (emulated or not, device, dtype, value bits), kept for the process: a graph
+  // captured later reads it where it is. While a capture is open a missing constant is made for
+  // the graph instead (filled by it), not kept: only replays would fill it.
+  // Never destroyed: at exit the device (or the emulation setting) may be gone already.
+  static auto& constants = *new std::map<std::tuple<bool, int, int, uint64_t>, Tensor>;
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const auto key = std::make_tuple(cuda_backend::emulated(), x.device().index, int(x.dtype()), bits);
+  if (auto it = constants.find(key); it != constants.end()) return it->second;
+  if (cuda_backend::capturing()) return full({}, value, x.dtype(), x.device());
+  Tensor c = full({}, value, x.dtype(), x.device());
+  c.impl()->read_only = true;
+  constants.emplace(key, c);
+  return c;
+}
 
 Tensor from_vector(const std::vector<double>& values, const Shape& s, DType t) {
   DUEL_CHECK(int64_t(values.size()) == shape_numel(s), "from_vector: ", values.size(),

@@ -8,7 +8,9 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "gan/step.h"
 #include "gan/step_graph.h"
 #include "nn/optim.h"
+#include "tests/run_duel.h"
 
 #define DUEL_CUDA_EMULATE 1
 #include "kernels/cuda/portable.cuh"
@@ -448,4 +451,57 @@ TEST_CASE("the --cuda-graph setting: one clear line for what cannot be honoured"
   note.clear();
   CHECK(gan::decide_cuda_graph("train", std::nullopt, kCuda, m, &note));
   CHECK(note.empty());
+}
+
+TEST_CASE("scalar constants on cuda are shared, read-only, and cost no kernel after the first",
+          "[cuda-emu][graph]") {
+  cuda_backend::EmulatedCudaGuard emulate;
+  const Tensor x = full({3}, 2.0, DType::f32, kCuda);
+  const Tensor a = scalar_like(x, 0.375);
+  const int64_t launches = cuda_backend::kernel_launches();
+  const Tensor b = scalar_like(x, 0.375);
+  CHECK(cuda_backend::kernel_launches() == launches);  // no fill: the same constant
+  CHECK(a.raw_data() == b.raw_data());
+  CHECK(a.item() == 0.375);
+  CHECK(bitwise_equal(mul(x, b), full({3}, 0.75, DType::f32, kCuda)));
+  NoGradGuard no_grad;
+  CHECK_THROWS_WITH(Tensor(a).fill_(1.0), Contains("is a shared constant"));
+  CHECK_THROWS_WITH(Tensor(a).copy_(full({}, 1.0, DType::f32, kCuda)), Contains("is a shared constant"));
+  CHECK_THROWS_WITH(Tensor(a).requires_grad_(true), Contains("is a shared constant"));
+  CHECK_THROWS_WITH(clamp_(a, 0, 0.1), Contains("is a shared constant"));
+  CHECK(a.item() == 0.375);
+  // The cpu keeps plain tensors.
+  const Tensor c = scalar_like(Tensor(full({2}, 1.0)), 0.375);
+  CHECK_FALSE(c.impl()->read_only);
+  // A constant first asked for inside a capture is the graph's own (filled by it), not kept.
+  auto pool = std::make_shared<cuda_backend::GraphPool>(kCuda);
+  cuda_backend::begin_capture(kCuda, pool);
+  const Tensor inside = scalar_like(x, 0.8125);
+  const Tensor known = scalar_like(x, 0.375);
+  auto graph = cuda_backend::end_capture(kCuda);
+  CHECK(graph->kernel_nodes() == 1);  // the new one's fill only
+  CHECK(known.raw_data() == a.raw_data());
+  CHECK_FALSE(inside.impl()->read_only);
+  CHECK(scalar_like(x, 0.8125).raw_data() != inside.raw_data());
+}
+
+TEST_CASE("bench step --dry-run counts the kernels of a full-size step on the emulated device without running them",
+          "[cuda-emu][graph][cli]") {
+  std::map<std::string, nlohmann::json> out;
+  for (const char* mode : {"off", "on"}) {
+    const test::Run r = test::run_duel(std::string("bench step --model dcgan28 --loss ns --batch 64 --steps 2 --warmup 1 "
+                                                   "--device cuda --dry-run --json --cuda-graph ") + mode,
+                                       "DUEL_CUDA_EMULATE=1");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    out[mode] = nlohmann::json::parse(r.out);
+    CHECK(out[mode].at("dry_run") == true);
+  }
+  CHECK(out["on"].at("cuda_graph") == true);
+  CHECK(out["on"].at("kernels_per_step") == out["off"].at("kernels_per_step"));
+  CHECK(out["on"].at("kernels_by_name") == out["off"].at("kernels_by_name"));
+  CHECK(out["off"].at("kernels_by_name").at("adam_step_f32") == 2);  // one launch per model
+  const test::Run refused = test::run_duel("bench step --batch 2 --dry-run");
+  CHECK(refused.code != 0);
+  CHECK(refused.err.find("--dry-run needs the emulated CUDA device") != std::string::npos);
 }

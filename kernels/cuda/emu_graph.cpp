@@ -14,6 +14,7 @@ Graph g_capture_storage;
 int64_t g_kernel_launches = 0;
 std::map<const char*, int64_t> g_launches_by_name;  // keyed by the launcher's name literal
 BlockOrder g_block_order = BlockOrder::forward;
+bool g_dry_run = false;
 
 }  // namespace
 
@@ -39,7 +40,8 @@ bool capturing() { return g_capture != nullptr; }
 
 void replay(const Graph& g) {
   if (g_capture) throw std::logic_error("emulated CUDA stream: a graph launched while a capture is open");
-  for (const GraphNode& node : g.nodes) node.run();
+  for (const GraphNode& node : g.nodes)
+    if (!(g_dry_run && node.kernel)) node.run();
 }
 
 void submit_kernel(const char* name, const unsigned grid[3], const unsigned block[3],
@@ -47,7 +49,7 @@ void submit_kernel(const char* name, const unsigned grid[3], const unsigned bloc
   ++g_kernel_launches;
   ++g_launches_by_name[name];
   if (!g_capture) {
-    op();
+    if (!g_dry_run) op();
     return;
   }
   GraphNode node;
@@ -80,6 +82,9 @@ std::map<std::string, int64_t> kernel_launches_by_name() {
   for (const auto& [name, n] : g_launches_by_name) out[name] += n;
   return out;
 }
+
+void set_dry_run(bool on) { g_dry_run = on; }
+bool dry_run() { return g_dry_run; }
 
 void set_block_order(BlockOrder order) { g_block_order = order; }
 BlockOrder block_order() { return g_block_order; }

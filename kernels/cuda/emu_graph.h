@@ -52,6 +52,12 @@ void submit_copy(void* dst, const void* src, size_t bytes);
 int64_t kernel_launches();
 std::map<std::string, int64_t> kernel_launches_by_name();
 
+// Dry runs (benchmarks of the host's side of a step): kernels are counted and recorded but not
+// run, live or replayed; copies still happen. Results are garbage, so only code that never reads
+// the device (a graph-ready training step) may run dry.
+void set_dry_run(bool on);
+bool dry_run();
+
 // The order in which the blocks of a grid run: a GPU promises none, so a kernel must not
 // depend on it; tests run kernels both ways to show that one does not.
 enum class BlockOrder { forward, reverse };

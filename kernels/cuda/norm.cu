@@ -6,8 +6,6 @@
 // Roofline: stats read x twice, apply reads x and writes y; all are memory-bound. With c below
 // the SM count (64 channels on 132 SMs) the per-channel kernels leave SMs idle; splitting a
 // channel over several blocks with an ordered second pass is the next step.
-// A channel block has 512 threads, or 256 / 128 when the channel holds at most 1024 / 256
-// values (small batches), so that most threads have something to add.
 #include <cmath>
 #include <cstdint>
 
@@ -17,30 +15,26 @@ namespace duel::kernels::DUEL_CUDA_NS {
 
 namespace {
 
-constexpr int kThreads = 512;  // the most threads a channel block has
-
-// The block size for `count` values per channel.
-int channel_threads(int64_t count) { return count <= 256 ? 128 : count <= 1024 ? 256 : kThreads; }
+constexpr int kThreads = 512;
 
 __device__ __forceinline__ int64_t channel_index(int64_t i, int64_t ch, int64_t c, int64_t hw) {
   return (i / hw * c + ch) * hw + i % hw;
 }
 
-template <int kT>
-__global__ void __launch_bounds__(kT)
+__global__ void __launch_bounds__(kThreads)
     bn_stats_kernel(float* mean, float* var, float* invstd, const float* x, int64_t n, int64_t c,
                     int64_t hw, float eps) {
   __shared__ float scratch[32];
   const int64_t ch = blockIdx.x, count = n * hw;
   float s = 0.0f;
-  for (int64_t i = threadIdx.x; i < count; i += kT) s += x[channel_index(i, ch, c, hw)];
-  const float m = block_sum<kT>(s, scratch) / float(count);
+  for (int64_t i = threadIdx.x; i < count; i += kThreads) s += x[channel_index(i, ch, c, hw)];
+  const float m = block_sum<kThreads>(s, scratch) / float(count);
   float sq = 0.0f;
-  for (int64_t i = threadIdx.x; i < count; i += kT) {
+  for (int64_t i = threadIdx.x; i < count; i += kThreads) {
     const float d = x[channel_index(i, ch, c, hw)] - m;
     sq = fmaf(d, d, sq);
   }
-  const float v = block_sum<kT>(sq, scratch) / float(count);
+  const float v = block_sum<kThreads>(sq, scratch) / float(count);
   if (threadIdx.x == 0) {
     mean[ch] = m;
     var[ch] = v;
@@ -61,8 +55,7 @@ __global__ void bn_apply_kernel(float* y, const float* x, const float* mean, con
 }
 
 // sums[ch] = sum dy, sums[c + ch] = sum dy * xhat; dw, db written when wanted.
-template <int kT>
-__global__ void __launch_bounds__(kT)
+__global__ void __launch_bounds__(kThreads)
     bn_backward_sums_kernel(float* sums, float* dw, float* db, const float* dy, const float* x,
                             const float* mean, const float* invstd, int64_t n, int64_t c,
                             int64_t hw) {
@@ -70,14 +63,14 @@ __global__ void __launch_bounds__(kT)
   const int64_t ch = blockIdx.x, count = n * hw;
   const float m = mean[ch], is = invstd[ch];
   float s_dy = 0.0f, s_dyx = 0.0f;
-  for (int64_t i = threadIdx.x; i < count; i += kT) {
+  for (int64_t i = threadIdx.x; i < count; i += kThreads) {
     const int64_t idx = channel_index(i, ch, c, hw);
     const float g = dy[idx];
     s_dy += g;
     s_dyx = fmaf(g, (x[idx] - m) * is, s_dyx);
   }
-  s_dy = block_sum<kT>(s_dy, scratch);
-  s_dyx = block_sum<kT>(s_dyx, scratch);
+  s_dy = block_sum<kThreads>(s_dy, scratch);
+  s_dyx = block_sum<kThreads>(s_dyx, scratch);
   if (threadIdx.x == 0) {
     sums[ch] = s_dy;
     sums[c + ch] = s_dyx;
@@ -110,10 +103,8 @@ unsigned flat_grid(int64_t total) {
 void batch_norm_stats_f32(float* mean, float* var, float* invstd, const float* x, int64_t n,
                           int64_t c, int64_t hw, double eps, Stream stream) {
   if (c == 0) return;
-  const int t = channel_threads(n * hw);
-  auto kernel = t == 128 ? bn_stats_kernel<128> : t == 256 ? bn_stats_kernel<256> : bn_stats_kernel<kThreads>;
-  launch("batch_norm_stats_f32", kernel, dim3(unsigned(c)), dim3(unsigned(t)), stream, mean, var, invstd, x, n,
-         c, hw, float(eps));
+  launch("batch_norm_stats_f32", bn_stats_kernel, dim3(unsigned(c)), dim3(kThreads), stream, mean,
+         var, invstd, x, n, c, hw, float(eps));
 }
 
 void batch_norm_apply_f32(float* y, const float* x, const float* mean, const float* invstd,
@@ -131,12 +122,8 @@ void batch_norm_backward_f32(float* dx, float* dw, float* db, const float* dy, c
                              const float* mean, const float* invstd, const float* w, int64_t n,
                              int64_t c, int64_t hw, float* workspace, Stream stream) {
   if (c == 0) return;
-  const int t = channel_threads(n * hw);
-  auto sums = t == 128   ? bn_backward_sums_kernel<128>
-              : t == 256 ? bn_backward_sums_kernel<256>
-                         : bn_backward_sums_kernel<kThreads>;
-  launch("batch_norm_backward_f32 (sums)", sums, dim3(unsigned(c)), dim3(unsigned(t)), stream, workspace, dw,
-         db, dy, x, mean, invstd, n, c, hw);
+  launch("batch_norm_backward_f32 (sums)", bn_backward_sums_kernel, dim3(unsigned(c)),
+         dim3(kThreads), stream, workspace, dw, db, dy, x, mean, invstd, n, c, hw);
   const int64_t total = n * c * hw;
   if (!dx || total == 0) return;
   launch("batch_norm_backward_f32 (dx)", bn_backward_dx_kernel, dim3(flat_grid(total)), dim3(256),
