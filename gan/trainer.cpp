@@ -5,6 +5,7 @@
 #include <system_error>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 #include <atomic>
 #include <chrono>

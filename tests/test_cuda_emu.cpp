@@ -267,6 +267,34 @@ TEST_CASE("emulated CUDA fused losses: every reduction", "[cuda-emu][loss]") {
   }
 }
 
+TEST_CASE("emulated CUDA gradient penalty: norms, mean and derivative on long samples and large batches",
+          "[cuda-emu][loss]") {
+  // b = 300: the mean's block loops over more samples than it has threads; per = 5000: each
+  // norm's block loops, and the derivative covers a sample in three slices, the last partial.
+  struct Shape {
+    int64_t b, per;
+    double target, eps;
+  } shapes[] = {{300, 37, 1.0, 1e-12}, {3, 5000, 1.0, 1e-12}, {5, 1, 0.5, 0.1}};
+  for (const Shape& sh : shapes) {
+    INFO("b " << sh.b << " per " << sh.per);
+    const int64_t n = sh.b * sh.per;
+    auto x = random_vec(n, 31);
+    for (float& v : x) v *= float(1.5 / std::sqrt(double(sh.per)));  // norms about 1.5
+    for (int64_t j = 0; j < sh.per; ++j) x[size_t(j)] = 0.0f;        // a zero gradient: norm sqrt(eps)
+    auto out_r = poisoned(1), out_g = poisoned(1), norms_r = poisoned(sh.b), norms_g = poisoned(sh.b);
+    ref::sample_norm_penalty(out_r.data(), norms_r.data(), x.data(), sh.b, sh.per, sh.target, sh.eps);
+    emu::sample_norm_penalty_f32(out_g.data(), norms_g.data(), x.data(), sh.b, sh.per, sh.target, sh.eps, nullptr);
+    CHECK(nmse(norms_g, norms_r) <= kBound);
+    CHECK(nmse(out_g, out_r) <= kBound);
+    const std::vector<float> g{0.75f};
+    auto dx_r = poisoned(n), dx_g = poisoned(n);
+    ref::sample_norm_penalty_backward(dx_r.data(), g.data(), x.data(), norms_r.data(), sh.b, sh.per, sh.target);
+    emu::sample_norm_penalty_backward_f32(dx_g.data(), g.data(), x.data(), norms_r.data(), sh.b, sh.per, sh.target,
+                                          nullptr);
+    CHECK(nmse(dx_g, dx_r) <= kBound);
+  }
+}
+
 TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", "[cuda-emu]") {
   // Sizes that leave partial chunks, an empty tensor, and more tensors than one launch carries.
   std::vector<int64_t> sizes = {5000, 0, 1, 2048, 333};

@@ -6,8 +6,9 @@
 // The long comparisons are hidden Catch2 cases that tests/CMakeLists.txt registers one by one
 // (graph.train.*), so ctest runs them in parallel and only once: they set up the emulated
 // device themselves, and the suite's second pass (DUEL_CUDA_EMULATE=1) skips them.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
