@@ -11,30 +11,11 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "core/philox.h"
+#include "gan/data.h"
 #include "gan/metrics.h"
 #include "gan/trainer.h"
 
 namespace duel::cli {
-
-namespace {
-
-// n images chosen at random (Philox, seeded) from a dataset.
-Tensor pick_images(const gan::Dataset& d, int64_t n, uint64_t seed) {
-  const int64_t total = d.images.size(0);
-  DUEL_CHECK(n <= total, "eval: --n ", n, " is more than the ", total, " images of ", d.description);
-  std::vector<std::pair<double, int64_t>> keys(static_cast<size_t>(total));
-  for (int64_t i = 0; i < total; ++i) keys[size_t(i)] = {philox::uniform_f64(seed, 0, uint64_t(i)), i};
-  std::partial_sort(keys.begin(), keys.begin() + n, keys.end());
-  const int64_t per = d.images.numel() / total;
-  Tensor out = empty({n, d.images.size(1), d.images.size(2), d.images.size(3)});
-  for (int64_t i = 0; i < n; ++i)
-    std::memcpy(out.data<float>() + i * per, d.images.data<float>() + keys[size_t(i)].second * per,
-                size_t(per) * sizeof(float));
-  return out;
-}
-
-}  // namespace
 
 int cmd_eval(int argc, char** argv) {
   const Args args("eval", argc, argv, 2, {"fake", "n", "seed", "classifier"}, {"json", "help"});
@@ -61,7 +42,7 @@ int cmd_eval(int argc, char** argv) {
                cfg.model.image_size(), "x", cfg.model.image_size(), "x", cfg.model.channels);
     fake = gan::generate_images(*model, n, uint64_t(seed));
   } else if (spec == "dataset:fashion-mnist:train" || spec == "dataset:fashion-mnist:test") {
-    fake = pick_images(gan::load_dataset("fashion-mnist", spec.ends_with(":train"), 1, 28), n, uint64_t(seed));
+    fake = gan::pick_images(gan::load_dataset("fashion-mnist", spec.ends_with(":train"), 1, 28), n, uint64_t(seed));
   } else if (spec == "noise") {
     Generator g(static_cast<uint64_t>(seed));
     fake = uniform({n, 1, 28, 28}, -1, 1, g);

@@ -1,6 +1,7 @@
 #include "gan/data.h"
 
 #include <stb_image_resize.h>
+#include <utility>
 
 #include <algorithm>
 #include <cstring>
@@ -153,6 +154,20 @@ Batch BatchLoader::next() {
   }
   position_ += batch_;
   return b;
+}
+
+Tensor pick_images(const Dataset& d, int64_t n, uint64_t seed) {
+  const int64_t total = d.images.size(0);
+  DUEL_CHECK(n >= 1 && n <= total, "asked for ", n, " images of ", d.description, ", which has ", total);
+  std::vector<std::pair<double, int64_t>> keys(static_cast<size_t>(total));
+  for (int64_t i = 0; i < total; ++i) keys[size_t(i)] = {philox::uniform_f64(seed, 0, uint64_t(i)), i};
+  std::partial_sort(keys.begin(), keys.begin() + n, keys.end());
+  const int64_t per = d.images.numel() / total;
+  Tensor out = empty({n, d.images.size(1), d.images.size(2), d.images.size(3)});
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(out.data<float>() + i * per, d.images.data<float>() + keys[size_t(i)].second * per,
+                size_t(per) * sizeof(float));
+  return out;
 }
 
 }  // namespace duel::gan

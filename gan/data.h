@@ -23,6 +23,9 @@ struct Dataset {
 // (1 or 3) and resized to size x size when they differ. Errors name the file or directory.
 Dataset load_dataset(const std::string& spec, bool train_split, int64_t channels, int64_t size);
 
+// n of the dataset's images chosen at random without repetition (Philox, seeded), [n, C, S, S].
+Tensor pick_images(const Dataset& d, int64_t n, uint64_t seed);
+
 // The default location of a named dataset's IDX files.
 std::string dataset_dir(const std::string& name);
 
