@@ -4,7 +4,10 @@ table of docs/benchmarks.md: one row per measurement of each configuration (PyTo
 setting, eager and as a CUDA graph; duel for each math mode, eager and as a CUDA graph), with
 ms per step, duel's kernels per step, and the ratios of PyTorch eager and PyTorch graphed (same
 TF32 class: duel fp32 against TF32 off, tf32 and bf16 against TF32 on) to the row: above 1, the
-row is faster. Lines written before graphs were measured count as eager.
+row is faster. duel's rows also give the host's time to queue one step (host ms/step: for a
+graph, one launch). Lines written before graphs were measured count as eager; a measurement the
+run's time budget skipped, or that failed, is a row that says so; a dry run (the rehearsal on the
+emulated device: kernels counted, not run) gets no ratios.
 
     python3 bench/steps_table.py steps.jsonl
 """
@@ -39,7 +42,7 @@ def main():
                 wheres.add(f"{r['where']}, torch {r.get('version', '')}")
 
     head = ["model", "loss", "batch", "engine", "TF32 / math", "graph", "ms/step", "kernels/step",
-            "torch eager / this", "torch graph / this"]
+            "host ms/step", "torch eager / this", "torch graph / this"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for key in order:
@@ -58,15 +61,20 @@ def main():
                 setting = r.get("math") or "default"
                 graph = "on" if r.get("cuda_graph") else ("off" if "cuda_graph" in r else (r.get("duel_graph") or "off"))
                 cls = torch_class(r.get("math")) if key[3] != "cpu" else "-"
+            if r.get("dry_run"):
+                graph += " (dry run)"
             cells = [key[0], key[1], str(key[2]), r["engine"], setting, graph]
             ms = r.get("median_ms_per_step")
             if ms is None:
-                cells += [f"error: {r.get('error', '?')}", "", "", ""]
+                why = f"skipped: {r['skipped']}" if "skipped" in r else f"error: {r.get('error', '?')}"
+                cells += [why, "", "", "", ""]
             else:
                 cells.append(f"{ms:.3f}")
                 cells.append(str(r["kernels_per_step"]) if "kernels_per_step" in r else "")
+                host = r.get("host_ms_per_step")
+                cells.append(f"{host:.3f}" if host is not None else "")
                 for g in ("off", "on"):
-                    t = torch_ms.get((cls, g))
+                    t = None if r.get("dry_run") else torch_ms.get((cls, g))
                     cells.append(f"{t / ms:.2f}" if t else "")
             print("| " + " | ".join(cells) + " |")
     if wheres:

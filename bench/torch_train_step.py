@@ -24,6 +24,13 @@ off and on the same way. On a GPU both default to off and on.
 
     python3 bench/torch_train_step.py --device cuda --config dcgan28:ns:64 --tf32 off on \\
         --torch-graph off on --duel-graph off on --duel-math fp32 tf32 --json
+
+--time-budget S bounds a whole run: a measurement that would start after S seconds is not run
+but written as a record with "skipped"; each duel run is also stopped after --duel-timeout
+seconds (default 120). scripts/device_check.sh uses both. --duel-device runs duel elsewhere than
+PyTorch and --duel-dry-run passes --dry-run to `duel bench step`: the device check's rehearsal
+on a machine without a GPU runs PyTorch on the CPU and duel on the emulated CUDA device
+(DUEL_CUDA_EMULATE=1), kernels counted but not run, to exercise the route and the records.
 """
 import argparse
 import json
@@ -154,9 +161,12 @@ def measure_torch(model, loss, batch, device, steps, warmup, graph=False):
     return statistics.median(times), min(times), max(times), n_critic
 
 
-def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math, graph=None):
+def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math, graph=None, dry_run=False,
+                 timeout=120):
     cmd = [duel, "bench", "step", "--model", model, "--loss", loss, "--batch", str(batch),
            "--device", device, "--steps", str(steps), "--warmup", str(warmup), "--json"]
+    if dry_run:
+        cmd.append("--dry-run")
     if threads:
         cmd += ["--threads", str(threads)]
     if math:
@@ -164,7 +174,7 @@ def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math,
     if graph:
         cmd += ["--cuda-graph", graph]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"error": f"{' '.join(cmd)}: {e}"}
     if r.returncode != 0:
@@ -204,8 +214,19 @@ def main():
                          "default: off on")
     ap.add_argument("--duel-graph", nargs="+", choices=["on", "off"], default=None,
                     help="CUDA only: duel bench step --cuda-graph off and/or on (default: off on)")
+    ap.add_argument("--duel-device", default=None,
+                    help="where duel runs (default: --device; cuda means cuda:0)")
+    ap.add_argument("--duel-dry-run", action="store_true",
+                    help="pass --dry-run to duel bench step (the emulated device: kernels counted, not run)")
+    ap.add_argument("--duel-timeout", type=float, default=120, help="seconds before a duel run is stopped (120)")
+    ap.add_argument("--time-budget", type=float, default=None,
+                    help="seconds: measurements that would start later are skipped (written as skipped)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     args = ap.parse_args()
+    start = time.monotonic()
+
+    def over_budget():
+        return args.time_budget is not None and time.monotonic() - start > args.time_budget
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -216,17 +237,21 @@ def main():
     threads = args.threads or (None if cuda else os.cpu_count())
     if threads:
         torch.set_num_threads(threads)
+    duel_device = args.duel_device or args.device
+    if duel_device == "cuda":
+        duel_device = "cuda:0"
+    duel_cuda = duel_device.startswith("cuda")
     tf32_modes = (args.tf32 or ["off", "on"]) if cuda else [None]
     torch_graphs = (args.torch_graph or ["off", "on"]) if cuda else ["off"]
-    duel_graphs = (args.duel_graph or ["off", "on"]) if cuda else [None]
-    if not cuda and (args.torch_graph or args.duel_graph) and \
-            "on" in (args.torch_graph or []) + (args.duel_graph or []):
-        raise SystemExit("torch_train_step: --torch-graph on / --duel-graph on need --device cuda")
+    duel_graphs = (args.duel_graph or ["off", "on"]) if duel_cuda else [None]
+    if not cuda and "on" in (args.torch_graph or []):
+        raise SystemExit("torch_train_step: --torch-graph on needs --device cuda")
+    if not duel_cuda and "on" in (args.duel_graph or []):
+        raise SystemExit("torch_train_step: --duel-graph on needs duel on cuda (--device or --duel-device)")
     if cuda:
         torch.backends.cudnn.benchmark = args.cudnn_benchmark == "on"
     configs = args.config or [(args.model, args.loss, args.batch)]
     where = torch.cuda.get_device_name(device) if cuda else f"cpu, {threads} thread(s)"
-    duel_device = args.device if args.device != "cuda" else "cuda:0"
 
     def emit(rec, text):
         print(json.dumps(rec) if args.json else text, flush=True)
@@ -238,6 +263,10 @@ def main():
             if cuda:
                 set_tf32(mode)
             for tg in torch_graphs:
+                if over_budget():
+                    rec = dict(base, engine="torch", tf32=mode, torch_graph=tg, skipped="time budget")
+                    emit(rec, f"{model} {loss} batch {batch}: torch (tf32 {mode}, graph {tg}) skipped: time budget")
+                    continue
                 try:
                     med, lo, hi, n_critic = measure_torch(model, loss, batch, device, steps, warmup, tg == "on")
                 except Exception as e:  # a PyTorch that cannot capture this step: say so, go on
@@ -257,14 +286,20 @@ def main():
             continue
         for math in (args.duel_math or [None]):
             for dg in duel_graphs:
-                d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup, threads, math, dg)
                 rec = dict(base, engine="duel", math=math, duel_graph=dg)
+                if over_budget():
+                    rec["skipped"] = "time budget"
+                    emit(rec, f"{model} {loss} batch {batch}: duel (math {math}, graph {dg}) skipped: time budget")
+                    continue
+                d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup,
+                                 None if duel_cuda else threads, math, dg, args.duel_dry_run, args.duel_timeout)
                 if "error" in d:
                     rec["error"] = d["error"]
                     emit(rec, f"{model} {loss} batch {batch}: duel failed: {d['error']}")
                     continue
                 rec.update(d)
                 rec["device"] = args.device
+                rec["duel_device"] = duel_device
                 ratios = {(f"{m}/{g}" if cuda else "cpu"): ms / d["median_ms_per_step"]
                           for (m, g), ms in torch_ms.items()}
                 rec["torch_over_duel"] = ratios

@@ -212,19 +212,42 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 5. Whole training steps: duel against PyTorch on the same card, TF32 off and on
+# 5. Whole training steps: duel eager and as one CUDA graph per step, against PyTorch eager and
+#    PyTorch's step captured as a CUDA graph, TF32 off and on, on the same card. Bounded: the
+#    script starts no measurement after --time-budget seconds (those are written as skipped) and
+#    stops a duel run after --duel-timeout; each line of steps.jsonl is written as it is measured.
+#    Rehearsal (no GPU): PyTorch on the CPU, duel on the emulated device with --dry-run.
 # ---------------------------------------------------------------------------------------------
-if [ "$HAVE_GPU" = 0 ]; then
-  row "training steps vs PyTorch" skipped 0 "no GPU"
-elif [ -z "$PY" ]; then
-  row "training steps vs PyTorch" "not run" 0 "no python3"
+STEP_CONFIGS=(--config dcgan28:ns:64 --config dcgan28:wgan-gp:64 --config dcgan64:ns:128)
+steps_budget() {  # the step's cap, what the script may start within it, and each duel run's limit
+  local cap=$1 remain
+  remain=$(left)
+  [ "$cap" -le $((remain - 10)) ] || cap=$((remain - 10))
+  echo "--time-budget $((cap > 60 ? cap - 35 : cap / 2)) --duel-timeout 30"
+}
+TORCH_PY=""
+for cand in "$PY" /usr/bin/python3; do
+  if [ -n "$cand" ] && "$cand" -c "import torch" 2>/dev/null; then TORCH_PY="$cand"; break; fi
+done
+if [ -z "$TORCH_PY" ]; then
+  row "training steps vs PyTorch" "not run" 0 "no python3 with torch"
   FAILED=1
-else
+elif [ ! -x "$BIN/duel" ]; then
+  row "training steps vs PyTorch" "not run" 0 "no duel (route failed)"
+  FAILED=1
+elif [ "$HAVE_GPU" = 1 ]; then
   math=()
   if "$BIN/duel" bench step --help 2>&1 | grep -q -- "--math"; then math=(--duel-math fp32 tf32 bf16); fi
+  # shellcheck disable=SC2046  # steps_budget prints options
   run_step "training steps vs PyTorch" 150 "$ENV" bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
-    "$PY" --device cuda --config dcgan28:ns:64 --config dcgan28:wgan-gp:64 --config dcgan64:ns:128 \
-    --tf32 off on --json --duel "$BIN/duel" "${math[@]}"
+    "$TORCH_PY" --device cuda "${STEP_CONFIGS[@]}" --tf32 off on --torch-graph off on --duel-graph off on \
+    --json --duel "$BIN/duel" "${math[@]}" $(steps_budget 150)
+else
+  # shellcheck disable=SC2046
+  run_step "training steps (rehearsal: torch on the cpu, duel --dry-run on the emulated device)" 150 "$ENV" \
+    env DUEL_CUDA_EMULATE=1 bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
+    "$TORCH_PY" --device cpu --duel-device cuda:0 --duel-dry-run "${STEP_CONFIGS[@]}" --duel-graph off on \
+    --steps 2 --warmup 1 --json --duel "$BIN/duel" --duel-math fp32 tf32 bf16 $(steps_budget 150)
 fi
 
 # ---------------------------------------------------------------------------------------------

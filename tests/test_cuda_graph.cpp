@@ -25,6 +25,7 @@
 #include "gan/step.h"
 #include "gan/step_graph.h"
 #include "nn/optim.h"
+#include "tests/graph_train.h"
 #include "tests/run_duel.h"
 
 #define DUEL_CUDA_EMULATE 1
@@ -32,6 +33,10 @@
 
 using namespace duel;
 using Catch::Matchers::Contains;
+using test::bitwise_equal;
+using test::require_same;
+using test::Trace;
+using test::train_iterations;
 
 namespace {
 
@@ -58,17 +63,6 @@ void launch_add_value(float* x, int n, float value) {
 void launch_add_step(float* x, int n, int64_t* step, unsigned long long* ticket) {
   duel::kernels::cuda_emu::launch("add_step", add_step_kernel, dim3(unsigned((n + 63) / 64)), dim3(64), nullptr,
                                   x, n, step, ticket);
-}
-
-std::vector<float> host_floats(const Tensor& t) {
-  const Tensor h = t.to(Device::cpu());
-  return std::vector<float>(h.data<float>(), h.data<float>() + h.numel());
-}
-
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  const Tensor ha = a.to(Device::cpu()), hb = b.to(Device::cpu());
-  return ha.shape() == hb.shape() && ha.dtype() == hb.dtype() &&
-         std::memcmp(ha.raw_data(), hb.raw_data(), ha.nbytes()) == 0;
 }
 
 }  // namespace
@@ -321,65 +315,6 @@ TEST_CASE("optimisers keep their step counts on the device: a replayed update eq
   }
 }
 
-namespace {
-
-// A dcgan28 iteration at batch 2 on the emulated device: `iterations` of them eagerly or through
-// a StepRunner with graphs on; returns the scalars of each and the final parameters.
-struct Trace {
-  std::vector<std::vector<float>> scalars;
-  NamedTensors state;
-  int64_t kernels = 0, graph_kernels = 0, host_syncs = 0;
-  bool graph_live = false;
-};
-
-Trace train_iterations(gan::LossKind loss, bool graph, int iterations, bool rng_on_device = true) {
-  gan::ModelConfig m;
-  m.critic_norm = loss == gan::LossKind::wgan_gp ? gan::CriticNorm::none : gan::CriticNorm::batchnorm;
-  gan::Gan g(m);
-  Generator rng(5);
-  g.init_dcgan(rng);
-  g.G().to_device(kCuda);
-  g.D().to_device(kCuda);
-  if (rng_on_device) rng.to_device(kCuda);
-  gan::OptimConfig oc = gan::defaults_for(loss);
-  if (loss == gan::LossKind::wgan_gp) oc.n_critic = 2;  // two critic updates are enough here
-  gan::GanStep step(g, oc);
-  gan::StepRunner runner(g, step, rng, 2, kCuda, graph);
-  Generator data(9);
-  Trace t;
-  for (int k = 0; k < iterations; ++k) {
-    std::vector<gan::Batch> batches;
-    for (int64_t c = 0; c < oc.n_critic; ++c) batches.push_back({uniform({2, 1, 28, 28}, -1, 1, data), Tensor()});
-    runner.stage(batches);
-    const int64_t syncs = cuda_backend::host_syncs();
-    runner.run();
-    t.host_syncs += cuda_backend::host_syncs() - syncs;
-    t.scalars.push_back(host_floats(runner.last().scalars));
-  }
-  for (auto& [n, v] : g.G().state()) t.state.emplace_back("G." + n, v.to(Device::cpu()));
-  for (auto& [n, v] : g.D().state()) t.state.emplace_back("D." + n, v.to(Device::cpu()));
-  for (auto& [n, v] : step.opt_d().state()) t.state.emplace_back("opt_D." + n, v.to(Device::cpu()));
-  t.state.emplace_back("rng.offset", full({}, double(rng.offset()), DType::i64));
-  t.kernels = runner.graph().eager_kernels();
-  t.graph_kernels = runner.graph().graph_kernels();
-  t.graph_live = runner.graph().graph_live();
-  return t;
-}
-
-void require_same(const Trace& a, const Trace& b) {
-  REQUIRE(a.scalars.size() == b.scalars.size());
-  for (size_t k = 0; k < a.scalars.size(); ++k) {
-    INFO("iteration " << k + 1);
-    CHECK(a.scalars[k] == b.scalars[k]);
-  }
-  REQUIRE(a.state.size() == b.state.size());
-  for (size_t i = 0; i < a.state.size(); ++i) {
-    INFO(a.state[i].first);
-    CHECK(bitwise_equal(a.state[i].second, b.state[i].second));
-  }
-}
-
-}  // namespace
 
 TEST_CASE("a captured training iteration replays the eager iterations bit for bit, with no host reads",
           "[cuda-emu][graph][train]") {
@@ -387,7 +322,10 @@ TEST_CASE("a captured training iteration replays the eager iterations bit for bi
   set_math_mode(MathMode::fp32);
   for (gan::LossKind loss : {gan::LossKind::ns, gan::LossKind::wgan_gp}) {
     INFO(gan::loss_name(loss));
-    const Trace eager = train_iterations(loss, false, 4), graph = train_iterations(loss, true, 4);
+    // Batch 2 and, for wgan-gp, two critic updates: enough here.
+    const int64_t n_critic = loss == gan::LossKind::wgan_gp ? 2 : 0;
+    const Trace eager = train_iterations(kCuda, loss, false, 4, 2, n_critic);
+    const Trace graph = train_iterations(kCuda, loss, true, 4, 2, n_critic);
     CHECK_FALSE(eager.graph_live);
     CHECK(graph.graph_live);
     CHECK(graph.graph_kernels == eager.kernels);  // the graph holds the eager iteration's kernels
@@ -404,8 +342,8 @@ TEST_CASE("mutation: a generator left on the host freezes z in the graph, and th
   cuda_backend::EmulatedCudaGuard emulate;
   set_math_mode(MathMode::fp32);
   // Host offsets become launch arguments: the replays draw the captured iteration's z again.
-  const Trace eager = train_iterations(gan::LossKind::ns, false, 3, false);
-  const Trace mutant = train_iterations(gan::LossKind::ns, true, 3, false);
+  const Trace eager = train_iterations(kCuda, gan::LossKind::ns, false, 3, 2, 0, false);
+  const Trace mutant = train_iterations(kCuda, gan::LossKind::ns, true, 3, 2, 0, false);
   CHECK(mutant.graph_live);
   CHECK(eager.scalars[1] == mutant.scalars[1]);  // the captured iteration itself is right
   CHECK(eager.scalars[2] != mutant.scalars[2]);  // its replay is not
