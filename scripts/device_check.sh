@@ -7,6 +7,8 @@
 #   here:           bash scripts/device_pack.sh            (builds and fills device-bundle/)
 #   device tool:    run(command="bash scripts/device_check.sh", carry=["device-bundle"], timeout_s=420)
 #   rehearse here:  bash scripts/device_check.sh --rehearse (no GPU: the route and the bookkeeping)
+#                   bash scripts/device_check.sh --rehearse-steps (only the training-steps step, with
+#                   this tree's build/duel on the emulated device: a minute or two)
 #
 # Route: the carried binaries (device-bundle/bin) when the sources still hash as when they were
 # packed, the CPU runs x86-64-v3 code and the carried duel starts; otherwise the source route
@@ -26,11 +28,12 @@ OUT="${OUT:-build-device/report}"
 BUNDLE="${BUNDLE:-device-bundle}"
 BUDGET_S="${BUDGET_S:-330}"
 WORK="${WORK:-build-device}"
-REHEARSE=0
+REHEARSE=0 STEPS_ONLY=0
 case "${1:-}" in
   "") ;;
   --rehearse) REHEARSE=1 ;;
-  *) echo "usage: device_check.sh [--rehearse]" >&2; exit 2 ;;
+  --rehearse-steps) REHEARSE=1 STEPS_ONLY=1 ;;
+  *) echo "usage: device_check.sh [--rehearse | --rehearse-steps]" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT" "$WORK"
 START=$(date +%s)
@@ -147,7 +150,11 @@ cpu_runs_v3() {
   f=$(grep -m1 '^flags' /proc/cpuinfo)
   for flag in avx2 fma bmi2 movbe f16c; do [[ " $f " == *" $flag "* ]] || return 1; done
 }
-if [ ! -x "$BUNDLE/bin/duel" ]; then
+if [ "$STEPS_ONLY" = 1 ]; then
+  ROUTE=tree
+  BIN="$ROOT/build"
+  row route pass 0 "this tree's build/ (--rehearse-steps)"
+elif [ ! -x "$BUNDLE/bin/duel" ]; then
   WHY="no carried binaries in $BUNDLE/bin"
 elif [ "$(tr '\n' '\0' <"$BUNDLE/SOURCES" | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -d' ' -f1)" != \
        "$(sed -n 's/^sources_sha256: //p' "$BUNDLE/MANIFEST")" ]; then
@@ -183,7 +190,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 3. CUDA tests (on a GPU machine a skip is a failure)
 # ---------------------------------------------------------------------------------------------
-if [ -x "$BIN/duel_cuda_tests" ]; then
+if [ "$STEPS_ONLY" = 1 ]; then
+  :
+elif [ -x "$BIN/duel_cuda_tests" ]; then
   run_step "CUDA tests (duel_cuda_tests)" 100 "$OUT/cuda_tests.log" "$BIN/duel_cuda_tests" --durations yes
   rc=$?
   if [ $rc = 77 ] && [ "$HAVE_GPU" = 1 ]; then
@@ -247,7 +256,7 @@ else
   run_step "training steps (rehearsal: torch on the cpu, duel --dry-run on the emulated device)" 150 "$ENV" \
     env DUEL_CUDA_EMULATE=1 bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
     "$TORCH_PY" --device cpu --duel-device cuda:0 --duel-dry-run "${STEP_CONFIGS[@]}" --duel-graph off on \
-    --steps 2 --warmup 1 --json --duel "$BIN/duel" --duel-math fp32 tf32 bf16 $(steps_budget 150)
+    --steps 1 --warmup 0 --json --duel "$BIN/duel" --duel-math fp32 tf32 bf16 $(steps_budget 150)
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +291,9 @@ fi
 # 8. The whole test suite, with the GPU visible, in the time that remains
 # ---------------------------------------------------------------------------------------------
 SUITE="$OUT/suite.log"
-if [ "$ROUTE" = carried ] && [ -x "$BIN/duel_tests" ]; then
+if [ "$STEPS_ONLY" = 1 ]; then
+  :
+elif [ "$ROUTE" = carried ] && [ -x "$BIN/duel_tests" ]; then
   # Three processes side by side (Catch2 tag filters), paths pointed at this tree.
   suite() {
     local tmp="$WORK/suite" pids=() rc=0 i=0
