@@ -25,6 +25,39 @@
 namespace duel::cli {
 
 namespace {
+const Command kBench{"bench",
+                     "Times whole training steps: `duel bench step`. (The kernel benchmarks are\n"
+                     "build/bench/duel_bench_cpu and duel_bench_cuda.)",
+                     "step", 1, 1, {}, ""};
+const Command kBenchStep{"bench step",
+                         "Median milliseconds per training step (n_critic critic updates + one generator update)\n"
+                         "and images per second, after warm-up, on synthetic data.",
+                         "",
+                         0,
+                         0,
+                         {choice_flag("model", {"dcgan28", "dcgan64"}, "the architecture", "dcgan28"),
+                          choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss", "ns"),
+                          int_flag("batch", "B", "images per critic update", Range::ints(2, 65536),
+                                   "64 for dcgan28, 128 for dcgan64"),
+                          text_flag("device", "cpu|cuda", "where the steps run", "cpu"),
+                          int_flag("threads", "T", "CPU threads (0: one per core)", Range::ints(0, 1024), "0"),
+                          int_flag("steps", "N", "timed steps", Range::ints(1, 100000), "10"),
+                          int_flag("warmup", "W", "untimed steps first", Range::ints(0, 100000), "2"),
+                          choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
+                                      "none for wgan-gp, else batchnorm"),
+                          choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
+                                      "tf32 on cuda, fp32 on the cpu, as duel train"),
+                          switch_flag("json", "machine-readable output"),
+                          choice_flag("cuda-graph", {"on", "off"},
+                                      "on cuda, time each step as one launch of a CUDA graph", "on for cuda"),
+                          switch_flag("dry-run", "emulated device only: count and record kernels, do not run them")},
+                          "The JSON adds, on cuda, kernels_per_step (kernel launches of one step, or kernel nodes of\n"
+                          "its graph) and kernels_by_name, cuda_graph (whether the timed steps were graph launches),\n"
+                          "host_ms_per_step (the host's time to queue a step) and host_syncs_per_step (its waits for\n"
+                          "the device). With a graph, the eager first step and the capture run before the W warm-up\n"
+                          "steps, so every timed step is one launch of the graph.\n"
+                          "--dry-run (emulated device only, DUEL_CUDA_EMULATE=1): kernels are counted and recorded\n"
+                          "but not run, so any batch size is quick and the times are the host's side of a step alone."};
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -34,26 +67,12 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  DUEL_CHECK(argc >= 3 && std::string(argv[2]) == "step", "bench: expected `duel bench step ...` (the kernel "
-             "benchmarks are build/bench/duel_bench_cpu)");
-  const Args args("bench step", argc, argv, 3,
-                  {"model", "loss", "batch", "device", "threads", "steps", "warmup", "critic-norm", "math",
-                   "cuda-graph"},
-                  {"json", "help", "dry-run"});
-  if (args.has("help")) {
-    std::puts("usage: duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu|cuda\n"
-              "                       [--threads T] [--steps N (10)] [--warmup W (2)] [--json]\n"
-              "                       [--math fp32|tf32|bf16 (tf32 on cuda, fp32 on the cpu, as duel train)]\n"
-              "                       [--cuda-graph on|off (on for cuda)] [--dry-run]\n"
-              "  The JSON adds, on cuda, kernels_per_step (kernel launches of one step, or kernel nodes of\n"
-              "  its graph) and kernels_by_name, cuda_graph (whether the timed steps were graph launches),\n"
-              "  host_ms_per_step (the host's time to queue a step) and host_syncs_per_step (its waits for\n"
-              "  the device). With a graph, the eager first step and the capture run before the W warm-up\n"
-              "  steps, so every timed step is one launch of the graph.\n"
-              "  --dry-run (emulated device only, DUEL_CUDA_EMULATE=1): kernels are counted and recorded but\n"
-              "  not run, so any batch size is quick and the times are the host's side of a step alone.");
-    return 0;
-  }
+  const std::string sub = argc >= 3 ? argv[2] : "";
+  if (sub == "-h" || sub == "--help") return print_help(kBench);
+  DUEL_CHECK(sub == "step", "bench: expected `duel bench step ...`", sub.empty() ? "" : str_cat(", got '", sub.substr(0, 40), "'"),
+             " (the kernel benchmarks are build/bench/duel_bench_cpu)");
+  const Args args(kBenchStep, argc, argv, 3);
+  if (args.help()) return print_help(kBenchStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
   const MathMode math = parse_math_mode(args.get_or("math", device.is_cpu() ? "fp32" : "tf32"));

@@ -1,4 +1,5 @@
-// duel train: trains a GAN (see gan/trainer.h).
+// duel train: trains a GAN (see gan/trainer.h). Its flags are the run's settings
+// (gan/train_config.h), with the ranges a run's config.json is held to.
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -14,42 +15,64 @@ namespace duel::cli {
 
 namespace {
 
-constexpr const char* kHelp =
-    "usage: duel train --model dcgan28|dcgan64 --loss minimax|ns|wgan|wgan-gp|hinge|lsgan\n"
-    "                  --data fashion-mnist|mnist|idx:DIR|folder:DIR (--steps N | --epochs E)\n"
-    "                  --batch B --seed S --device cpu|cuda --out DIR [--resume]\n"
-    "                  [--checkpoint-every K] [--sample-every K] [--log-every K (10)]\n"
-    "                  [--critic-norm batchnorm|none|layernorm] [--conditional] [--channels C]\n"
-    "                  [--lr-g LR] [--lr-d LR] [--beta1 B] [--beta2 B] [--n-critic N]\n"
-    "                  [--gp-lambda L] [--clip C] [--threads T] [--eval-every K] [--eval-n N (2000)]\n"
-    "                  [--math fp32|tf32|bf16] [--cuda-graph on|off]\n"
-    "  --math: the arithmetic of the convolutions and matmuls; tf32 (tensor cores, as PyTorch's\n"
-    "  cuDNN default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
-    "  --cuda-graph: on cuda, run each step (the critic updates, the generator update, both\n"
-    "  optimisers) as one CUDA graph: the first step eagerly, then captured once and replayed,\n"
-    "  bitwise the same as eager steps. Default on for cuda where the configuration allows it\n"
-    "  (not for --conditional); the logged values are read back one step late.\n"
-    "  A step is one generator update after n-critic critic updates (5 for wgan and wgan-gp,\n"
-    "  else 1). Defaults: Adam lr 2e-4, betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9,\n"
-    "  lambda 10, critic-norm none; wgan: RMSProp 5e-5, clip 0.01. Writes DIR/metrics.jsonl,\n"
-    "  DIR/samples/step_NNNNNN.png and DIR/checkpoint/. --resume continues DIR's run.\n"
-    "  --eval-every K adds the Frechet distance, KID, precision/recall, classifier score and class\n"
-    "  coverage of N generated images against the Fashion-MNIST test set to metrics.jsonl.";
+Command make_train_command() {
+  Command c;
+  c.name = "train";
+  c.summary =
+      "Trains a GAN on Fashion-MNIST, MNIST/IDX files, a folder of pictures or synthetic noise, writing\n"
+      "metrics, sample grids and crash-safe checkpoints to --out DIR.";
+  for (const gan::Setting& s : gan::train_settings()) {
+    if (s.flag.empty()) continue;
+    Flag f;
+    switch (s.kind) {
+      case gan::Setting::Kind::integer: f = int_flag(s.flag, s.value_name, s.help, s.range); break;
+      case gan::Setting::Kind::real: f = real_flag(s.flag, s.value_name, s.help, s.range); break;
+      case gan::Setting::Kind::boolean: f = switch_flag(s.flag, s.help); break;
+      case gan::Setting::Kind::text:
+        f = s.choices.empty() ? text_flag(s.flag, s.value_name, s.help) : choice_flag(s.flag, s.choices, s.help);
+        break;
+    }
+    static const std::map<std::string, std::string> defaults{
+        {"model", "dcgan28"}, {"loss", "ns"}, {"data", "fashion-mnist"}, {"batch", "64"}, {"seed", "0"},
+        {"log-every", "10"}, {"sample-every", "0"}, {"checkpoint-every", "0"}, {"eval-every", "0"},
+        {"eval-n", "2000"}, {"device", "cpu"}, {"critic-norm", "none for wgan-gp, else batchnorm"},
+        {"channels", "1 for dcgan28, 3 for dcgan64"}, {"n-critic", "5 for wgan and wgan-gp, else 1"},
+        {"lr-g", "2e-4; wgan-gp 1e-4; wgan 5e-5"}, {"lr-d", "2e-4; wgan-gp 1e-4; wgan 5e-5"},
+        {"beta1", "0.5; wgan-gp 0"}, {"beta2", "0.999; wgan-gp 0.9"}, {"gp-lambda", "10"}, {"clip", "0.01"},
+        {"math", "tf32 on cuda, fp32 on the cpu"}};
+    if (auto it = defaults.find(s.flag); it != defaults.end()) f.default_text = it->second;
+    c.flags.push_back(f);
+    if (s.key == "steps")
+      c.flags.push_back(int_flag("epochs", "E", "or: passes of the critic over the data", Range::ints(1, 1e6)));
+  }
+  c.flags.push_back(text_flag("out", "DIR", "the run's folder (required)"));
+  c.flags.push_back(switch_flag("resume", "continue the run in --out from its checkpoint"));
+  c.flags.push_back(int_flag("threads", "T", "CPU threads (0: one per core); results do not depend on it",
+                             Range::ints(0, 1024), "0"));
+  c.flags.push_back(switch_flag("anomaly", "on a NaN or infinity, name the op that made it (slower)"));
+  c.flags.push_back(choice_flag("cuda-graph", {"on", "off"},
+                                "on cuda, each step as one CUDA graph (captured once, then replayed)",
+                                "on for cuda where the run allows it"));
+  c.details =
+      "--math is the arithmetic of the convolutions and matmuls: tf32 (tensor cores, as PyTorch's cuDNN\n"
+      "default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
+      "A step is one generator update after n-critic critic updates. Defaults per loss: Adam lr 2e-4,\n"
+      "betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9, lambda 10, 5 critic updates, critic-norm none;\n"
+      "wgan: RMSProp 5e-5, clip 0.01, 5 critic updates. Writes DIR/metrics.jsonl,\n"
+      "DIR/samples/step_NNNNNN.png and DIR/checkpoint/. --resume continues DIR's run: settings that\n"
+      "change the run must match the checkpoint's; --steps and the intervals may change.\n"
+      "Ctrl-C stops after the current step and writes a checkpoint; a second Ctrl-C stops at once,\n"
+      "keeping the last complete checkpoint. Training stops with an error when a loss or weight\n"
+      "becomes NaN or infinite, without overwriting the last good checkpoint.";
+  return c;
+}
 
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
-  const Args args("train", argc, argv, 2,
-                  {"model", "loss", "data", "steps", "epochs", "batch", "seed", "device", "out", "checkpoint-every",
-                   "sample-every", "log-every", "critic-norm", "channels", "lr-g", "lr-d", "beta1", "beta2",
-                   "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n", "math", "cuda-graph"},
-                  {"resume", "conditional", "help"});
-  if (args.has("help")) {
-    std::puts(kHelp);
-    return 0;
-  }
-  DUEL_CHECK(args.positional().empty(), "train: unexpected argument '", args.positional().empty() ? "" : args.positional()[0], "'");
-  if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
+  static const Command kTrain = make_train_command();
+  const Args args(kTrain, argc, argv, 2);
+  if (args.help()) return print_help(kTrain);
 
   gan::TrainConfig c;
   c.optim = gan::defaults_for(gan::parse_loss(args.get_or("loss", "ns")));
@@ -58,43 +81,38 @@ int cmd_train(int argc, char** argv) {
       args.get_or("critic-norm", c.optim.loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
   c.model.conditional = args.has("conditional");
   c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ? 1 : 3);
+  DUEL_CHECK(c.model.channels == 1 || c.model.channels == 3, "train: --channels must be 1 or 3, got ",
+             c.model.channels);
   apply_optim_flags(args, c.optim);
   c.data = args.get_or("data", "fashion-mnist");
   c.batch = args.get_int("batch", 64);
-  const int64_t seed = args.get_int("seed", 0);
-  DUEL_CHECK(seed >= 0, "train: --seed must be >= 0, got ", seed);
-  c.seed = uint64_t(seed);
+  c.seed = uint64_t(args.get_int("seed", 0));
   c.steps = args.get_int("steps", 0);
   c.epochs = args.get_int("epochs", 0);
   DUEL_CHECK(!(args.has("steps") && args.has("epochs")), "train: give --steps or --epochs, not both");
-  DUEL_CHECK(c.steps >= 0 && c.epochs >= 0, "train: --steps and --epochs must be positive");
   c.log_every = args.get_int("log-every", 10);
   c.sample_every = args.get_int("sample-every", 0);
   c.checkpoint_every = args.get_int("checkpoint-every", 0);
   c.eval_every = args.get_int("eval-every", 0);
   c.eval_n = args.get_int("eval-n", 2000);
-  DUEL_CHECK(c.eval_every >= 0 && c.eval_n >= 10, "train: --eval-every must be >= 0 and --eval-n >= 10");
   c.out = args.get_or("out", "");
+  DUEL_CHECK(!c.out.empty(), "train: --out DIR is required (the run's folder)");
   c.device = parse_device(args.get_or("device", "cpu"));
   c.math = args.has("math") ? parse_math_mode(*args.get("math"))
                             : (c.device.is_cpu() ? MathMode::fp32 : MathMode::tf32);
-  c.cuda_graph = gan::parse_cuda_graph(args.get("cuda-graph"));
   const bool resume = args.has("resume");
   DUEL_CHECK(resume || args.has("steps") || args.has("epochs"), "train: give --steps N or --epochs E");
+  if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
 
   // The flags given explicitly, by their config.json key (a resumed run checks them).
-  static const std::map<std::string, std::string> keys{
-      {"model", "model"}, {"loss", "loss"}, {"data", "data"}, {"batch", "batch"}, {"seed", "seed"},
-      {"device", "device"}, {"critic-norm", "critic_norm"}, {"conditional", "conditional"},
-      {"channels", "channels"}, {"lr-g", "lr_g"}, {"lr-d", "lr_d"}, {"beta1", "beta1"}, {"beta2", "beta2"},
-      {"n-critic", "n_critic"}, {"gp-lambda", "gp_lambda"}, {"clip", "clip"}, {"steps", "steps"},
-      {"epochs", "epochs"}, {"log-every", "log_every"}, {"sample-every", "sample_every"},
-      {"checkpoint-every", "checkpoint_every"}, {"eval-every", "eval_every"}, {"eval-n", "eval_n"},
-      {"math", "math"}};
   std::map<std::string, std::string> overrides;
-  for (const auto& [flag, key] : keys)
-    if (args.has(flag)) overrides[flag] = key;
-  return gan::train(c, resume, overrides);
+  for (const gan::Setting& s : gan::train_settings())
+    if (!s.flag.empty() && args.has(s.flag)) overrides[s.flag] = s.key;
+  if (args.has("epochs")) overrides["epochs"] = "epochs";
+  gan::TrainOptions options;
+  options.anomaly = args.has("anomaly");
+  options.cuda_graph = gan::parse_cuda_graph(args.get("cuda-graph"));
+  return gan::train(c, resume, overrides, options);
 }
 
 }  // namespace duel::cli

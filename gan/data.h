@@ -16,11 +16,19 @@ struct Dataset {
   Tensor labels;            // [N] i64, undefined when the data has no labels
   int64_t num_classes = 0;  // 0 without labels
   std::string description;  // for logs and config.json
+  int64_t skipped = 0;      // picture files of a folder that could not be used
+  std::string skipped_summary;  // one line about them (empty when none)
 };
+
+// Bytes a data set may occupy in memory as f32 pictures: DUEL_DATA_MEMORY_MB megabytes when set,
+// else a quarter of the machine's memory. A data set beyond it is refused with one line before
+// it is read (a 2 MB gzip file can declare gigabytes).
+int64_t data_memory_budget();
 
 // `spec`: fashion-mnist | mnist | idx:DIR | folder:DIR | synthetic. IDX data is read from
 // DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. Images are converted to `channels`
-// (1 or 3) and resized to size x size when they differ. Errors name the file or directory.
+// (1 or 3) and resized to size x size when they differ. Errors name the file or directory; a
+// folder's unusable pictures are skipped and counted (skipped, skipped_summary).
 Dataset load_dataset(const std::string& spec, bool train_split, int64_t channels, int64_t size);
 
 // n of the dataset's images chosen at random without repetition (Philox, seeded), [n, C, S, S].

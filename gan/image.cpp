@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <span>
-#include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
 #include <unistd.h>
@@ -17,7 +16,9 @@
 #include <system_error>
 #include <vector>
 
+#include "core/cpu_allocator.h"
 #include "core/error.h"
+#include "core/ops.h"
 #include "nn/atomic_file.h"
 
 namespace duel::gan {
@@ -43,7 +44,7 @@ bool has_image_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif" || ext == ".webp";
 }
 
 // The folder's image files, sorted by name. Anything with an image extension that is not a
@@ -60,7 +61,7 @@ std::vector<fs::path> image_files(const std::string& dir) {
     if (has_image_extension(it->path()) && !it->is_directory(type_ec)) files.push_back(it->path());
   }
   if (ec) fail(dir, ": cannot list the folder: ", ec.message());
-  if (files.empty()) fail(dir, ": no images (.png, .jpg, .jpeg, .bmp) in this folder");
+  if (files.empty()) fail(dir, ": no pictures (.png, .jpg, .jpeg) in this folder");
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
     return a.filename().string() < b.filename().string();
   });
@@ -89,6 +90,26 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t width, in
     fail(path, ": write_png: stb_image_write could not encode the PNG (out of memory?)");
   }
   write_file_atomic(path, std::as_bytes(std::span<const uint8_t>(png)));
+}
+
+void write_picture(const std::string& path, const uint8_t* pixels, int64_t width, int64_t height,
+                   int64_t channels) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  if (ext == ".png") return write_png(path, pixels, width, height, channels);
+  DUEL_CHECK(ext == ".jpg" || ext == ".jpeg", path, ": pictures are written as PNG (.png) or JPEG (.jpg, .jpeg)");
+  DUEL_CHECK(channels == 1 || channels == 3, path, ": write_picture: channels must be 1 or 3, got ", channels);
+  DUEL_CHECK(fits_png(double(width), double(height), double(channels)) && width <= 65535 && height <= 65535, path,
+             ": ", width, " x ", height, " pixels is empty or too large for a JPEG");
+  std::vector<uint8_t> jpeg;
+  const auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(context);
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    out->insert(out->end(), bytes, bytes + size);
+  };
+  if (stbi_write_jpg_to_func(append, &jpeg, int(width), int(height), int(channels), pixels, 95) == 0)
+    fail(path, ": stb_image_write could not encode the JPEG");
+  write_file_atomic(path, std::as_bytes(std::span<const uint8_t>(jpeg)));
 }
 
 void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow,
@@ -131,10 +152,18 @@ void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow
       }
     }
   });
-  write_png(path, grid.data(), grid_w, grid_h, c);
+  write_picture(path, grid.data(), grid_w, grid_h, c);
 }
 
-Tensor read_image_folder(const std::string& dir, int64_t channels, int64_t size) {
+std::string ImageFolder::skipped_summary(const std::string& dir) const {
+  if (skipped == 0) return "";
+  std::string out = str_cat("skipped ", skipped, " of ", files, " picture files in ", dir, " that could not be used");
+  if (!first_reasons.empty()) out += "; first: " + first_reasons.front();
+  return out;
+}
+
+ImageFolder read_image_folder(const std::string& dir, int64_t channels, int64_t size, int64_t memory_budget,
+                              const PictureLimits& limits) {
   DUEL_CHECK(channels == 1 || channels == 3, dir,
              ": read_image_folder: channels must be 1 (gray) or 3 (RGB), got ", channels);
   // stb_image_resize indexes its output with int.
@@ -142,29 +171,37 @@ Tensor read_image_folder(const std::string& dir, int64_t channels, int64_t size)
   DUEL_CHECK(size >= 1 && size <= max_size, dir, ": read_image_folder: size must be in [1, ",
              max_size, "] for ", channels, " channels, got ", size);
   const std::vector<fs::path> files = image_files(dir);
+  ImageFolder result;
+  result.files = int64_t(files.size());
+  const double need = double(files.size()) * double(channels) * double(size) * double(size) * 4.0;
+  DUEL_CHECK(need <= double(memory_budget), dir, ": ", files.size(), " pictures of ", channels, " x ", size, " x ",
+             size, " need ", bytes_text(need), " as float32, more than the data memory budget of ",
+             bytes_text(double(memory_budget)));
 
   const int c = int(channels), s = int(size);
-  Tensor out = empty({int64_t(files.size()), channels, size, size}, DType::f32);
-  float* dst = out.data<float>();
+  Tensor all = empty({int64_t(files.size()), channels, size, size}, DType::f32);
+  float* dst = all.data<float>();
   std::vector<uint8_t> resized(size_t(s) * size_t(s) * size_t(c));
+  int64_t used = 0;
   for (const fs::path& file : files) {
-    int w = 0, h = 0, channels_in_file = 0;
-    // stb converts to the requested channel count itself (gray = its luma weights).
-    std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
-        stbi_load(file.c_str(), &w, &h, &channels_in_file, c), stbi_image_free);
-    if (pixels == nullptr) fail(file.string(), ": cannot decode image: ", stbi_failure_reason());
-
-    // The central square, addressed in place: row stride of the whole image.
+    Picture picture;
+    try {
+      picture = read_picture(file.string(), channels, limits);
+    } catch (const Error& e) {
+      ++result.skipped;
+      if (result.first_reasons.size() < 3) result.first_reasons.push_back(e.what());
+      continue;
+    }
+    const int w = int(picture.width), h = int(picture.height);
+    // The central square, addressed in place: row stride of the whole picture.
     const int side = std::min(w, h);
     const size_t image_stride = size_t(w) * size_t(c);
-    const uint8_t* src = pixels.get() + size_t((h - side) / 2) * image_stride +
+    const uint8_t* src = picture.pixels.data() + size_t((h - side) / 2) * image_stride +
                          size_t((w - side) / 2) * size_t(c);
     size_t src_stride = image_stride;
     if (side != s) {
-      if (stbir_resize_uint8(src, side, side, int(image_stride), resized.data(), s, s, s * c, c) ==
-          0) {
-        fail(file.string(), ": cannot resize ", side, " x ", side, " to ", s, " x ", s,
-             " (out of memory?)");
+      if (stbir_resize_uint8(src, side, side, int(image_stride), resized.data(), s, s, s * c, c) == 0) {
+        fail(file.string(), ": cannot resize ", side, " x ", side, " to ", s, " x ", s, " (out of memory?)");
       }
       src = resized.data();
       src_stride = size_t(s) * size_t(c);
@@ -177,8 +214,12 @@ Tensor read_image_folder(const std::string& dir, int64_t channels, int64_t size)
         }
       }
     }
+    ++used;
   }
-  return out;
+  if (used == 0)
+    fail(dir, ": none of the ", files.size(), " picture files could be used; first: ", result.first_reasons.front());
+  result.images = used == int64_t(files.size()) ? all : narrow(all, 0, 0, used).clone();
+  return result;
 }
 
 }  // namespace duel::gan

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
+#include "gan/picture.h"
 
 namespace duel::gan {
 
@@ -17,7 +19,7 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t width, in
                int64_t channels);
 
 // Saves `images`, an f32 or f64 CPU tensor [N, C, H, W] with C = 1 or 3 and values in [-1, 1]
-// (clamped; NaN is drawn black), as a PNG grid with `nrow` images per row and `padding` black
+// (clamped; NaN is drawn black), as a PNG (or, by the name, JPEG: write_picture) grid with `nrow` images per row and `padding` black
 // pixels around and between them, like torchvision.utils.make_grid + save_image:
 //   width  = ncol * (W + padding) + padding, ncol  = min(nrow, N)
 //   height = nrows * (H + padding) + padding, nrows = ceil(N / ncol)
@@ -25,12 +27,27 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t width, in
 void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow,
                      int64_t padding = 2);
 
-// Reads every .png/.jpg/.jpeg/.bmp file (any case) in `dir`, not recursively, sorted by file
-// name; converts each to `channels` (1 = gray by stb's luma weights, 3 = RGB), crops the central
-// square and resizes it to size x size with stb_image_resize (torchvision's Resize(size) +
-// CenterCrop(size), up to the filter), and returns an f32 tensor [N, channels, size, size] in
-// [-1, 1]. Throws naming the folder or file: not a directory, no images, an image stb cannot
-// decode (with stb's reason).
-Tensor read_image_folder(const std::string& dir, int64_t channels, int64_t size);
+// Writes `pixels` ([height, width, channels] bytes) as PNG or, for a name ending in .jpg/.jpeg,
+// as JPEG of quality 95; atomically, like write_png. Any other name is an error.
+void write_picture(const std::string& path, const uint8_t* pixels, int64_t width, int64_t height,
+                   int64_t channels);
+
+struct ImageFolder {
+  Tensor images;         // [N, channels, size, size] f32 in [-1, 1]: the pictures that could be used
+  int64_t files = 0;     // picture files found (by name: .png .jpg .jpeg .bmp .gif .webp)
+  int64_t skipped = 0;   // of those, refused by read_picture
+  std::vector<std::string> first_reasons;  // up to 3 messages of skipped files
+  // "skipped 2 of 40 pictures in DIR that could not be used; first: ..." (empty when none)
+  std::string skipped_summary(const std::string& dir) const;
+};
+
+// Reads every picture file in `dir` (not recursively; by name, sorted) with read_picture,
+// converting it to `channels` (1 gray, 3 RGB); crops the central square and resizes it to
+// size x size with stb_image_resize (torchvision's Resize(size) + CenterCrop(size), up to the
+// filter). A file read_picture refuses (corrupt, not PNG or JPEG, over the pixel budget) is
+// skipped and counted. Throws naming the folder: not a directory, no picture files, none
+// usable (with the first reasons), or more pixels than `memory_budget` bytes of f32 hold.
+ImageFolder read_image_folder(const std::string& dir, int64_t channels, int64_t size,
+                              int64_t memory_budget = int64_t(1) << 40, const PictureLimits& limits = {});
 
 }  // namespace duel::gan
