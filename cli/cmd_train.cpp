@@ -63,7 +63,11 @@ Command make_train_command() {
       "change the run must match the checkpoint's; --steps and the intervals may change.\n"
       "Ctrl-C stops after the current step and writes a checkpoint; a second Ctrl-C stops at once,\n"
       "keeping the last complete checkpoint. Training stops with an error when a loss or weight\n"
-      "becomes NaN or infinite, without overwriting the last good checkpoint.";
+      "becomes NaN or infinite, without overwriting the last good checkpoint.\n"
+      "--cuda-graph: on cuda, each step (the critic updates, the generator update, both optimisers)\n"
+      "runs as one CUDA graph: the first step eagerly, then captured once and replayed, bit for bit\n"
+      "the same as eager steps. Not for --conditional or --anomaly (without the flag those run\n"
+      "eagerly and say so). The logged values come back from the device a step or two late.";
   return c;
 }
 

@@ -156,7 +156,7 @@ TEST_CASE("cuda graphs: bad configurations get one clear line and a non-zero exi
       {"train --steps 1 --data synthetic --cuda-graph on --out " + dir + "/a", "",
        "train: --cuda-graph on: the device is cpu; CUDA graphs need --device cuda"},
       {"train --steps 1 --data synthetic --cuda-graph maybe --out " + dir + "/a", "",
-       "--cuda-graph expects on or off, got 'maybe'"},
+       "train: --cuda-graph must be one of on|off, got 'maybe'"},
       {"train --steps 1 --data synthetic --device cuda --conditional --cuda-graph on --out " + dir + "/a", kEmulate,
        "train: --cuda-graph on: a conditional model reads its labels on the host"},
       {"bench step --batch 2 --steps 1 --cuda-graph on", "", "bench step: --cuda-graph on: the device is cpu"},
