@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -94,6 +95,42 @@ TEST_CASE("20 graph-replayed wgan-gp steps (5 critic updates, double backward) e
   const Run graph = train("--out " + dir + "/graph" + common);  // on by default for cuda
   CHECK(graph.out.find("one CUDA graph per step") != std::string::npos);
   require_same_run(dir + "/eager", dir + "/graph", 20);
+}
+
+TEST_CASE("a diverging graph run stops naming the step that diverged, read late, and keeps the last checkpoint",
+          "[.][graph-train][diverge]") {
+  const std::string dir = tmp_dir("graph_diverge") + "/run";
+  train("--out " + dir + " --loss ns --seed 4 --steps 2 --math fp32");
+  // The critic's last layer at 3e38: step 3's critic output overflows, and with it the loss.
+  const std::string d_path = dir + "/checkpoint/D.safetensors";
+  safetensors::Contents c = safetensors::read_file(d_path);
+  bool poked = false;
+  for (auto& t : c.tensors)
+    if (t.name == "5.weight") {
+      const float big = 3e38f;
+      for (size_t i = 0; i + 4 <= t.data.size(); i += 4) std::memcpy(t.data.data() + i, &big, 4);
+      poked = true;
+    }
+  REQUIRE(poked);
+  safetensors::write_file_atomic(d_path, c);
+  const std::string before = test::slurp(d_path);
+  // No checkpoint before the end: step 3's values come back while steps 4 and 5 are queued (as
+  // graph launches), and the run stops there, naming step 3.
+  const Run r = run_duel("train --resume --steps 8 --out " + dir, kEmulate);
+  INFO(r.out << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("one CUDA graph per step") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("train: step 3: ") != std::string::npos);
+  CHECK(r.err.find("training diverged") != std::string::npos);
+  CHECK(r.err.find("the checkpoint of step 2 is kept") != std::string::npos);
+  CHECK(test::slurp(d_path) == before);
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 3);
+  CHECK(lines.back()["step"] == 3);
+  CHECK((lines.back()["loss_D"].is_null() || lines.back()["grad_norm_D"].is_null()));
 }
 
 TEST_CASE("duel bench step reports kernels per step for ns and wgan-gp, eager and graph",
