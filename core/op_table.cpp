@@ -599,6 +599,19 @@ std::vector<OpInfo> build_table() {
                       return mse_loss(c.input("input"), c.input("target"), c.reduction("reduction"));
                     },
                     loss_samples(false)));
+  t.push_back(entry(OpId::sample_norm_penalty, "sample_norm_penalty",
+                    "mean over samples of (sqrt(sum of the sample's squares + eps) - target)^2 (WGAN-GP)",
+                    {In("input")}, {A("target", R, "1"), A("eps", R, "1e-12")},
+                    [](const OpCall& c) {
+                      return sample_norm_penalty(c.input("input"), c.real("target"), c.real("eps"));
+                    },
+                    [](DType t, Generator& g) {
+                      const Draw d{t, g};
+                      return std::vector<Sample>{
+                          {"[3,5]", {{"input", d.normal({3, 5}) * 0.4}}, {}},
+                          {"[4,2,3,3] target=0.5", {{"input", d.normal({4, 2, 3, 3})}}, {{"target", "0.5"}}},
+                          {"[5] eps=0.1", {{"input", d.normal({5})}}, {{"eps", "0.1"}}}};
+                    }));
 
   // ----- embedding ------------------------------------------------------------------------------
   t.push_back(entry(OpId::embedding, "embedding", "rows of weight [num, dim] picked by i64 indices",

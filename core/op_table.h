@@ -27,13 +27,13 @@ enum class OpId : int {
   conv2d, conv_transpose2d, conv2d_weight_grad,
   batch_norm, layer_norm,
   log_softmax,
-  binary_cross_entropy_with_logits, mse_loss,
+  binary_cross_entropy_with_logits, mse_loss, sample_norm_penalty,
   embedding, embedding_backward,
   count
 };
 constexpr int kOpCount = static_cast<int>(OpId::count);
 // Pinned: adding an op means adding its table entry, samples and tests, then this number.
-static_assert(kOpCount == 37, "an op was added or removed: update the op table and its tests");
+static_assert(kOpCount == 38, "an op was added or removed: update the op table and its tests");
 
 enum class InputKind {
   tensor,           // required floating-point tensor

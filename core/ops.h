@@ -123,6 +123,12 @@ Reduction parse_reduction(std::string_view s);
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         Reduction reduction = Reduction::mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+// WGAN-GP's penalty on a gradient: input [B, ...], each sample's L2 norm n_i = sqrt(sum of its
+// squares + eps) (eps keeps the derivative finite at a zero gradient), then
+// mean_i (n_i - target)^2, shape []. One fused kernel pair on CUDA instead of a chain of seven
+// elementwise ops and reductions; its derivative is one kernel, or the differentiable
+// composition when it is itself differentiated (create_graph).
+Tensor sample_norm_penalty(const Tensor& input, double target = 1.0, double eps = 1e-12);
 
 // ----- embedding --------------------------------------------------------------------------------
 // input: i64 indices of any shape; weight [num_embeddings, dim] -> [*input.shape, dim]

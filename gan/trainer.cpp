@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"
@@ -27,6 +29,7 @@
 #include "gan/image.h"
 #include "gan/metrics.h"
 #include "gan/metrics_log.h"
+#include "gan/step_graph.h"
 
 namespace duel::gan {
 
@@ -225,8 +228,21 @@ class Run {
   void load_checkpoint();
   void save_checkpoint();
   void check_finite_weights(const char* when);
-  [[noreturn]] void diverged(const std::string& what);
-  void log(int64_t step, const DStats& d, const GStats& g, bool with_eval);
+  // step: the step that diverged (-1: the latest, done_).
+  [[noreturn]] void diverged(const std::string& what, int64_t step = -1);
+  // A step's logged values come back from the device late (gan/step_graph.h ScalarReader): every
+  // step's scalars are queued after the step, and each is checked for NaN or infinity (and its
+  // log line written, if it has one) when it is back: one or two steps later, or at once where
+  // the host reads the device anyway (the CPU, samples, evaluations, checkpoints, the end).
+  struct PendingLog {
+    int64_t step;
+    double epoch, images_per_s, time_s;
+    bool with_eval;
+  };
+  void after_step(int64_t step, bool log_now, bool eval_now);
+  void drain();  // waits for every queued step's scalars and handles them
+  void handle(int64_t step, const ScalarReader::Values& v);
+  void write_log(const PendingLog& p, const ScalarReader::Values& v, const std::string& eval);
   std::string evaluate_now(int64_t step);
   void progress(int64_t step, bool force);
 
@@ -237,6 +253,10 @@ class Run {
   std::unique_ptr<Gan> gan_;
   std::unique_ptr<GanStep> step_;
   std::unique_ptr<BatchLoader> loader_;
+  std::unique_ptr<StepRunner> runner_;
+  std::unique_ptr<ScalarReader> reader_;
+  std::deque<PendingLog> pending_logs_;
+  bool graph_fallback_told_ = false;
   Generator rng_;
   int64_t done_ = 0, start_step_ = 0, target_ = 0, checkpoint_step_ = -1;
   int lock_fd_ = -1;
@@ -305,10 +325,10 @@ void Run::check_finite_weights(const char* when) {
   }
 }
 
-void Run::diverged(const std::string& what) {
+void Run::diverged(const std::string& what, int64_t step) {
   std::fflush(stdout);
   if (tty_) std::fputc('\n', stderr);
-  fail("train: step ", done_, ": ", what, ": training diverged (try lower --lr-d/--lr-g",
+  fail("train: step ", step >= 0 ? step : done_, ": ", what, ": training diverged (try lower --lr-d/--lr-g",
        options_.anomaly ? "" : ", or --anomaly to name the op that made the first NaN", "); ",
        checkpoint_step_ >= 0 ? str_cat("the checkpoint of step ", checkpoint_step_, " is kept")
                              : std::string("no checkpoint was written"));
@@ -390,36 +410,73 @@ std::string Run::evaluate_now(int64_t step) {
   return os.str();
 }
 
-void Run::log(int64_t step, const DStats& d, const GStats& g, bool with_eval) {
-  const auto now = std::chrono::steady_clock::now();
-  const double dt = std::chrono::duration<double>(now - t_log_).count();
-  const double ips = dt > 0 ? double(images_since_log_) / dt : 0.0;
-  const LossKind k = cfg_.optim.loss;
-  last_loss_d_ = d.loss.item();
-  last_loss_g_ = g.loss.item();
-  const double norm_g = global_norm(g.grads), norm_d = global_norm(d.grads);
-  const bool finite = std::isfinite(last_loss_d_) && std::isfinite(last_loss_g_);
-  const std::string extra = with_eval && finite ? evaluate_now(step) : "";
-  t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
-  images_since_log_ = 0;
+void Run::after_step(int64_t step, bool log_now, bool eval_now) {
+  if (log_now) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - t_log_).count();
+    PendingLog p;
+    p.step = step;
+    p.images_per_s = dt > 0 ? double(images_since_log_) / dt : 0.0;
+    p.time_s = std::chrono::duration<double>(now - t0_).count();
+    p.epoch = double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch);
+    p.with_eval = eval_now;
+    t_log_ = now;
+    images_since_log_ = 0;
+    pending_logs_.push_back(p);
+  }
+  if (auto older = reader_->push(step, runner_->last().scalars)) handle(older->first, older->second);
+}
+
+void Run::drain() {
+  while (auto v = reader_->pop()) handle(v->first, v->second);
+}
+
+void Run::handle(int64_t step, const ScalarReader::Values& v) {
+  while (!pending_logs_.empty() && pending_logs_.front().step < step) pending_logs_.pop_front();  // cannot happen
+  const bool logged = !pending_logs_.empty() && pending_logs_.front().step == step;
+  if (v[kNonFinite] != 0) {
+    PendingLog p = logged ? pending_logs_.front() : PendingLog{step, NAN, 0.0, NAN, false};
+    if (!logged) {
+      p.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+      p.epoch = double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch);
+    }
+    write_log(p, v, "");  // the diverged step's line (null where not finite)
+    const struct {
+      StepScalar i;
+      const char* name;
+    } order[] = {{kLossD, "loss_D"}, {kLossG, "loss_G"}, {kGp, "the gradient penalty"},
+                 {kGradNormD, "D's gradient norm"}, {kGradNormG, "G's gradient norm"}, {kDx, "D(x)"},
+                 {kDGz, "D(G(z))"}, {kDGzAfter, "D(G(z)) after the critic's update"}};
+    for (const auto& [i, name] : order)
+      if (!std::isfinite(v[i])) diverged(str_cat(name, " is ", v[i]), step);
+    diverged("a logged value is NaN or infinite", step);
+  }
+  if (!logged) return;
+  const PendingLog p = pending_logs_.front();
+  pending_logs_.pop_front();
+  // An evaluation needs the weights of its step: its step drains the scalars before the next one.
+  const std::string eval = p.with_eval && step == done_ ? evaluate_now(step) : "";
+  if (p.with_eval) t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
+  write_log(p, v, eval);
+}
+
+void Run::write_log(const PendingLog& p, const ScalarReader::Values& v, const std::string& eval) {
+  last_loss_d_ = v[kLossD];
+  last_loss_g_ = v[kLossG];
   std::ostringstream os;
-  os << "{\"step\":" << step << ",\"epoch\":"
-     << json_number(double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch))
-     << ",\"loss_D\":" << json_number(last_loss_d_) << ",\"loss_G\":" << json_number(last_loss_g_);
-  if (d.gp.defined()) os << ",\"gp\":" << json_number(d.gp.item());
-  os << ",\"D_x\":" << json_number(mean_output(k, d.d_real)) << ",\"D_G_z\":" << json_number(mean_output(k, d.d_fake))
-     << ",\"D_G_z_after\":" << json_number(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << json_number(norm_g)
-     << ",\"grad_norm_D\":" << json_number(norm_d) << ",\"images_per_s\":" << json_number(ips)
-     << ",\"time_s\":" << json_number(std::chrono::duration<double>(now - t0_).count()) << extra << "}";
+  os << "{\"step\":" << p.step << ",\"epoch\":" << json_number(p.epoch) << ",\"loss_D\":" << json_number(v[kLossD])
+     << ",\"loss_G\":" << json_number(v[kLossG]);
+  if (cfg_.optim.loss == LossKind::wgan_gp) os << ",\"gp\":" << json_number(v[kGp]);
+  os << ",\"D_x\":" << json_number(v[kDx]) << ",\"D_G_z\":" << json_number(v[kDGz])
+     << ",\"D_G_z_after\":" << json_number(v[kDGzAfter]) << ",\"grad_norm_G\":" << json_number(v[kGradNormG])
+     << ",\"grad_norm_D\":" << json_number(v[kGradNormD]) << ",\"images_per_s\":" << json_number(p.images_per_s)
+     << ",\"time_s\":" << json_number(p.time_s) << eval << "}";
   metrics_.append(os.str());
-  if (!std::isfinite(norm_g) || !std::isfinite(norm_d))
-    diverged(str_cat(std::isfinite(norm_d) ? "G's" : "D's", " gradient norm is ",
-                     std::isfinite(norm_d) ? norm_g : norm_d));
   if (!tty_) {
-    const double rate = double(step - start_step_) / std::max(1e-9, std::chrono::duration<double>(now - t0_).count());
-    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)step,
+    const double rate = double(p.step - start_step_) / std::max(1e-9, p.time_s);
+    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)p.step,
                 (long long)target_, last_loss_d_, last_loss_g_, rate,
-                format_duration(double(target_ - step) / std::max(rate, 1e-9)).c_str());
+                format_duration(double(target_ - p.step) / std::max(rate, 1e-9)).c_str());
     std::fflush(stdout);
   }
 }
@@ -452,6 +509,12 @@ int Run::go() {
     validate(check, "train");
   }
   check_math_device(cfg_.math, cfg_.device.is_cpu());
+  std::string graph_note;
+  bool graph = false;
+  {
+    const AnomalyModeGuard anomaly(options_.anomaly || anomaly_mode_enabled());  // anomaly mode is not captured
+    graph = decide_cuda_graph("train", options_.cuda_graph, cfg_.device, cfg_.model, &graph_note);
+  }
   set_math_mode(cfg_.math);
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
@@ -479,6 +542,7 @@ int Run::go() {
   if (!resume_) gan_->init_dcgan(rng_);  // on the host, so a seed gives the same weights anywhere
   gan_->G().to_device(cfg_.device);
   gan_->D().to_device(cfg_.device);
+  rng_.to_device(cfg_.device);  // z and eps are drawn, and the offset advanced, on the device
   step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
   prepare_output();
   if (resume_) load_checkpoint();
@@ -488,6 +552,8 @@ int Run::go() {
                 "further)\n", cfg_.out.c_str(), (long long)done_, (long long)target_);
     return 0;
   }
+  runner_ = std::make_unique<StepRunner>(*gan_, *step_, rng_, cfg_.batch, cfg_.device, graph);
+  reader_ = std::make_unique<ScalarReader>(cfg_.device);
   start_step_ = done_;
   fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed).to(cfg_.device);
   fixed_labels_ = grid_labels(64, cfg_.model);
@@ -499,37 +565,30 @@ int Run::go() {
 
   tty_ = ::isatty(STDERR_FILENO);
   std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
-              "%d CPU thread(s) -> %s\n",
+              "%d CPU thread(s)%s -> %s\n",
               model_name(cfg_.model.kind).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
               (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
-              num_threads(), cfg_.out.c_str());
+              num_threads(), graph ? ", one CUDA graph per step" : "", cfg_.out.c_str());
+  if (!graph_note.empty()) std::printf("%s\n", graph_note.c_str());
   std::fflush(stdout);
   g_checkpoint_step.store(checkpoint_step_);
   const StopSignals signals;
   const AnomalyModeGuard anomaly(options_.anomaly || anomaly_mode_enabled());
   t0_ = t_log_ = last_bar_ = std::chrono::steady_clock::now();
 
-  const bool wgan_gp = cfg_.optim.loss == LossKind::wgan_gp;
   int code = 0;
   while (done_ < target_) {
-    DStats d;
-    Tensor fake, labels;
-    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) {
-      const Batch batch = loader_->next();
-      labels = cfg_.model.conditional ? batch.labels.to(cfg_.device) : Tensor();
-      // Philox draws are bitwise the same on the host and the device.
-      const Tensor z = randn({cfg_.batch, cfg_.model.nz, 1, 1}, rng_, DType::f32, cfg_.device);
-      const Tensor eps = wgan_gp ? rand({cfg_.batch, 1, 1, 1}, rng_, DType::f32, cfg_.device) : Tensor();
-      if (c + 1 == cfg_.optim.n_critic) {
-        fake = gan_->generate(z, labels);  // with G's graph: the G update follows
-      } else {
-        NoGradGuard no_grad;
-        fake = gan_->generate(z, labels);
-      }
-      d = step_->d_update(batch.images.to(cfg_.device), labels, fake, eps);
-      images_since_log_ += cfg_.batch;
+    std::vector<Batch> batches;
+    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) batches.push_back(loader_->next());
+    runner_->stage(batches);
+    runner_->run();
+    if (!runner_->graph().fallback().empty() && !graph_fallback_told_) {
+      std::printf("CUDA graph off from step %lld: %s; running eagerly\n", (long long)done_ + 1,
+                  runner_->graph().fallback().c_str());
+      std::fflush(stdout);
+      graph_fallback_told_ = true;
     }
-    const GStats g = step_->g_update(fake, labels);
+    images_since_log_ += cfg_.batch * cfg_.optim.n_critic;
     ++done_;
     const bool last = done_ == target_;
     const bool stop = signals.received() != 0;
@@ -537,17 +596,13 @@ int Run::go() {
     const bool log_now = done_ % cfg_.log_every == 0 || last || eval_now;
     const bool sample_now = (cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last;
     const bool checkpoint_now = (cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || stop;
-    // Non-finite training stops here. On the CPU the losses are checked every step (reading them
-    // is free); on a GPU at the steps that read the device anyway.
-    if (cfg_.device.is_cpu() || log_now || sample_now || checkpoint_now) {
-      const double ld = d.loss.item(), lg = g.loss.item();
-      if (!std::isfinite(ld) || !std::isfinite(lg)) {
-        log(done_, d, g, false);  // the diverged step's line (null where not finite)
-        diverged(!std::isfinite(ld) ? str_cat("loss_D is ", ld) : str_cat("loss_G is ", lg));
-      }
-      if (cfg_.device.is_cpu()) check_finite_weights("after the update");
-    }
-    if (log_now) log(done_, d, g, eval_now);
+    // Non-finite training stops at the step that made it. The scalars of a step (losses, outputs,
+    // gradient norms, a non-finite flag) are read back late on a GPU, so that the host never
+    // waits for the step it has just queued; where the host reads the device anyway (the CPU,
+    // samples, evaluations, checkpoints) every step up to this one is checked first.
+    after_step(done_, log_now, eval_now);
+    if (cfg_.device.is_cpu() || eval_now || sample_now || checkpoint_now) drain();
+    if (cfg_.device.is_cpu()) check_finite_weights("after the update");
     if (sample_now) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
@@ -562,6 +617,7 @@ int Run::go() {
       break;
     }
   }
+  drain();
   if (code == 0)
     std::printf("done: %lld steps in %s; samples in %s/samples, checkpoint in %s/checkpoint\n", (long long)target_,
                 format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()).c_str(),

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/config.h"
@@ -16,6 +17,10 @@ namespace duel::gan {
 
 struct TrainOptions {
   bool anomaly = false;  // anomaly mode: the first op that makes a NaN or infinity is named
+  // --cuda-graph on|off (unset: on for CUDA when the configuration allows it). How the run is
+  // executed, not what it computes (a graph replays the eager step bitwise), so it is not saved
+  // in config.json and may change on resume.
+  std::optional<bool> cuda_graph;
 };
 
 // Runs (or, with resume, continues) training as configured. On resume the configuration comes

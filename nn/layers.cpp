@@ -1,5 +1,7 @@
 #include "nn/layers.h"
 
+#include "core/inplace.h"
+
 #include <optional>
 
 #include <cmath>
@@ -169,8 +171,7 @@ Tensor BatchNorm2d::forward_with_stats(const Tensor& x, const ChannelStats& stat
   DUEL_CHECK(x.dim() == 4, "BatchNorm2d: expected a 4-D input [N, C, H, W], got ", describe(x));
   if (training()) {
     NoGradGuard no_grad;  // a counter kept for PyTorch compatibility (momentum is fixed)
-    Tensor& n = buffer("num_batches_tracked");
-    n.data<int64_t>()[0] += 1;
+    add_(buffer("num_batches_tracked"), 1);  // on its device: a kernel on CUDA, never a host write
   }
   return batch_norm(x, buffer("running_mean"), buffer("running_var"), parameter("weight"),
                     parameter("bias"), training(), momentum, eps, stats);

@@ -474,6 +474,20 @@ def gen_mse(rng):
                 lambda t: F.mse_loss(t["input"], t["target"], reduction=red), f"{s} reduction={red}")
 
 
+def gen_sample_norm_penalty(rng):
+    s = rand_shape(rng, 1, 4)
+    target = float(rng.choice([1.0, 0.5, 2.0]))
+    eps = float(rng.choice([1e-12, 1e-3]))
+    attrs = with_attrs({"target": None if target == 1.0 and rng.random() < 0.5 else real_attr(target),
+                        "eps": None if eps == 1e-12 and rng.random() < 0.5 else real_attr(eps)})
+
+    def ref(t):  # WGAN-GP's penalty as the composition PyTorch users write
+        x = t["input"]
+        norm = torch.sqrt((x * x).reshape(x.shape[0], -1).sum(1) + eps)
+        return ((norm - target) ** 2).mean()
+    return Case({"input": normal(rng, s, 0.6)}, attrs, ref, f"{s} target={target} eps={eps}")
+
+
 def indices(rng, shape, n):
     return rng.integers(0, n, shape).astype(np.int64)
 
@@ -533,6 +547,7 @@ OPS = {
     "log_softmax": gen_log_softmax,
     "binary_cross_entropy_with_logits": gen_bce,
     "mse_loss": gen_mse,
+    "sample_norm_penalty": gen_sample_norm_penalty,
     "embedding": gen_embedding,
     "embedding_backward": gen_embedding_backward,
 }

@@ -310,27 +310,35 @@ TEST_CASE("emulated CUDA RMSprop, SGD and clamp match the CPU updates", "[cuda-e
 
   {
     auto p_c = p0, s_c = s0, p_g = p0, s_g = s0;
+    int64_t count = 0;
+    unsigned long long ticket = 0;
     for (int step = 0; step < 2; ++step) {
       kernels::cpu::rmsprop_step(p_c.data(), g.data(), s_c.data(), n, 1e-3, 0.99, 1e-8);
-      emu::rmsprop_step_f32(p_g.data(), g.data(), s_g.data(), n, 1e-3, 0.99, 1e-8, nullptr);
+      emu::rmsprop_step_f32(p_g.data(), g.data(), s_g.data(), n, 1e-3, 0.99, 1e-8, {&count, &ticket}, nullptr);
     }
     CHECK(nmse(p_g, p_c) <= kBound);
     CHECK(nmse(s_g, s_c) <= kBound);
+    CHECK(count == 2);  // advanced on the device, once per update
+    CHECK(ticket == 0);
   }
   {
     // With momentum: the first step sets buf = g (the poisoned buf must not be read), the
     // second accumulates.
+    // The first step is the one whose device count reads 0.
     auto p_c = p0, p_g = p0, buf_c = poisoned(n), buf_g = poisoned(n);
+    int64_t count = 0;
+    unsigned long long ticket = 0;
     for (bool first : {true, false}) {
       kernels::cpu::sgd_step(p_c.data(), g.data(), buf_c.data(), n, 0.05, 0.9, first);
-      emu::sgd_step_f32(p_g.data(), g.data(), buf_g.data(), n, 0.05, 0.9, first, nullptr);
+      emu::sgd_step_f32(p_g.data(), g.data(), buf_g.data(), n, 0.05, 0.9, {&count, &ticket}, nullptr);
     }
     CHECK(nmse(p_g, p_c) <= kBound);
     CHECK(nmse(buf_g, buf_c) <= kBound);
+    CHECK(count == 2);
     // Without momentum: no buffer.
     kernels::cpu::sgd_step(p_c.data(), g.data(), static_cast<float*>(nullptr), n, 0.05, 0.0,
                            false);
-    emu::sgd_step_f32(p_g.data(), g.data(), nullptr, n, 0.05, 0.0, false, nullptr);
+    emu::sgd_step_f32(p_g.data(), g.data(), nullptr, n, 0.05, 0.0, {&count, &ticket}, nullptr);
     CHECK(nmse(p_g, p_c) <= kBound);
   }
   // Clamp: float4 and scalar paths; a NaN stays NaN as in the CPU version.
