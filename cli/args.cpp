@@ -6,6 +6,9 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include <string>
+
+#include "gan/models.h"
 #include "gan/step.h"
 
 namespace duel::cli {
@@ -94,6 +97,26 @@ double Args::get_double(const std::string& flag, double fallback) const {
 }  // namespace duel::cli
 
 namespace duel::cli {
+
+void apply_model_flags(const Args& args, gan::ModelConfig& m) {
+  const bool sized = args.has("image-size") || args.has("ngf") || args.has("ndf");
+  m.kind = gan::parse_model(args.get_or("model", sized ? "dcgan" : "dcgan28"));
+  if (m.kind == gan::ModelKind::dcgan) {
+    m.size = args.get_int("image-size", 64);
+    m.ngf = args.get_int("ngf", 64);
+    m.ndf = args.get_int("ndf", 64);
+  } else {
+    // A named configuration is exactly that: its size and widths cannot be changed.
+    for (const char* flag : {"image-size", "ngf", "ndf"}) {
+      const int64_t fixed = std::string(flag) == "image-size" ? m.image_size() : 64;
+      DUEL_CHECK(args.get_int(flag, fixed) == fixed, "--model ", gan::model_name(m.kind), " is the named configuration "
+                 "of ", m.image_size(), "x", m.image_size(), " images with ngf = ndf = 64; for --", flag, " ",
+                 args.get_int(flag, fixed), " use --model dcgan");
+    }
+  }
+  m.nz = args.get_int("nz", m.nz);
+  m.upsample = gan::parse_upsample(args.get_or("upsample", "convT"));
+}
 
 void apply_optim_flags(const Args& args, gan::OptimConfig& c) {
   c.lr_g = args.get_double("lr-g", c.lr_g);

@@ -37,9 +37,13 @@ class Args {
 
 namespace duel::gan {
 struct OptimConfig;
+struct ModelConfig;
 }
 
 namespace duel::cli {
+// --model, --image-size, --ngf, --ndf, --nz and --upsample over `m` (--model defaults to dcgan when
+// a size or width is given, else dcgan28); a named configuration refuses another size or width.
+void apply_model_flags(const Args& args, gan::ModelConfig& m);
 // --lr-g, --lr-d, --beta1, --beta2, --n-critic, --gp-lambda and --clip, where given, over `c`.
 void apply_optim_flags(const Args& args, gan::OptimConfig& c);
 }  // namespace duel::cli

@@ -19,10 +19,12 @@
 namespace duel::cli {
 
 int cmd_step(int argc, char** argv) {
-  const Args args("step", argc, argv, 2, {"model", "loss", "critic-norm", "init", "batch", "dump", "device", "math"},
+  const Args args("step", argc, argv, 2, {"model", "loss", "critic-norm", "init", "batch", "dump", "device", "math",
+                                             "image-size", "ngf", "ndf", "upsample"},
                   {"help"});
   if (args.has("help")) {
-    std::puts("usage: duel step --model dcgan28 --loss ns|wgan-gp [--critic-norm batchnorm|none|layernorm]\n"
+    std::puts("usage: duel step --model dcgan28|dcgan64|dcgan --loss ns|wgan-gp [--critic-norm batchnorm|none|layernorm]\n"
+              "                 [--image-size S] [--ngf N] [--ndf N] [--upsample convT|nearest]\n"
               "                 --init DIR --batch FILE --dump FILE [--device cpu|cuda] [--math fp32|tf32|bf16]\n"
               "  DIR holds G.safetensors and D.safetensors; FILE holds real [B,C,S,S], z [B,100,1,1]\n"
               "  and, for wgan-gp, eps [B,1,1,1].");
@@ -49,13 +51,13 @@ int cmd_step(int argc, char** argv) {
              dtype_name(real.dtype()), " [", real.size(0), ", nz, 1, 1], got ", describe(z));
 
   gan::ModelConfig m;
-  m.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  apply_model_flags(args, m);
   m.critic_norm = gan::parse_critic_norm(
       args.get_or("critic-norm", loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
   m.channels = real.size(1);
   m.nz = z.size(1);
   DUEL_CHECK(real.size(2) == m.image_size() && real.size(3) == m.image_size(), "step: real is ", describe(real),
-             " but ", gan::model_name(m.kind), " takes ", m.image_size(), "x", m.image_size(), " images");
+             " but ", gan::describe_model(m), " takes ", m.image_size(), "x", m.image_size(), " images");
   gan::Gan g(m);
   if (real.dtype() == DType::f64) {  // the dtype follows the inputs (float64 for cross-checks)
     g.G().to_dtype(DType::f64);

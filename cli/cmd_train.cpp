@@ -14,22 +14,38 @@ namespace duel::cli {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: duel train --model dcgan28|dcgan64 --loss minimax|ns|wgan|wgan-gp|hinge|lsgan\n"
+    "usage: duel train --model dcgan28|dcgan64|dcgan --loss minimax|ns|wgan|wgan-gp|hinge|lsgan\n"
     "                  --data fashion-mnist|mnist|idx:DIR|folder:DIR (--steps N | --epochs E)\n"
     "                  --batch B --seed S --device cpu|cuda --out DIR [--resume]\n"
     "                  [--checkpoint-every K] [--sample-every K] [--log-every K (10)]\n"
     "                  [--critic-norm batchnorm|none|layernorm] [--conditional] [--channels C]\n"
     "                  [--lr-g LR] [--lr-d LR] [--beta1 B] [--beta2 B] [--n-critic N]\n"
     "                  [--gp-lambda L] [--clip C] [--threads T] [--eval-every K] [--eval-n N (2000)]\n"
-    "                  [--math fp32|tf32|bf16]\n"
+    "                  [--math fp32|tf32|bf16] [--image-size S] [--ngf N] [--ndf N] [--nz N]\n"
+    "                  [--upsample convT|nearest] [--ema DECAY] [--init-from DIR]\n"
+    "  --model dcgan: the DCGAN family at --image-size S (16, 32, 64, 128, 256, or 28; default 64)\n"
+    "  with widths --ngf/--ndf (64) and latent size --nz (100), as the PyTorch DCGAN example's\n"
+    "  --imageSize/--ngf/--ndf/--nz; giving one of these implies --model dcgan. dcgan28 (28x28)\n"
+    "  and dcgan64 (64x64) are its named configurations with ngf = ndf = 64. --channels defaults to\n"
+    "  1 for dcgan28 and MNIST-style data, else 3. --upsample nearest: the generator doubles its\n"
+    "  resolution by nearest-neighbour upsampling and a 3x3 convolution instead of a transposed\n"
+    "  convolution (no checkerboard artefacts).\n"
+    "  --ema DECAY keeps an exponential moving average of G (e.g. 0.999; min(DECAY, (1+t)/(10+t))\n"
+    "  at step t), updated after every generator step, saved as checkpoint/G_ema.safetensors and\n"
+    "  used by the sample grids,\n"
+    "  --eval-every, duel sample and duel eval (--no-ema there to compare); its batch-norm\n"
+    "  statistics are recomputed for its own weights. --init-from DIR starts G and D from another\n"
+    "  run's checkpoint (same architecture) with fresh optimisers.\n"
     "  --math: the arithmetic of the convolutions and matmuls; tf32 (tensor cores, as PyTorch's\n"
     "  cuDNN default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
     "  A step is one generator update after n-critic critic updates (5 for wgan and wgan-gp,\n"
     "  else 1). Defaults: Adam lr 2e-4, betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9,\n"
     "  lambda 10, critic-norm none; wgan: RMSProp 5e-5, clip 0.01. Writes DIR/metrics.jsonl,\n"
     "  DIR/samples/step_NNNNNN.png and DIR/checkpoint/. --resume continues DIR's run.\n"
-    "  --eval-every K adds the Frechet distance, KID, precision/recall, classifier score and class\n"
-    "  coverage of N generated images against the Fashion-MNIST test set to metrics.jsonl.";
+    "  --eval-every K adds to metrics.jsonl the sliced Wasserstein distance (swd, x 1e3) of N\n"
+    "  generated images against N training images, for any data; and for 28x28 gray images the\n"
+    "  Frechet distance, KID, precision/recall, classifier score and class coverage in the features\n"
+    "  of the Fashion-MNIST classifier against its test set.";
 
 }  // namespace
 
@@ -37,7 +53,8 @@ int cmd_train(int argc, char** argv) {
   const Args args("train", argc, argv, 2,
                   {"model", "loss", "data", "steps", "epochs", "batch", "seed", "device", "out", "checkpoint-every",
                    "sample-every", "log-every", "critic-norm", "channels", "lr-g", "lr-d", "beta1", "beta2",
-                   "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n", "math"},
+                   "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n", "math", "image-size",
+                   "ngf", "ndf", "nz", "upsample", "ema", "init-from"},
                   {"resume", "conditional", "help"});
   if (args.has("help")) {
     std::puts(kHelp);
@@ -48,13 +65,16 @@ int cmd_train(int argc, char** argv) {
 
   gan::TrainConfig c;
   c.optim = gan::defaults_for(gan::parse_loss(args.get_or("loss", "ns")));
-  c.model.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  apply_model_flags(args, c.model);
   c.model.critic_norm = gan::parse_critic_norm(
       args.get_or("critic-norm", c.optim.loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
   c.model.conditional = args.has("conditional");
-  c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ? 1 : 3);
   apply_optim_flags(args, c.optim);
   c.data = args.get_or("data", "fashion-mnist");
+  // Gray for the gray presets and data sets, colour otherwise.
+  const bool gray_data = c.data == "fashion-mnist" || c.data == "mnist" || c.data.rfind("idx:", 0) == 0;
+  c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ||
+                                                      (c.model.kind == gan::ModelKind::dcgan && gray_data) ? 1 : 3);
   c.batch = args.get_int("batch", 64);
   const int64_t seed = args.get_int("seed", 0);
   DUEL_CHECK(seed >= 0, "train: --seed must be >= 0, got ", seed);
@@ -70,6 +90,10 @@ int cmd_train(int argc, char** argv) {
   c.eval_n = args.get_int("eval-n", 2000);
   DUEL_CHECK(c.eval_every >= 0 && c.eval_n >= 10, "train: --eval-every must be >= 0 and --eval-n >= 10");
   c.out = args.get_or("out", "");
+  c.ema = args.get_double("ema", 0.0);
+  DUEL_CHECK(!args.has("ema") || (c.ema > 0 && c.ema < 1), "train: --ema must be a decay in (0, 1), e.g. 0.999; got ",
+             c.ema);
+  c.init_from = args.get_or("init-from", "");
   c.device = parse_device(args.get_or("device", "cpu"));
   c.math = args.has("math") ? parse_math_mode(*args.get("math"))
                             : (c.device.is_cpu() ? MathMode::fp32 : MathMode::tf32);
@@ -84,7 +108,8 @@ int cmd_train(int argc, char** argv) {
       {"n-critic", "n_critic"}, {"gp-lambda", "gp_lambda"}, {"clip", "clip"}, {"steps", "steps"},
       {"epochs", "epochs"}, {"log-every", "log_every"}, {"sample-every", "sample_every"},
       {"checkpoint-every", "checkpoint_every"}, {"eval-every", "eval_every"}, {"eval-n", "eval_n"},
-      {"math", "math"}};
+      {"math", "math"}, {"image-size", "image_size"}, {"ngf", "ngf"}, {"ndf", "ndf"}, {"nz", "nz"},
+      {"upsample", "upsample"}, {"ema", "ema"}};
   std::map<std::string, std::string> overrides;
   for (const auto& [flag, key] : keys)
     if (args.has(flag)) overrides[flag] = key;

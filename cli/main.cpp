@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/config.h"
 #include "core/device.h"
 #include "core/error.h"
 
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     if (command == "graph") return duel::cli::cmd_graph(argc, argv);
     if (command == "report") return duel::cli::cmd_report(argc, argv);
     if (command == "version" || command == "--version") {
-      std::printf("duel 0.1.0 (CPU: reference + fast paths; CUDA: %s, %d GPU(s) visible)\n",
+      std::printf("duel %s (CPU: reference + fast paths; CUDA: %s, %d GPU(s) visible)\n", duel::version(),
                   duel::cuda_built() ? "kernels compiled" : "not built", duel::cuda_device_count());
       return 0;
     }

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <numeric>
+#include <utility>
+#include <vector>
 
 #include "core/philox.h"
 #include "core/random.h"
@@ -108,6 +110,20 @@ Dataset load_dataset(const std::string& spec, bool train_split, int64_t channels
   }
   d.images = adapt(d.images, channels, size);
   return d;
+}
+
+Tensor sample_images(const Dataset& d, int64_t n, uint64_t seed) {
+  const int64_t total = d.images.size(0);
+  DUEL_CHECK(n >= 1 && n <= total, "data: cannot pick ", n, " of the ", total, " images of ", d.description);
+  std::vector<std::pair<double, int64_t>> keys(static_cast<size_t>(total));
+  for (int64_t i = 0; i < total; ++i) keys[size_t(i)] = {philox::uniform_f64(seed, 0, uint64_t(i)), i};
+  std::partial_sort(keys.begin(), keys.begin() + n, keys.end());
+  const int64_t per = d.images.numel() / total;
+  Tensor out = empty({n, d.images.size(1), d.images.size(2), d.images.size(3)});
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(out.data<float>() + i * per, d.images.data<float>() + keys[size_t(i)].second * per,
+                size_t(per) * sizeof(float));
+  return out;
 }
 
 BatchLoader::BatchLoader(const Dataset& data, int64_t batch, uint64_t seed)

@@ -23,6 +23,10 @@ struct Dataset {
 // (1 or 3) and resized to size x size when they differ. Errors name the file or directory.
 Dataset load_dataset(const std::string& spec, bool train_split, int64_t channels, int64_t size);
 
+// n images of `d` chosen at random without repetition (Philox from `seed`), in a fixed order: the
+// real side of an evaluation. Throws naming the data set when it holds fewer than n.
+Tensor sample_images(const Dataset& d, int64_t n, uint64_t seed);
+
 // The default location of a named dataset's IDX files.
 std::string dataset_dir(const std::string& name);
 

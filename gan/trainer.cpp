@@ -21,9 +21,11 @@
 #include "core/config.h"
 #include "core/cuda_backend.h"
 #include "gan/data.h"
+#include "gan/ema.h"
 #include "gan/files.h"
 #include "gan/image.h"
 #include "gan/metrics.h"
+#include "gan/swd.h"
 
 namespace duel::gan {
 
@@ -38,6 +40,10 @@ std::string config_to_json(const TrainConfig& c) {
   json j;
   j["format"] = "duel-train-config-1";
   j["model"] = model_name(c.model.kind);
+  j["image_size"] = c.model.image_size();
+  j["ngf"] = c.model.g_width();
+  j["ndf"] = c.model.d_width();
+  j["upsample"] = upsample_name(c.model.upsample);
   j["critic_norm"] = critic_norm_name(c.model.critic_norm);
   j["conditional"] = c.model.conditional;
   j["channels"] = c.model.channels;
@@ -62,6 +68,8 @@ std::string config_to_json(const TrainConfig& c) {
   j["eval_n"] = c.eval_n;
   j["device"] = c.device.str();
   j["math"] = std::string(math_mode_name(c.math));
+  j["ema"] = c.ema;
+  j["init_from"] = c.init_from;
   return j.dump(2) + "\n";
 }
 
@@ -77,6 +85,14 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
   TrainConfig c;
   try {
     c.model.kind = parse_model(j.at("model").get<std::string>());
+    // The family's size and widths; the named configurations fix theirs (and runs written before
+    // the family existed have none of these fields).
+    if (c.model.kind == ModelKind::dcgan) {
+      c.model.size = j.at("image_size").get<int64_t>();
+      c.model.ngf = j.at("ngf").get<int64_t>();
+      c.model.ndf = j.at("ndf").get<int64_t>();
+    }
+    c.model.upsample = parse_upsample(j.value("upsample", std::string("convT")));
     c.model.critic_norm = parse_critic_norm(j.at("critic_norm").get<std::string>());
     c.model.conditional = j.at("conditional").get<bool>();
     c.model.channels = j.at("channels").get<int64_t>();
@@ -101,6 +117,9 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.eval_n = j.value("eval_n", int64_t(2000));
     c.device = parse_device(j.at("device").get<std::string>());
     c.math = parse_math_mode(j.value("math", std::string("fp32")));  // runs before math modes: fp32
+    c.ema = j.value("ema", 0.0);
+    c.init_from = j.value("init_from", std::string());
+    check_model_config(c.model);
   } catch (const json::exception& e) {
     fail(source, ": missing or mistyped field (", e.what(), ")");
   } catch (const Error& e) {
@@ -212,6 +231,24 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_text_atomic(path, kept);
 }
 
+// The model fields of a configuration that decide its state's names and shapes, as one line.
+std::string model_signature(const ModelConfig& m) {
+  return str_cat(describe_model(m), ", ", m.channels, " channel(s), nz ", m.nz, ", critic norm ",
+                 critic_norm_name(m.critic_norm), m.conditional ? str_cat(", ", m.num_classes, " classes") : "");
+}
+
+// --init-from: G and D from another run's checkpoint (built with the same architecture).
+void start_from(Gan& gan, const std::string& dir) {
+  const std::string ckpt = checkpoint_dir(dir);
+  DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --init-from ", dir, ": no checkpoint there (expected "
+             "config.json, G.safetensors and D.safetensors in it or in its checkpoint/)");
+  const TrainConfig source = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
+  const std::string have = model_signature(source.model), want = model_signature(gan.config());
+  DUEL_CHECK(have == want, "train: --init-from ", dir, " holds ", have, "; this run builds ", want);
+  nn::load_module(gan.G(), ckpt + "/G.safetensors", "G");
+  nn::load_module(gan.D(), ckpt + "/D.safetensors", "D");
+}
+
 class Run {
  public:
   Run(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), resume_(resume) {}
@@ -222,6 +259,7 @@ class Run {
   void load_checkpoint();
   void save_checkpoint();
   void log(int64_t step, const DStats& d, const GStats& g, bool with_eval);
+  void prepare_evaluation();
   std::string evaluate_now(int64_t step);
   void progress(int64_t step, bool force);
 
@@ -229,6 +267,7 @@ class Run {
   bool resume_;
   Dataset data_;
   std::unique_ptr<Gan> gan_;
+  std::unique_ptr<Gan> ema_;  // --ema: G's moving average (only its G is used)
   std::unique_ptr<GanStep> step_;
   std::unique_ptr<BatchLoader> loader_;
   Generator rng_;
@@ -240,11 +279,20 @@ class Run {
   bool tty_ = false;
   std::chrono::steady_clock::time_point last_bar_;
   double last_loss_d_ = NAN, last_loss_g_ = NAN;
-  // --eval-every: the feature network and the test set's features, prepared once.
+  // --eval-every: the real images for the sliced Wasserstein distance and (28x28 gray images) the
+  // feature network and the test set's features, prepared before training starts.
+  Tensor swd_real_;
   std::unique_ptr<Classifier> classifier_;
   FeatureSet test_features_;
   Moments test_moments_;
   std::string dir() const { return cfg_.out; }
+  // The generator that grids and evaluations show: the average, its batch norms recalibrated
+  // (the same draws every time, so the result does not depend on when it was last used), or G.
+  Gan& shown() {
+    if (!ema_) return *gan_;
+    recalibrate_batch_norm(*ema_, cfg_.seed ^ 0xB7E15163ULL);
+    return *ema_;
+  }
 };
 
 void Run::prepare_output() {
@@ -266,6 +314,7 @@ void Run::save_checkpoint() {
   const std::map<std::string, std::string> meta{{"step", std::to_string(done_)}, {"format", "duel-checkpoint-1"}};
   nn::save_module(gan_->G(), stage + "/G.safetensors", meta);
   nn::save_module(gan_->D(), stage + "/D.safetensors", meta);
+  if (ema_) nn::save_module(shown().G(), stage + "/G_ema.safetensors", meta);
   NamedTensors state{{"step", scalar_i64(done_)},
                      {"rng.seed", scalar_i64(int64_t(rng_.seed()))},
                      {"rng.offset", scalar_i64(int64_t(rng_.offset()))},
@@ -282,6 +331,7 @@ void Run::load_checkpoint() {
   const std::string ckpt = cfg_.out + "/checkpoint";
   nn::load_module(gan_->G(), ckpt + "/G.safetensors", "G");
   nn::load_module(gan_->D(), ckpt + "/D.safetensors", "D");
+  if (ema_) nn::load_module(ema_->G(), ckpt + "/G_ema.safetensors", "G's moving average");
   const std::string state_path = ckpt + "/train_state.safetensors";
   const std::map<std::string, Tensor> s = load_safetensors_map(state_path);
   done_ = read_i64(s, "step", state_path);
@@ -297,20 +347,30 @@ void Run::load_checkpoint() {
   step_->opt_d().load_state(od, state_path + " (D optimiser)");
 }
 
-std::string Run::evaluate_now(int64_t step) {
-  if (!classifier_) {
-    DUEL_CHECK(cfg_.model.image_size() == 28 && cfg_.model.channels == 1, "train: --eval-every measures 28x28 "
-               "grayscale images (the Fashion-MNIST classifier's); ", model_name(cfg_.model.kind), " makes ",
-               cfg_.model.image_size(), "x", cfg_.model.image_size(), "x", cfg_.model.channels);
+void Run::prepare_evaluation() {
+  // The real side, chosen once: eval_n training images (all of them when there are fewer) for
+  // the sliced Wasserstein distance, and for 28x28 gray images the Fashion-MNIST classifier and
+  // its test set's features.
+  const int64_t m = std::min(cfg_.eval_n, data_.images.size(0));
+  DUEL_CHECK(m >= 2, "train: --eval-every needs at least 2 real images, ", data_.description, " has ",
+             data_.images.size(0));
+  swd_real_ = sample_images(data_, m, cfg_.seed ^ 0x5EA1ULL);
+  if (cfg_.model.image_size() == 28 && cfg_.model.channels == 1) {
     classifier_ = load_classifier(default_classifier_path());
     const Dataset test = load_dataset("fashion-mnist", false, 1, 28);
     test_features_ = extract_features(*classifier_, test.images);
     test_moments_ = moments(test_features_);
   }
+}
+
+std::string Run::evaluate_now(int64_t step) {
   // Latent vectors from a seed of their own: evaluating never moves the training stream.
-  const Tensor fake = generate_images(*gan_, cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
-  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
+  const Tensor fake = generate_images(shown(), cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
   std::ostringstream os;
+  const int64_t m = swd_real_.size(0);
+  os << "," << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
+  if (!classifier_) return os.str();
+  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
   os << ",\"fid\":" << fmt9(r.fid) << ",\"kid\":" << fmt9(r.kid.mean) << ",\"kid_std\":" << fmt9(r.kid.std)
      << ",\"precision\":" << fmt9(r.pr.precision) << ",\"recall\":" << fmt9(r.pr.recall)
      << ",\"classifier_score\":" << fmt9(r.classifier_score) << ",\"class_entropy_bits\":"
@@ -371,6 +431,7 @@ int Run::go() {
   check_math_device(cfg_.math, cfg_.device.is_cpu());
   set_math_mode(cfg_.math);
   DUEL_CHECK(cfg_.batch > 0, "train: --batch must be positive, got ", cfg_.batch);
+  DUEL_CHECK(cfg_.ema >= 0 && cfg_.ema < 1, "train: --ema must be a decay in (0, 1), e.g. 0.999; got ", cfg_.ema);
   DUEL_CHECK(cfg_.log_every > 0, "train: --log-every must be positive, got ", cfg_.log_every);
   DUEL_CHECK(cfg_.sample_every >= 0 && cfg_.checkpoint_every >= 0, "train: --sample-every and "
              "--checkpoint-every must be >= 0");
@@ -383,12 +444,20 @@ int Run::go() {
   }
   gan_ = std::make_unique<Gan>(cfg_.model);
   loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed);
+  if (cfg_.eval_every > 0) prepare_evaluation();  // refuses what cannot be measured before step 1
   if (cfg_.epochs > 0)
     cfg_.steps = std::max<int64_t>(1, cfg_.epochs * loader_->batches_per_epoch() / cfg_.optim.n_critic);
   DUEL_CHECK(cfg_.steps > 0, "train: give --steps N or --epochs E (both positive)");
   target_ = cfg_.steps;
   rng_.set_state(cfg_.seed, 0);
   if (!resume_) gan_->init_dcgan(rng_);  // on the host, so a seed gives the same weights anywhere
+  if (!resume_ && !cfg_.init_from.empty()) start_from(*gan_, cfg_.init_from);
+  if (cfg_.ema > 0) {
+    ema_ = std::make_unique<Gan>(cfg_.model);
+    copy_state(ema_->G(), gan_->G());
+    ema_->G().to_device(cfg_.device);
+    ema_->G().eval();
+  }
   gan_->G().to_device(cfg_.device);
   gan_->D().to_device(cfg_.device);
   step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
@@ -407,7 +476,7 @@ int Run::go() {
   tty_ = ::isatty(STDERR_FILENO);
   std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
               "%d CPU thread(s) -> %s\n",
-              model_name(cfg_.model.kind).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
+              describe_model(cfg_.model).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
               (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
               num_threads(), cfg_.out.c_str());
   std::fflush(stdout);
@@ -437,6 +506,9 @@ int Run::go() {
       images_since_log_ += cfg_.batch;
     }
     const GStats g = step_->g_update(fake, labels);
+    // The decay ramps up as tf.train.ExponentialMovingAverage's with num_updates, so the
+    // average forgets the random initial weights within the first few hundred steps.
+    if (ema_) ema_update(ema_->G(), gan_->G(), std::min(cfg_.ema, double(1 + done_) / double(10 + done_)));
     ++done_;
     const bool last = done_ == target_;
     const bool eval_now = cfg_.eval_every > 0 && (done_ % cfg_.eval_every == 0 || last);
@@ -444,7 +516,7 @@ int Run::go() {
     if ((cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
-      write_sample_grid(*gan_, cfg_.out + name, fixed_z_, fixed_labels_);
+      write_sample_grid(shown(), cfg_.out + name, fixed_z_, fixed_labels_);
     }
     const bool interrupted = g_interrupted.load();
     if ((cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || interrupted) save_checkpoint();
@@ -467,24 +539,32 @@ int Run::go() {
 
 }  // namespace
 
-std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d) {
+std::string checkpoint_dir(const std::string& dir) {
   // A run directory holds checkpoint/ (and a config.json of its own, without weights).
-  std::string ckpt = dir;
   recover_directory(dir + "/checkpoint");
-  if (fs::exists(dir + "/checkpoint/config.json")) ckpt = dir + "/checkpoint";
+  return fs::exists(dir + "/checkpoint/config.json") ? dir + "/checkpoint" : dir;
+}
+
+std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d,
+                                            bool use_ema, bool* used_ema) {
+  const std::string ckpt = checkpoint_dir(dir);
   DUEL_CHECK(fs::exists(ckpt + "/config.json"), "no checkpoint in ", dir, " (expected config.json and "
              "G.safetensors there or in ", dir, "/checkpoint)");
   const TrainConfig c = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
   auto gan = std::make_unique<Gan>(c.model);
-  nn::load_module(gan->G(), ckpt + "/G.safetensors", "G");
+  const bool ema = use_ema && fs::exists(ckpt + "/G_ema.safetensors");
+  nn::load_module(gan->G(), ckpt + (ema ? "/G_ema.safetensors" : "/G.safetensors"), ema ? "G's moving average" : "G");
   if (with_d) nn::load_module(gan->D(), ckpt + "/D.safetensors", "D");
   if (config) *config = c;
+  if (used_ema) *used_ema = ema;
   return gan;
 }
 
 int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides) {
   if (resume) {
     DUEL_CHECK(!config.out.empty(), "train: --resume needs --out DIR");
+    DUEL_CHECK(config.init_from.empty(), "train: --init-from starts a new run from another's weights; --resume "
+               "continues ", config.out, " from its own checkpoint (give one of them)");
     const std::string ckpt = config.out + "/checkpoint";
     recover_directory(ckpt);
     DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --resume: no checkpoint in ", ckpt);

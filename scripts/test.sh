@@ -4,7 +4,9 @@
 # skipped, not passed, on a machine without a GPU); then the whole suite again with the emulated
 # CUDA device visible (DUEL_CUDA_EMULATE=1: tests must hold with and without a device), the
 # standard-include check and a clang + libc++ compile of the tree (portability to newer
-# compilers), and the configure step of the GPU machine's source route (scripts/device_rehearsal.sh).
+# compilers), the configure step of the GPU machine's source route (scripts/device_rehearsal.sh),
+# and duel as an installed library: examples/ built against it from outside the tree
+# (scripts/check_install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
@@ -13,5 +15,6 @@ bash scripts/build.sh
 (cd build && ctest --output-on-failure -j"${JOBS:-2}")
 echo "test: the whole suite again with the emulated CUDA device visible"
 (cd build && DUEL_CUDA_EMULATE=1 ctest --output-on-failure -j"${JOBS:-2}")
+bash scripts/check_install.sh
 bash scripts/check_libcxx.sh
 bash scripts/device_rehearsal.sh --configure-only
