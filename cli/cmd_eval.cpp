@@ -11,6 +11,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "gan/data.h"
+#include "gan/folder.h"
 #include "gan/metrics.h"
 #include "gan/swd.h"
 #include "gan/trainer.h"
@@ -47,12 +49,14 @@ int cmd_eval(int argc, char** argv) {
   Tensor fake;
   std::string real_spec = "fashion-mnist", which = spec;
   bool real_train = false;
+  gan::DataOptions real_options;
   if (spec.rfind("checkpoint:", 0) == 0) {
     gan::TrainConfig cfg;
     bool used_ema = false;
     auto model = gan::load_checkpoint_models(spec.substr(11), &cfg, false, !args.has("no-ema"), &used_ema);
     real_spec = cfg.data;
     real_train = true;
+    real_options.background = gan::parse_background(cfg.background);
     if (used_ema) which += " (G's moving average)";
     fake = gan::generate_images(*model, n, uint64_t(seed));
   } else if (spec == "dataset:fashion-mnist:train" || spec == "dataset:fashion-mnist:test") {
@@ -74,9 +78,9 @@ int cmd_eval(int argc, char** argv) {
              size, "x", size, "x", channels);
 
   // The sliced Wasserstein distance, against real images of the same size and channels.
-  const gan::Dataset real_data = gan::load_dataset(real_spec, real_train, channels, size);
+  const gan::Dataset real_data = gan::load_dataset(real_spec, real_train, channels, size, real_options);
   // Two sets of equal size: all N, or as many as the real data has.
-  const int64_t swd_n = std::min(n, real_data.images.size(0));
+  const int64_t swd_n = std::min(n, real_data.count());
   const gan::SwdReport swd = gan::sliced_wasserstein(gan::sample_images(real_data, swd_n, uint64_t(seed) ^ 0x5EA1ULL),
                                                      narrow(fake, 0, 0, swd_n), uint64_t(seed));
 

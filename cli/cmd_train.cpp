@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/config.h"
+#include "gan/folder.h"
 #include "gan/trainer.h"
 
 namespace duel::cli {
@@ -23,6 +24,7 @@ constexpr const char* kHelp =
     "                  [--gp-lambda L] [--clip C] [--threads T] [--eval-every K] [--eval-n N (2000)]\n"
     "                  [--math fp32|tf32|bf16] [--image-size S] [--ngf N] [--ndf N] [--nz N]\n"
     "                  [--upsample convT|nearest] [--ema DECAY] [--init-from DIR]\n"
+    "                  [--flip] [--background white|black] [--data-memory MB]\n"
     "  --model dcgan: the DCGAN family at --image-size S (16, 32, 64, 128, 256, or 28; default 64)\n"
     "  with widths --ngf/--ndf (64) and latent size --nz (100), as the PyTorch DCGAN example's\n"
     "  --imageSize/--ngf/--ndf/--nz; giving one of these implies --model dcgan. dcgan28 (28x28)\n"
@@ -36,6 +38,13 @@ constexpr const char* kHelp =
     "  --eval-every, duel sample and duel eval (--no-ema there to compare); its batch-norm\n"
     "  statistics are recomputed for its own weights. --init-from DIR starts G and D from another\n"
     "  run's checkpoint (same architecture) with fresh optimisers.\n"
+    "  folder:DIR reads PNG/JPEG/BMP pictures in DIR and below, centre-cropped and resized to the\n"
+    "  model's size; transparent pixels are composited onto --background (white); pictures that\n"
+    "  cannot be decoded are skipped and counted. With --conditional the first-level sub-folders are\n"
+    "  the classes. Pictures are kept in memory as bytes up to --data-memory MB (default a quarter of\n"
+    "  this machine's memory; 0 streams them all) and streamed from disk beyond it, on a background\n"
+    "  thread, with the same batches. --flip mirrors\n"
+    "  each real image left to right with probability 1/2. samples/real.png shows the first batch.\n"
     "  --math: the arithmetic of the convolutions and matmuls; tf32 (tensor cores, as PyTorch's\n"
     "  cuDNN default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
     "  A step is one generator update after n-critic critic updates (5 for wgan and wgan-gp,\n"
@@ -54,8 +63,8 @@ int cmd_train(int argc, char** argv) {
                   {"model", "loss", "data", "steps", "epochs", "batch", "seed", "device", "out", "checkpoint-every",
                    "sample-every", "log-every", "critic-norm", "channels", "lr-g", "lr-d", "beta1", "beta2",
                    "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n", "math", "image-size",
-                   "ngf", "ndf", "nz", "upsample", "ema", "init-from"},
-                  {"resume", "conditional", "help"});
+                   "ngf", "ndf", "nz", "upsample", "ema", "init-from", "background", "data-memory"},
+                  {"resume", "conditional", "help", "flip"});
   if (args.has("help")) {
     std::puts(kHelp);
     return 0;
@@ -94,6 +103,11 @@ int cmd_train(int argc, char** argv) {
   DUEL_CHECK(!args.has("ema") || (c.ema > 0 && c.ema < 1), "train: --ema must be a decay in (0, 1), e.g. 0.999; got ",
              c.ema);
   c.init_from = args.get_or("init-from", "");
+  c.background = gan::background_name(gan::parse_background(args.get_or("background", "white")));
+  c.flip = args.has("flip");
+  c.data_memory_mb = args.get_int("data-memory", -1);
+  DUEL_CHECK(!args.has("data-memory") || c.data_memory_mb >= 0, "train: --data-memory must be >= 0 MB (0 streams "
+             "every picture from disk), got ", c.data_memory_mb);
   c.device = parse_device(args.get_or("device", "cpu"));
   c.math = args.has("math") ? parse_math_mode(*args.get("math"))
                             : (c.device.is_cpu() ? MathMode::fp32 : MathMode::tf32);
@@ -109,7 +123,8 @@ int cmd_train(int argc, char** argv) {
       {"epochs", "epochs"}, {"log-every", "log_every"}, {"sample-every", "sample_every"},
       {"checkpoint-every", "checkpoint_every"}, {"eval-every", "eval_every"}, {"eval-n", "eval_n"},
       {"math", "math"}, {"image-size", "image_size"}, {"ngf", "ngf"}, {"ndf", "ndf"}, {"nz", "nz"},
-      {"upsample", "upsample"}, {"ema", "ema"}};
+      {"upsample", "upsample"}, {"ema", "ema"}, {"background", "background"}, {"flip", "flip"},
+      {"data-memory", "data_memory_mb"}};
   std::map<std::string, std::string> overrides;
   for (const auto& [flag, key] : keys)
     if (args.has(flag)) overrides[flag] = key;

@@ -70,6 +70,9 @@ std::string config_to_json(const TrainConfig& c) {
   j["math"] = std::string(math_mode_name(c.math));
   j["ema"] = c.ema;
   j["init_from"] = c.init_from;
+  j["background"] = c.background;
+  j["flip"] = c.flip;
+  j["data_memory_mb"] = c.data_memory_mb;
   return j.dump(2) + "\n";
 }
 
@@ -119,6 +122,9 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.math = parse_math_mode(j.value("math", std::string("fp32")));  // runs before math modes: fp32
     c.ema = j.value("ema", 0.0);
     c.init_from = j.value("init_from", std::string());
+    c.background = background_name(parse_background(j.value("background", std::string("white"))));
+    c.flip = j.value("flip", false);
+    c.data_memory_mb = j.value("data_memory_mb", int64_t(-1));
     check_model_config(c.model);
   } catch (const json::exception& e) {
     fail(source, ": missing or mistyped field (", e.what(), ")");
@@ -351,9 +357,9 @@ void Run::prepare_evaluation() {
   // The real side, chosen once: eval_n training images (all of them when there are fewer) for
   // the sliced Wasserstein distance, and for 28x28 gray images the Fashion-MNIST classifier and
   // its test set's features.
-  const int64_t m = std::min(cfg_.eval_n, data_.images.size(0));
+  const int64_t m = std::min(cfg_.eval_n, data_.count());
   DUEL_CHECK(m >= 2, "train: --eval-every needs at least 2 real images, ", data_.description, " has ",
-             data_.images.size(0));
+             data_.count());
   swd_real_ = sample_images(data_, m, cfg_.seed ^ 0x5EA1ULL);
   if (cfg_.model.image_size() == 28 && cfg_.model.channels == 1) {
     classifier_ = load_classifier(default_classifier_path());
@@ -436,14 +442,20 @@ int Run::go() {
   DUEL_CHECK(cfg_.sample_every >= 0 && cfg_.checkpoint_every >= 0, "train: --sample-every and "
              "--checkpoint-every must be >= 0");
   prepare_output();
-  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size());
+  DUEL_CHECK(cfg_.data_memory_mb >= -1, "train: --data-memory must be >= 0 MB, got ", cfg_.data_memory_mb);
+  DataOptions data_options;
+  data_options.background = parse_background(cfg_.background);
+  data_options.class_folders = cfg_.model.conditional;
+  data_options.memory_budget = cfg_.data_memory_mb >= 0 ? cfg_.data_memory_mb << 20 : -1;
+  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size(), data_options);
+  for (const std::string& note : data_.notes) std::fprintf(stderr, "duel: warning: %s\n", note.c_str());
   if (cfg_.model.conditional) {
     DUEL_CHECK(data_.labels.defined(), "train: --conditional needs labelled data; ", data_.description,
                " has no labels");
     cfg_.model.num_classes = data_.num_classes;
   }
   gan_ = std::make_unique<Gan>(cfg_.model);
-  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed);
+  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed, cfg_.flip);
   if (cfg_.eval_every > 0) prepare_evaluation();  // refuses what cannot be measured before step 1
   if (cfg_.epochs > 0)
     cfg_.steps = std::max<int64_t>(1, cfg_.epochs * loader_->batches_per_epoch() / cfg_.optim.n_critic);
@@ -472,6 +484,14 @@ int Run::go() {
   metrics_.open(metrics_path, std::ios::app);
   DUEL_CHECK(metrics_.good(), "train: cannot open ", metrics_path);
   write_text_atomic(cfg_.out + "/config.json", config_to_json(cfg_));
+  if (!resume_) {
+    // The first grid of a run: the first batch exactly as the networks will see it (order, flips).
+    BatchLoader first(data_, cfg_.batch, cfg_.seed, cfg_.flip);
+    const Tensor real = first.next().images;
+    const int64_t shown = std::min<int64_t>(64, cfg_.batch);
+    save_image_grid(cfg_.out + "/samples/real.png", narrow(real, 0, 0, shown),
+                    std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(shown))))));
+  }
 
   tty_ = ::isatty(STDERR_FILENO);
   std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
@@ -479,6 +499,12 @@ int Run::go() {
               describe_model(cfg_.model).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
               (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
               num_threads(), cfg_.out.c_str());
+  if (!data_.class_names.empty()) {
+    std::string classes;
+    for (size_t k = 0; k < data_.class_names.size(); ++k)
+      classes += str_cat(k ? ", " : "", k, " ", data_.class_names[k]);
+    std::printf("classes (the labels of --label): %s\n", classes.c_str());
+  }
   std::fflush(stdout);
   g_interrupted.store(false);
   auto previous = std::signal(SIGINT, on_sigint);
@@ -573,7 +599,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
     const json given = json::parse(current), have = json::parse(config_to_json(saved));
     for (const auto& [flag, key] : overrides) {
       if (key == "steps" || key == "log_every" || key == "sample_every" || key == "checkpoint_every" ||
-          key == "epochs" || key == "eval_every" || key == "eval_n")
+          key == "epochs" || key == "eval_every" || key == "eval_n" || key == "data_memory_mb")
         continue;
       DUEL_CHECK(!given.contains(key) || given.at(key) == have.at(key), "train: --resume: --", flag, " ",
                  given.contains(key) ? given.at(key).dump() : "?", " differs from the checkpoint's ",
@@ -587,6 +613,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
       if (key == "checkpoint_every") saved.checkpoint_every = config.checkpoint_every;
       if (key == "eval_every") saved.eval_every = config.eval_every;
       if (key == "eval_n") saved.eval_n = config.eval_n;
+      if (key == "data_memory_mb") saved.data_memory_mb = config.data_memory_mb;
     }
     saved.out = config.out;
     config = saved;

@@ -37,6 +37,13 @@ struct TrainConfig {
   // A checkpoint (run or checkpoint directory) whose G and D start this run, with fresh
   // optimisers (the PyTorch example's --netG / --netD); empty for the DCGAN initialisation.
   std::string init_from;
+  // Folder data (gan/folder.h): the colour under transparent pixels, mirrored copies of the real
+  // images (--flip), and the bytes of decoded pictures kept in memory before the rest is streamed
+  // from disk (MB; 0 streams every picture; -1: a quarter of this machine's memory). The budget
+  // does not change the batches.
+  std::string background = "white";
+  bool flip = false;
+  int64_t data_memory_mb = -1;
 };
 
 std::string config_to_json(const TrainConfig& c);
