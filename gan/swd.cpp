@@ -3,9 +3,11 @@
 #include <Eigen/Dense>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -135,6 +137,37 @@ std::vector<std::vector<float>> descriptors(const Tensor& images, const std::vec
   return out;
 }
 
+// Sorts v[0..n) ascending: a least-significant-digit radix sort of the floats' bit patterns
+// (mapped so that unsigned order is float order), three passes of 11 bits. The sorts are the
+// distance's main cost (about two thirds with std::sort), and this is several times faster on
+// the 10^4 to 10^5 values of a projection. `a` and `b` are scratch.
+void radix_sort(float* v, int64_t n, std::vector<uint32_t>& a, std::vector<uint32_t>& b) {
+  a.resize(size_t(n));
+  b.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, v + i, sizeof u);
+    a[size_t(i)] = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  }
+  for (int shift = 0; shift < 32; shift += 11) {
+    std::array<int64_t, 2048> start{};
+    for (int64_t i = 0; i < n; ++i) ++start[(a[size_t(i)] >> shift) & 2047u];
+    int64_t sum = 0;
+    for (int64_t& c : start) {
+      const int64_t count = c;
+      c = sum;
+      sum += count;
+    }
+    for (int64_t i = 0; i < n; ++i) b[size_t(start[(a[size_t(i)] >> shift) & 2047u]++)] = a[size_t(i)];
+    a.swap(b);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = a[size_t(i)];
+    u = (u & 0x80000000u) ? (u & 0x7FFFFFFFu) : ~u;
+    std::memcpy(v + i, &u, sizeof u);
+  }
+}
+
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 double swd_of_level(const std::vector<float>& a, const std::vector<float>& b, int64_t dim, uint64_t seed, int level) {
@@ -155,8 +188,9 @@ double swd_of_level(const std::vector<float>& a, const std::vector<float>& b, in
     for (int k = 0; k < kDirections; ++k) {
       float* ca = pa.col(k).data();
       float* cb = pb.col(k).data();
-      std::sort(ca, ca + rows);
-      std::sort(cb, cb + rows);
+      thread_local std::vector<uint32_t> scratch_a, scratch_b;
+      radix_sort(ca, rows, scratch_a, scratch_b);
+      radix_sort(cb, rows, scratch_a, scratch_b);
       double d = 0;
       for (int64_t r = 0; r < rows; ++r) d += std::abs(double(ca[r]) - double(cb[r]));
       sum += d / double(rows);

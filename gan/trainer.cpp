@@ -374,7 +374,7 @@ std::string Run::evaluate_now(int64_t step) {
   const Tensor fake = generate_images(shown(), cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
   std::ostringstream os;
   const int64_t m = swd_real_.size(0);
-  os << "," << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
+  os << ",\"eval_of\":\"" << (ema_ ? "G_ema" : "G") << "\"," << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
   if (!classifier_) return os.str();
   const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
   os << ",\"fid\":" << fmt9(r.fid) << ",\"kid\":" << fmt9(r.kid.mean) << ",\"kid_std\":" << fmt9(r.kid.std)

@@ -68,7 +68,7 @@ TEST_CASE("the DCGAN family trains on a folder of pictures, resumes bit-exactly 
   INFO(straight.err);
   REQUIRE(straight.code == 0);
   CHECK(straight.out.find("dcgan 32x32 (ngf 32, ndf 32)") != std::string::npos);
-  CHECK(straight.out.find("300 images") != std::string::npos);
+  CHECK(straight.out.find("300 pictures") != std::string::npos);
   REQUIRE(run_duel(common + " --steps 2 --out " + dir + "/split").code == 0);
   const Run resumed = run_duel("train --resume --steps 4 --out " + dir + "/split");
   INFO(resumed.err);
@@ -162,7 +162,7 @@ TEST_CASE("the DCGAN family trains on a folder of pictures, resumes bit-exactly 
   }
 }
 
-TEST_CASE("--eval-every on colour pictures logs the sliced Wasserstein distance", "[family][train][metrics]") {
+TEST_CASE("training with --eval-every on colour pictures logs the sliced Wasserstein distance", "[family][train][metrics]") {
   const std::string pictures = make_picture_folder("family_eval_pictures", 64);
   const std::string dir = tmp_dir("family_eval");
   const Run r = run_duel("train --model dcgan --image-size 16 --ngf 8 --ndf 8 --upsample nearest --data folder:" +
@@ -174,6 +174,7 @@ TEST_CASE("--eval-every on colour pictures logs the sliced Wasserstein distance"
   while (std::getline(in, line)) last = line;
   const auto j = nlohmann::json::parse(last);
   CHECK(j.at("swd").get<double>() > 0);
+  CHECK(j.at("eval_of") == "G");
   CHECK(j.at("swd_levels").contains("16"));
   CHECK(j.at("swd_levels").contains("8"));
   CHECK_FALSE(j.contains("fid"));

@@ -69,7 +69,7 @@ TEST_CASE("transparent pixels are composited onto the background, not shown in t
   CHECK_THROWS_WITH(gan::parse_background("gray"), Contains("white or black"));
 }
 
-TEST_CASE("a folder is read recursively; undecodable files are skipped, counted and named", "[folder]") {
+TEST_CASE("a folder is read recursively, and undecodable files are skipped, counted and named", "[folder]") {
   const std::string dir = tmp_dir("folder_tree");
   fs::create_directories(dir + "/sub/deeper");
   rgb_picture(dir + "/top.png", 6, 4, 1);
