@@ -3,10 +3,13 @@
 // background, 16x16), writing a grid of samples. Build it against the installed library:
 //   cmake -S examples -B build-examples -DCMAKE_PREFIX_PATH=PREFIX && cmake --build build-examples
 //   build-examples/custom_gan [steps (300)] [out dir (custom_gan_out)]
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <duel/duel.h>
 
