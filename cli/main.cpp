@@ -25,9 +25,12 @@ constexpr const char* kUsage =
     "  classifier  train or evaluate the Fashion-MNIST feature network (train | eval)\n"
     "  eval        judge a generator: Frechet distance, KID, precision/recall, class coverage\n"
     "  lab         a 2D GAN experiment with frames and curves (ring8, grid25, spiral)\n"
+    "  studio      the 2D GAN lab live in the browser, with the autograd graph of each step\n"
     "  chart       one metric of several runs on one SVG chart\n"
     "  graph       the autograd graph of one training iteration (Graphviz DOT)\n"
     "  report DIR  one self-contained HTML page for a training run\n"
+    "  detect      catching fakes: train a real-vs-generated detector, the Fourier spectrum,\n"
+    "              the generator fine-tuned against the detector (train | spectrum | attack)\n"
     "  demo        a tour: ops, the WGAN-GP penalty's double backward, gradient checks\n"
     "  ops         list the op table: inputs, attributes, devices, derivatives [--json]\n"
     "  gradcheck   float64 gradcheck and gradgradcheck of ops on their sample inputs\n"
@@ -63,6 +66,8 @@ int main(int argc, char** argv) {
     if (command == "chart") return duel::cli::cmd_chart(argc, argv);
     if (command == "graph") return duel::cli::cmd_graph(argc, argv);
     if (command == "report") return duel::cli::cmd_report(argc, argv);
+    if (command == "studio") return duel::cli::cmd_studio(argc, argv);
+    if (command == "detect") return duel::cli::cmd_detect(argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("duel %s (CPU: reference + fast paths; CUDA: %s, %d GPU(s) visible)\n", duel::version(),
                   duel::cuda_built() ? "kernels compiled" : "not built", duel::cuda_device_count());

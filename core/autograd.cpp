@@ -20,6 +20,24 @@ std::atomic<bool> g_anomaly{false};
 std::atomic<uint64_t> g_sequence{0};
 // The nodes the running backward pass needs (null outside a pass): Node::needs_grad consults it.
 thread_local const std::unordered_set<Node*>* t_needed = nullptr;
+thread_local GraphTrace* t_trace = nullptr;
+
+// While a backward function runs under a trace, the nodes it records belong to the scope of the
+// node it differentiates (see GraphTrace).
+class ScopeOverride {
+ public:
+  explicit ScopeOverride(const std::string& scope) : active_(t_trace != nullptr) {
+    if (!active_) return;
+    saved_.swap(t_scopes);
+    if (!scope.empty()) t_scopes.push_back(scope);
+  }
+  ~ScopeOverride() {
+    if (active_) t_scopes.swap(saved_);
+  }
+ private:
+  bool active_;
+  std::vector<std::string> saved_;
+};
 
 class NeededGuard {
  public:
@@ -197,6 +215,7 @@ std::vector<Tensor> run_engine(const char* caller, const std::vector<Tensor>& ou
     ready.pop_back();
     Tensor g = std::move(buffers[n]);
     buffers.erase(n);
+    if (t_trace && g.defined()) t_trace->on_gradient(*n, g);
     if (auto it = capture.find(n); it != capture.end())
       for (size_t idx : it->second) captured[idx] = g;
 
@@ -214,6 +233,7 @@ std::vector<Tensor> run_engine(const char* caller, const std::vector<Tensor>& ou
         // What this backward records is one derivative deeper than the node it differentiates:
         // backward of forward nodes is level 1, backward of those (WGAN-GP's penalty) level 2.
         LevelScope scope(n->level + 1);
+        ScopeOverride in_scope_of(n->context);
         grads = n->apply(g);
       } catch (const Error& e) {
         const std::string what = e.what();
@@ -300,7 +320,7 @@ Tensor record(const char* op, Tensor out, const std::vector<Tensor>& inputs, Bac
   node->fn = std::move(backward);
   node->sequence = g_sequence.fetch_add(1);
   node->level = t_graph_level;
-  if (anomaly_mode_enabled()) node->context = current_name_scope();
+  if (anomaly_mode_enabled() || t_trace) node->context = current_name_scope();
   node->out_shape = out.shape();
   node->out_dtype = out.dtype();
   node->out_device = out.device();
@@ -318,6 +338,7 @@ Tensor record(const char* op, Tensor out, const std::vector<Tensor>& inputs, Bac
   if (save_output) node->saved_output = out.detach();
   out.impl()->grad_fn = node;
   out.impl()->requires_grad = true;
+  if (t_trace) t_trace->on_record(*node, out, inputs);
   return out;
 }
 
@@ -362,6 +383,74 @@ std::string current_name_scope() {
 }
 
 GraphLevel current_graph_level() { return t_graph_level; }
+
+// ---------------------------------------------------------------------------------------------
+// GraphTrace
+// ---------------------------------------------------------------------------------------------
+
+GraphTrace::GraphTrace() : previous_(t_trace) { t_trace = this; }
+GraphTrace::~GraphTrace() { t_trace = previous_; }
+
+GraphTrace* active_graph_trace() { return t_trace; }
+
+const TracedNode* GraphTrace::find(const Node* n) const {
+  auto it = nodes_.find(n);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+const TracedInput* GraphTrace::input_for(const Tensor& t) const {
+  if (!t.defined()) return nullptr;
+  for (const TracedInput& in : inputs_)
+    if (in.value.impl()->storage == t.impl()->storage) return &in;
+  return nullptr;
+}
+
+void GraphTrace::on_record(Node& node, const Tensor& out, const std::vector<Tensor>& inputs) {
+  TracedNode& rec = nodes_[&node];
+  rec.value = out.detach();
+  keep_alive_.push_back(node.shared_from_this());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined()) continue;
+    if (!t.requires_grad()) {
+      rec.constants.emplace_back(i, t.detach());
+    } else if (t.is_leaf() && node.next[i].node && !nodes_.count(node.next[i].node.get())) {
+      // A parameter (or x_hat): its value now, before the optimiser changes it in place.
+      NoGradGuard no_grad;
+      TracedNode& leaf = nodes_[node.next[i].node.get()];
+      leaf.value = t.detach().clone();
+      leaf.leaf = t;
+      keep_alive_.push_back(node.next[i].node);
+    }
+  }
+}
+
+void GraphTrace::on_gradient(Node& node, const Tensor& g) {
+  NoGradGuard no_grad;
+  TracedNode& rec = nodes_[&node];
+  rec.grad = rec.grad.defined() ? add(rec.grad, g.detach()) : g.detach();
+  ++rec.grad_passes;
+  keep_alive_.push_back(node.shared_from_this());
+}
+
+void GraphTrace::on_input(const Tensor& t, std::string name, std::vector<std::string> from,
+                          std::shared_ptr<Node> detached_from) {
+  if (!t.defined()) return;
+  if (detached_from) keep_alive_.push_back(detached_from);
+  for (TracedInput& in : inputs_)
+    if (in.value.impl()->storage == t.impl()->storage) {
+      in.name = std::move(name);  // renamed
+      in.from = std::move(from);
+      in.detached_from = std::move(detached_from);
+      return;
+    }
+  inputs_.push_back({std::move(name), t.detach(), std::move(from), std::move(detached_from)});
+}
+
+void trace_input(const Tensor& t, std::string name, std::vector<std::string> from, const Tensor& detached_from) {
+  if (t_trace)
+    t_trace->on_input(t, std::move(name), std::move(from), detached_from.defined() ? detached_from.grad_fn() : nullptr);
+}
 
 bool has_non_finite(const Tensor& t) {
   if (!t.defined() || !is_floating(t.dtype())) return false;

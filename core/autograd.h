@@ -12,6 +12,8 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -132,5 +134,67 @@ GraphLevel current_graph_level();
 
 // Whether any floating-point element is NaN or Inf.
 bool has_non_finite(const Tensor& t);
+
+// ---------------------------------------------------------------------------------------------
+// Graph tracing, for the teaching tools (`duel graph --values`, `duel studio`).
+//
+// While a GraphTrace is alive on a thread, every node recorded on that thread remembers
+//   - the name scope it belongs to (Node::context): for forward code the scope it was created
+//     in; for a node recorded by a backward function, the scope of the node being
+//     differentiated, so the backward of "D on real" is found next to its forward;
+//   - its output value (a handle, not a copy: op outputs are never written in place);
+//   - the gradient that reached it in every backward pass run while tracing (summed);
+//   - its inputs that take no gradient (data such as the real batch, z, eps).
+// Parameters (leaves) are remembered with a copy of their value when first used, because the
+// optimiser updates them in place afterwards. Tracing keeps every node it saw alive until the
+// trace is destroyed. Without a trace nothing of this is recorded or kept.
+// ---------------------------------------------------------------------------------------------
+struct TracedNode {
+  Tensor value;                                  // the node's output (a leaf's value for accumulators)
+  Tensor grad;                                   // sum of the gradients that reached the node
+  int grad_passes = 0;                           // how many backward passes delivered one
+  std::vector<std::pair<size_t, Tensor>> constants;  // (input index, tensor) for inputs without grad
+  Tensor leaf;                                   // accumulators: the leaf itself (kept alive)
+};
+
+// A tensor the graph should draw as a named input (the real batch, z, eps, x_hat), found again by
+// its storage when it (or a reshape of it) feeds an op; `from` names what it was computed from.
+struct TracedInput {
+  std::string name;
+  Tensor value;
+  std::vector<std::string> from;
+  std::shared_ptr<Node> detached_from;  // the node that made it, for a detached result
+};
+
+class GraphTrace {
+ public:
+  GraphTrace();   // installs itself as this thread's trace (traces nest: the previous one returns)
+  ~GraphTrace();
+  GraphTrace(const GraphTrace&) = delete;
+  GraphTrace& operator=(const GraphTrace&) = delete;
+
+  const TracedNode* find(const Node* n) const;
+  // The named input that owns the storage of `t`, or null.
+  const TracedInput* input_for(const Tensor& t) const;
+  const std::vector<TracedInput>& inputs() const { return inputs_; }
+
+  // Engine hooks.
+  void on_record(Node& node, const Tensor& out, const std::vector<Tensor>& inputs);
+  void on_gradient(Node& node, const Tensor& g);
+  void on_input(const Tensor& t, std::string name, std::vector<std::string> from, std::shared_ptr<Node> detached_from);
+
+ private:
+  std::unordered_map<const Node*, TracedNode> nodes_;
+  std::vector<std::shared_ptr<Node>> keep_alive_;
+  std::vector<TracedInput> inputs_;
+  GraphTrace* previous_;
+};
+
+// This thread's trace, or null.
+GraphTrace* active_graph_trace();
+// Names `t` as an input of the traced graph (no-op without a trace). `detached_from`: the tensor
+// with a graph that `t` is a detach() of (G(z) for the critic's fake batch).
+void trace_input(const Tensor& t, std::string name, std::vector<std::string> from = {},
+                 const Tensor& detached_from = Tensor());
 
 }  // namespace duel

@@ -1,6 +1,7 @@
 #include "gan/data.h"
 
 #include <stb_image_resize.h>
+#include <utility>
 
 #include <algorithm>
 #include <cstring>

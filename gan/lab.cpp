@@ -9,13 +9,16 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
 #include "core/autograd.h"
 #include "gan/canvas.h"
 #include "gan/files.h"
+#include "gan/lab_session.h"
 #include "gan/svg.h"
+#include "gan/web_assets.h"
 #include "nn/layers.h"
 
 namespace duel::gan {
@@ -57,8 +60,15 @@ Distribution2D make_distribution(const std::string& name) {
     d.std = 0.05;
     d.view = 3.5;
     d.mode_count = 20;
+  } else if (name == "gaussian") {
+    // One Gaussian off the origin, the 2D cousin of the Dirac GAN: nothing to collapse onto, so
+    // what goes wrong is convergence itself.
+    d.modes = {1.5, 1.0};
+    d.std = 0.02;
+    d.view = 3.0;
+    d.mode_count = 1;
   } else {
-    fail("lab: unknown distribution '", name, "' (expected ring8, grid25 or spiral)");
+    fail("lab: unknown distribution '", name, "' (expected ring8, grid25, spiral or gaussian)");
   }
   return d;
 }
@@ -74,6 +84,20 @@ Tensor Distribution2D::sample(int64_t n, Generator& g) const {
     v[size_t(2 * i + 1)] = modes[size_t(2 * m + 1)] + std * noise[size_t(2 * i + 1)];
   }
   return from_vector(v, {n, 2});
+}
+
+int64_t Distribution2D::nearest(double x, double y) const {
+  const int64_t points = int64_t(modes.size() / 2);
+  int64_t best = 0;
+  double best_d2 = INFINITY;
+  for (int64_t m = 0; m < points; ++m) {
+    const double dx = x - modes[size_t(2 * m)], dy = y - modes[size_t(2 * m + 1)];
+    if (dx * dx + dy * dy < best_d2) {
+      best_d2 = dx * dx + dy * dy;
+      best = m;
+    }
+  }
+  return points == mode_count ? best : std::min(mode_count - 1, best * mode_count / points);
 }
 
 int64_t Distribution2D::assign(double x, double y) const {
@@ -120,15 +144,6 @@ Tensor MlpGan::critic(const Tensor& x, const Tensor&) {
   return reshape((*d_)(x), {x.size(0)});
 }
 
-namespace {
-
-struct Coverage2D {
-  int64_t modes_covered = 0;
-  double high_quality = 0;  // fraction within 3 std of a mode (or of the spiral)
-};
-
-// A mode counts as covered when it holds at least a tenth of the share a perfect generator
-// would give it (so one stray sample does not count).
 Coverage2D coverage(const Distribution2D& dist, const Tensor& points) {
   const std::vector<double> p = points.to_vector();
   const int64_t n = points.size(0);
@@ -145,84 +160,110 @@ Coverage2D coverage(const Distribution2D& dist, const Tensor& points) {
   c.high_quality = double(good) / double(n);
   const double needed = 0.1 * double(n) / double(dist.mode_count);
   for (int64_t k : counts) c.modes_covered += double(k) >= needed;
+  std::vector<int64_t> nearest(static_cast<size_t>(dist.mode_count), 0);
+  for (int64_t i = 0; i < n; ++i) ++nearest[size_t(dist.nearest(p[size_t(2 * i)], p[size_t(2 * i + 1)]))];
+  const auto top = std::max_element(nearest.begin(), nearest.end());
+  c.top_mode = int64_t(top - nearest.begin());
+  c.top_share = double(*top) / double(n);
   return c;
 }
+
+std::vector<double> critic_belief(LossKind loss, const std::vector<double>& score) {
+  std::vector<double> out(score.size());
+  if (score.empty()) return out;
+  if (is_probabilistic(loss)) {
+    for (size_t i = 0; i < score.size(); ++i) out[i] = 1 / (1 + std::exp(-score[i]));
+    return out;
+  }
+  std::vector<double> sorted = score;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  double spread = 0;
+  for (double s : score) spread += std::abs(s - median);
+  spread = std::max(spread / double(score.size()), 1e-6);
+  for (size_t i = 0; i < score.size(); ++i) out[i] = 0.5 + 0.5 * std::tanh((score[i] - median) / (2 * spread));
+  return out;
+}
+
+namespace {
 
 // The frame: the critic's belief as a heat map, real points (green), generated points
 // (purple), and for some generated points an arrow along -grad_x of the generator's loss: where
 // the generator's update pushes that sample.
-void draw_frame(const std::string& path, MlpGan& m, LossKind loss, const Distribution2D& dist, const Tensor& real,
-                const Tensor& fake) {
+void draw_frame(const std::string& path, LabSession& lab) {
   constexpr int kSize = 480, kGrid = 120;
   Canvas canvas(kSize, kSize);
-  const double view = dist.view;
-  auto to_px = [&](double v) { return (v + view) / (2 * view) * kSize; };
-  {
-    NoGradGuard no_grad;
-    std::vector<double> grid;
-    for (int j = 0; j < kGrid; ++j)
-      for (int i = 0; i < kGrid; ++i) {
-        grid.push_back(-view + (i + 0.5) * 2 * view / kGrid);
-        grid.push_back(view - (j + 0.5) * 2 * view / kGrid);
-      }
-    const std::vector<double> score = m.critic(from_vector(grid, {kGrid * kGrid, 2}), Tensor()).to_vector();
-    // Probabilistic critics show sigmoid(D); score critics their scores squashed around the median.
-    std::vector<double> sorted = score;
-    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-    const double median = sorted[sorted.size() / 2];
-    double spread = 0;
-    for (double s : score) spread += std::abs(s - median);
-    spread = std::max(spread / double(score.size()), 1e-6);
-    const int cell = kSize / kGrid;
-    for (int j = 0; j < kGrid; ++j)
-      for (int i = 0; i < kGrid; ++i) {
-        const double s = score[size_t(j * kGrid + i)];
-        const double v = is_probabilistic(loss) ? 1 / (1 + std::exp(-s)) : 0.5 + 0.5 * std::tanh((s - median) / (2 * spread));
-        canvas.fill_rect(i * cell, j * cell, (i + 1) * cell, (j + 1) * cell, belief_colour(v));
-      }
-  }
-  const std::vector<double> r = real.to_vector(), f = fake.to_vector();
+  const nlohmann::json v = lab.view(kGrid, 512, 2);
+  const double view = v["view"].get<double>();
+  auto to_px = [&](double x) { return (x + view) / (2 * view) * kSize; };
+  const std::vector<double> belief = v["heat"].get<std::vector<double>>();
+  const int cell = kSize / kGrid;
+  for (int j = 0; j < kGrid; ++j)
+    for (int i = 0; i < kGrid; ++i)
+      canvas.fill_rect(i * cell, j * cell, (i + 1) * cell, (j + 1) * cell, belief_colour(belief[size_t(j * kGrid + i)]));
+  const std::vector<double> r = v["real"].get<std::vector<double>>(), f = v["fake"].get<std::vector<double>>();
   for (size_t i = 0; i + 1 < r.size(); i += 2) canvas.disc(to_px(r[i]), kSize - to_px(r[i + 1]), 2.0, {20, 120, 50}, 0.7);
   for (size_t i = 0; i + 1 < f.size(); i += 2) canvas.disc(to_px(f[i]), kSize - to_px(f[i + 1]), 2.0, {110, 40, 150}, 0.7);
-  // Per-sample gradient of the generator's loss (the loss is a mean: scale by the batch size).
-  const int64_t n_arrows = std::min<int64_t>(64, fake.size(0));
-  Tensor x = narrow(fake, 0, 0, n_arrows).detach().requires_grad_(true);
-  const Tensor gx = grad({g_loss(loss, m.critic(x, Tensor()))}, {x})[0] * double(n_arrows);
-  const std::vector<double> gv = gx.to_vector(), xv = x.to_vector();
-  for (int64_t i = 0; i < n_arrows; ++i) {
-    const double dx = -gv[size_t(2 * i)], dy = -gv[size_t(2 * i + 1)];
+  for (const auto& a : v["arrows"]) {
+    const double dx = a[2].get<double>(), dy = a[3].get<double>();
     // A fixed scale across frames and runs, so a vanishing gradient shows as a vanishing arrow.
     const double norm = std::hypot(dx, dy), len = std::min(40.0, 25.0 * norm);
     if (len < 0.5) continue;
-    const double x0 = to_px(xv[size_t(2 * i)]), y0 = kSize - to_px(xv[size_t(2 * i + 1)]);
+    const double x0 = to_px(a[0].get<double>()), y0 = kSize - to_px(a[1].get<double>());
     canvas.arrow(x0, y0, x0 + dx / norm * len, y0 - dy / norm * len, {40, 40, 40}, 1.2);
   }
   canvas.save_png(path);
 }
 
-std::string lab_html(const LabConfig& c, const std::vector<int64_t>& frame_steps, const std::string& charts) {
+std::string base64(const std::string& bytes) {
+  static const char* kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t b0 = uint8_t(bytes[i]), b1 = i + 1 < bytes.size() ? uint8_t(bytes[i + 1]) : 0,
+                   b2 = i + 2 < bytes.size() ? uint8_t(bytes[i + 2]) : 0;
+    const uint32_t v = b0 << 16 | b1 << 8 | b2;
+    out += kDigits[v >> 18 & 63];
+    out += kDigits[v >> 12 & 63];
+    out += i + 1 < bytes.size() ? kDigits[v >> 6 & 63] : '=';
+    out += i + 2 < bytes.size() ? kDigits[v & 63] : '=';
+  }
+  return out;
+}
+
+// JSON inside a <script> element: "</" would end the element early.
+std::string script_json(const nlohmann::json& j) {
+  std::string s = j.dump();
+  for (size_t at = s.find("</"); at != std::string::npos; at = s.find("</", at + 2)) s.replace(at, 2, "<\\/");
+  return s;
+}
+
+std::string lab_html(const LabConfig& c, const Distribution2D& dist, const nlohmann::json& frames,
+                     const nlohmann::json& metrics) {
   std::ostringstream os;
-  os << "<!doctype html><html><head><meta charset=\"utf-8\"><title>duel lab: " << html_escape(c.dist) << " / "
-     << html_escape(loss_name(c.optim.loss)) << "</title><style>body{font-family:sans-serif;margin:20px;max-width:1000px}"
-     << "img{border:1px solid #ccc;image-rendering:auto}#bar{width:480px}.legend span{display:inline-block;"
-     << "width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}</style></head><body>"
-     << "<h1>duel lab: " << html_escape(c.dist) << " with the " << html_escape(loss_name(c.optim.loss)) << " loss</h1>"
-     << "<p>" << c.steps << " steps, batch " << c.batch << ", " << c.optim.n_critic
-     << " critic update(s) per step, learning rates G " << c.optim.lr_g << " / D " << c.optim.lr_d << ", seed " << c.seed
-     << ".</p><p class=\"legend\"><span style=\"background:#145032\"></span>real points"
+  const std::string title = c.dist + " with the " + loss_name(c.optim.loss) + " loss";
+  os << "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
+     << "<title>duel lab: " << html_escape(title) << "</title><style>" << web_asset("lab.css") << "</style></head><body>"
+     << "<h1>duel lab: " << html_escape(title) << "</h1>"
+     << "<p>" << c.steps << " steps, batch " << c.batch << ", " << c.optim.n_critic << " critic update(s) per step ("
+     << html_escape(c.order) << "), optimisers G " << optimiser_kind(c.optim, true) << " " << c.optim.lr_g << " / D "
+     << optimiser_kind(c.optim, false) << " " << c.optim.lr_d;
+  if (c.optim.loss == LossKind::wgan_gp) os << ", λ " << c.optim.gp_lambda;
+  os << ", seed " << c.seed << ".</p>";
+  if (!c.note.empty()) os << "<p class=\"note\">" << html_escape(c.note) << "</p>";
+  os << "<div id=\"lab\"><div class=\"player\"><div class=\"frame\"><img id=\"frame\" alt=\"frame\">"
+     << "<span id=\"steplabel\"></span></div>"
+     << "<div class=\"controls\"><button id=\"play\">play</button> <input id=\"bar\" type=\"range\" min=\"0\" value=\"0\"> "
+     << "<span id=\"label\"></span></div>"
+     << "<p class=\"legend\"><span style=\"background:#145032\"></span>real points"
      << "<span style=\"background:#6e2896\"></span>generated points<span style=\"background:#8cd6a0\"></span>critic: real"
-     << "<span style=\"background:#c496de\"></span>critic: fake &nbsp; arrows: where the generator's gradient pushes its samples</p>"
-     << "<div><img id=\"frame\" width=\"480\" height=\"480\" alt=\"frame\"></div>"
-     << "<div><button id=\"play\">play</button> <input id=\"bar\" type=\"range\" min=\"0\" max=\""
-     << (frame_steps.empty() ? 0 : frame_steps.size() - 1) << "\" value=\"0\"> <span id=\"label\"></span></div>"
-     << "<script>const steps=[";
-  for (size_t i = 0; i < frame_steps.size(); ++i) os << (i ? "," : "") << frame_steps[i];
-  os << "];const img=document.getElementById('frame'),bar=document.getElementById('bar'),label=document.getElementById('label');"
-     << "function show(i){const s=String(steps[i]).padStart(6,'0');img.src='frames/frame_'+s+'.png';"
-     << "label.textContent='step '+steps[i];bar.value=i;}let timer=null;bar.oninput=()=>show(+bar.value);"
-     << "document.getElementById('play').onclick=function(){if(timer){clearInterval(timer);timer=null;this.textContent='play';return;}"
-     << "this.textContent='pause';timer=setInterval(()=>{let i=+bar.value+1;if(i>=steps.length){i=0;}show(i);},120);};"
-     << "if(steps.length)show(0);</script>" << charts << "</body></html>\n";
+     << "<span style=\"background:#c496de\"></span>critic: fake<br>arrows: where the generator's gradient pushes its "
+        "samples (a fixed scale: short arrows are small gradients)</p></div>"
+     << "<div id=\"charts\" class=\"charts\"></div></div>"
+     << "<script>const LAB=" << script_json({{"frames", frames}, {"metrics", metrics}, {"modes", dist.mode_count},
+                                              {"probabilistic", is_probabilistic(c.optim.loss)}})
+     << ";</script><script>" << web_asset("charts.js") << "</script><script>" << web_asset("lab_player.js")
+     << "</script></body></html>\n";
   return os.str();
 }
 
@@ -232,102 +273,79 @@ int run_lab(const LabConfig& c) {
   DUEL_CHECK(!c.out.empty(), "lab: --out DIR is required");
   DUEL_CHECK(c.steps >= 1 && c.batch >= 2 && c.z_dim >= 1 && c.hidden >= 1, "lab: --steps, --batch (>= 2), "
              "--z-dim and --hidden must be positive");
-  const Distribution2D dist = make_distribution(c.dist);
+  LabSettings settings;
+  settings.dist = c.dist;
+  settings.optim = c.optim;
+  settings.order = parse_update_order(c.order);
+  settings.batch = c.batch;
+  settings.z_dim = c.z_dim;
+  settings.hidden = c.hidden;
+  settings.seed = c.seed;
+  LabSession lab(settings);  // validates everything before a file is written
   const int64_t frame_every = c.frame_every > 0 ? c.frame_every : std::max<int64_t>(1, c.steps / 100);
   std::error_code ec;
   fs::create_directories(c.out + "/frames", ec);
   DUEL_CHECK(!ec, "lab: cannot create ", c.out, "/frames: ", ec.message());
 
-  Generator rng(c.seed);
-  MlpGan m(c.z_dim, c.hidden);
-  nn::reset_all(m.G(), rng);
-  nn::reset_all(m.D(), rng);
-  GanStep step(m, c.optim);
-  Generator fixed(c.seed ^ 0x5EED);
-  const Tensor z_show = randn({c.eval_samples, c.z_dim}, fixed);
-  const Tensor real_show = dist.sample(512, fixed);
-
   std::ofstream metrics(c.out + "/metrics.jsonl", std::ios::trunc);
   DUEL_CHECK(metrics.good(), "lab: cannot write ", c.out, "/metrics.jsonl");
-  std::vector<int64_t> frame_steps;
-  Series modes{"modes covered", series_colour(0), {}, {}}, quality{"high-quality fraction", series_colour(1), {}, {}};
-  Series ld{"loss_D", series_colour(0), {}, {}}, lg{"loss_G", series_colour(1), {}, {}};
-  Series gn{"grad norm G", series_colour(2), {}, {}}, dn{"grad norm D", series_colour(3), {}, {}};
-  const bool gp = c.optim.loss == LossKind::wgan_gp;
+  nlohmann::json frames = nlohmann::json::array(), rows = nlohmann::json::array();
+  Series modes{"modes covered", chart_colour(0), {}, {}}, quality{"high-quality fraction", chart_colour(1), {}, {}};
+  Series ld{"loss_D", chart_colour(0), {}, {}}, lg{"loss_G", chart_colour(1), {}, {}};
+  Series dx{"D(x)", chart_colour(0), {}, {}}, dgz{"D(G(z))", chart_colour(1), {}, {}};
+  Series gn{"grad norm G", chart_colour(1), {}, {}}, dn{"grad norm D", chart_colour(0), {}, {}};
+  Series top{"top mode's share", chart_colour(2), {}, {}};
+  auto push = [](Series& s, double x, const std::optional<double>& y) {
+    if (!y) return;
+    s.x.push_back(x);
+    s.y.push_back(*y);
+  };
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s <= c.steps; ++s) {
-    DStats d;
-    GStats g;
-    if (s > 0) {  // frame 0 shows the initial state
-      Tensor fake;
-      for (int64_t k = 0; k < c.optim.n_critic; ++k) {
-        const Tensor real = dist.sample(c.batch, rng);
-        const Tensor z = randn({c.batch, c.z_dim}, rng);
-        const Tensor eps = gp ? rand({c.batch, 1}, rng) : Tensor();
-        if (k + 1 == c.optim.n_critic) {
-          fake = m.generate(z);
-        } else {
-          NoGradGuard no_grad;
-          fake = m.generate(z);
-        }
-        d = step.d_update(real, Tensor(), fake, eps);
-      }
-      g = step.g_update(fake, Tensor());
-    }
+    if (s > 0) lab.step();  // frame 0 shows the initial state
     if (s % frame_every != 0 && s != c.steps) continue;
-    Tensor shown;
-    {
-      NoGradGuard no_grad;
-      shown = m.generate(z_show);
-    }
-    const Coverage2D cov = coverage(dist, shown);
+    lab.measure_coverage();
+    const LabMetrics& m = lab.history().back();
     char name[64];
     std::snprintf(name, sizeof name, "/frames/frame_%06lld.png", (long long)s);
-    draw_frame(c.out + name, m, c.optim.loss, dist, real_show, narrow(shown, 0, 0, std::min<int64_t>(512, shown.size(0))));
-    frame_steps.push_back(s);
-    nlohmann::json j{{"step", s}, {"modes_covered", cov.modes_covered}, {"modes", dist.mode_count},
-                     {"high_quality_fraction", cov.high_quality}};
-    if (s > 0) {
-      j["loss_D"] = d.loss.item();
-      j["loss_G"] = g.loss.item();
-      if (d.gp.defined()) j["gp"] = d.gp.item();
-      j["D_x"] = mean_output(c.optim.loss, d.d_real);
-      j["D_G_z"] = mean_output(c.optim.loss, d.d_fake);
-      j["grad_norm_G"] = global_norm(g.grads);
-      j["grad_norm_D"] = global_norm(d.grads);
-      ld.x.push_back(double(s));
-      ld.y.push_back(j["loss_D"].get<double>());
-      lg.x.push_back(double(s));
-      lg.y.push_back(j["loss_G"].get<double>());
-      gn.x.push_back(double(s));
-      gn.y.push_back(j["grad_norm_G"].get<double>());
-      dn.x.push_back(double(s));
-      dn.y.push_back(j["grad_norm_D"].get<double>());
-    }
-    modes.x.push_back(double(s));
-    modes.y.push_back(double(cov.modes_covered));
-    quality.x.push_back(double(s));
-    quality.y.push_back(cov.high_quality);
+    draw_frame(c.out + name, lab);
+    frames.push_back({{"step", s}, {"src", "data:image/png;base64," + base64(read_text(c.out + name))}});
+    nlohmann::json j = m.json();
+    j["modes"] = lab.distribution().mode_count;
+    j.erase("critic_steps");
+    rows.push_back(j);
+    const double x = double(s);
+    push(ld, x, m.loss_d);
+    push(lg, x, m.loss_g);
+    push(dx, x, m.d_x);
+    push(dgz, x, m.d_g_z);
+    push(gn, x, m.grad_norm_g);
+    push(dn, x, m.grad_norm_d);
+    push(modes, x, m.modes_covered ? std::optional<double>(double(*m.modes_covered)) : std::nullopt);
+    push(quality, x, m.high_quality);
+    push(top, x, m.top_share);
     metrics << j.dump() << "\n";
     metrics.flush();
-    std::printf("step %lld/%lld  modes %lld/%lld  high-quality %.3f%s\n", (long long)s, (long long)c.steps,
-                (long long)cov.modes_covered, (long long)dist.mode_count, cov.high_quality,
-                s > 0 ? ("  grad norm G " + std::to_string(j["grad_norm_G"].get<double>())).c_str() : "");
+    std::printf("step %lld/%lld  modes %lld/%lld  high-quality %.3f", (long long)s, (long long)c.steps,
+                (long long)m.modes_covered.value_or(0), (long long)lab.distribution().mode_count, m.high_quality.value_or(0));
+    if (m.grad_norm_g) std::printf("  grad norm G %.4g", *m.grad_norm_g);
+    std::printf("\n");
     std::fflush(stdout);
   }
   const std::vector<std::string> charts{
-      svg_line_chart("modes covered (of " + std::to_string(dist.mode_count) + ")", {modes}, "step"),
+      svg_line_chart("modes covered (of " + std::to_string(lab.distribution().mode_count) + ")", {modes}, "step"),
       svg_line_chart("fraction of samples within 3 std of the data", {quality}, "step"),
+      svg_line_chart("share of samples nearest the most popular mode", {top}, "step"),
+      svg_line_chart(is_probabilistic(c.optim.loss) ? "D(x) and D(G(z)) (probabilities)" : "D(x) and D(G(z)) (scores)",
+                     {dx, dgz}, "step"),
       svg_line_chart("losses", {ld, lg}, "step"),
       svg_line_chart("gradient norms (log scale)", {gn, dn}, "step", 640, 280, true)};
-  std::string all_charts, stacked;
-  for (size_t i = 0; i < charts.size(); ++i) {
-    all_charts += charts[i];
+  std::string stacked;
+  for (size_t i = 0; i < charts.size(); ++i)
     stacked += "<g transform=\"translate(0," + std::to_string(280 * i) + ")\">" + charts[i] + "</g>";
-  }
-  write_text_atomic(c.out + "/curves.svg",
-                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"1120\">" + stacked + "</svg>\n");
-  write_text_atomic(c.out + "/lab.html", lab_html(c, frame_steps, all_charts));
+  write_text_atomic(c.out + "/curves.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"" +
+                                               std::to_string(280 * charts.size()) + "\">" + stacked + "</svg>\n");
+  write_text_atomic(c.out + "/lab.html", lab_html(c, lab.distribution(), frames, rows));
   std::printf("done in %.1f s: %s/lab.html\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), c.out.c_str());
   return 0;

@@ -80,6 +80,12 @@ Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, cons
              describe(real));
   Tensor x_hat = add(mul(eps, real.detach()), mul(1.0 - eps, fake.detach())).detach();
   x_hat.requires_grad_(true);
+  if (GraphTrace* trace = active_graph_trace()) {  // for the traced graph: x_hat is data, not a weight
+    std::vector<std::string> from;
+    for (const Tensor* t : {&eps, &real, &fake})
+      if (const TracedInput* in = trace->input_for(*t)) from.push_back(in->name);
+    trace_input(x_hat, "x̂", from);
+  }
   const Tensor score = critic(x_hat);
   const Tensor g = grad({sum(score)}, {x_hat}, {}, /*create_graph=*/true)[0];
   // +1e-12 keeps the norm's derivative finite where a sample's gradient is exactly zero; it moves

@@ -22,7 +22,13 @@ struct OptimConfig {
   int64_t n_critic = 1;      // critic updates per generator update
   double gp_lambda = 10.0;   // wgan-gp
   double clip = 0.01;        // wgan: critic weights clipped to [-clip, clip]
+  // Optimiser of each network: "adam", "rmsprop" or "sgd" (plain, no momentum); empty: the
+  // loss's default (RMSProp for wgan, Adam otherwise).
+  std::string opt_g, opt_d;
 };
+
+// The optimiser a network gets under `c`: "adam", "rmsprop" or "sgd"; throws for another name.
+std::string optimiser_kind(const OptimConfig& c, bool generator);
 
 // The defaults of the DCGAN paper (Adam 2e-4, betas 0.5/0.999), of WGAN-GP (Adam 1e-4, betas
 // 0/0.9, 5 critic updates, lambda 10) and of WGAN (RMSProp 5e-5, clipping 0.01, 5 critic updates).
@@ -50,6 +56,11 @@ class GanStep {
   DStats d_update(const Tensor& real, const Tensor& labels, const Tensor& fake, const Tensor& eps);
   // The generator update through the (updated) critic; `fake` must carry G's graph.
   GStats g_update(const Tensor& fake, const Tensor& labels);
+
+  // New settings that take effect at the next update: the loss, learning rates, betas, critic
+  // updates, lambda and clip change in place; a network whose optimiser kind changes gets a new
+  // optimiser (its moments start from zero).
+  void reconfigure(const OptimConfig& config);
 
   nn::Optimizer& opt_g() { return *opt_g_; }
   nn::Optimizer& opt_d() { return *opt_d_; }

@@ -12,6 +12,11 @@ const char* series_colour(size_t i) {
   return kColours[i % 8];
 }
 
+const char* chart_colour(size_t i) {
+  static const char* kColours[] = {"#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f", "#8c564b", "#17becf"};
+  return kColours[i % 6];
+}
+
 std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {

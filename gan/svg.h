@@ -20,6 +20,9 @@ std::string svg_line_chart(const std::string& title, const std::vector<Series>& 
 
 // The standard colours of the i-th series.
 const char* series_colour(size_t i);
+// Colours for the 2D lab's curves, clear of the frames' green (real) and purple (fake): blue,
+// orange, red, grey, brown, cyan.
+const char* chart_colour(size_t i);
 
 // Escapes text for HTML and SVG.
 std::string html_escape(const std::string& s);

@@ -12,9 +12,12 @@
 # packed, the CPU runs x86-64-v3 code and the carried duel starts; otherwise the source route
 # (scripts/device_source_build.sh against the bundle's .deb files). Order, by value:
 #   probe -> route/build -> CUDA tests -> kernel benchmarks -> training steps vs PyTorch
-#   -> compute-sanitizer memcheck + racecheck on the CUDA op tests -> the whole suite
-# Writes at most 8 files directly under $OUT (default build-device/report): summary.md, env.txt,
-# cuda_tests.log, bench.log, bench_cuda.json, steps.jsonl, sanitizer.log, suite.log.
+#   -> compute-sanitizer memcheck + racecheck on the CUDA op tests -> SASS checks of the kernels
+#   -> the whole suite
+# Writes 8 files directly under $OUT (default build-device/report): summary.md; run.log (probe,
+# route, build, benchmark console, SASS checks); cuda_tests.log; bench_cuda.json (dcgan64 passes,
+# the main table) and bench_cuda_more.json (dcgan28, tile ladder, matmul, bandwidth kernels);
+# steps.jsonl; sanitizer.log; suite.log.
 # env: OUT, BUNDLE (device-bundle), BUDGET_S (330: the whole run, machine start excluded)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +36,7 @@ mkdir -p "$OUT" "$WORK"
 START=$(date +%s)
 ROWS=()          # summary rows: step|result|seconds|detail
 FAILED=0
-ENV="$OUT/env.txt"
+ENV="$OUT/run.log"
 : >"$ENV"
 
 left() { echo $((BUDGET_S - ($(date +%s) - START))); }
@@ -104,7 +107,8 @@ EOF
   fi
 } >>"$ENV" 2>&1
 
-# cuDNN and cuBLAS: the system's (the toolkit, ldconfig) first, then PyTorch's pip wheels.
+# The CUDA runtime (the carried kernels library uses the shared one), cuDNN and cuBLAS: the
+# system's (the toolkit, ldconfig) first, then PyTorch's pip wheels.
 wheel_dirs() {
   [ -n "$PY" ] || return 0
   "$PY" -c "import os, nvidia; print('\n'.join(os.path.join(p, s, 'lib') for p in nvidia.__path__ for s in sorted(os.listdir(p))))" 2>/dev/null || true
@@ -118,7 +122,7 @@ lib_dir_of() {  # soname -> the folder that has it
   return 1
 }
 LIBPATH=""
-for so in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13; do
+for so in libcudart.so.13 libcudnn.so.9 libcublas.so.13 libcublasLt.so.13; do
   if d=$(lib_dir_of "$so"); then
     echo "$so: $d" >>"$ENV"
     case ":$LIBPATH:" in *":$d:"*) ;; *) LIBPATH="$LIBPATH:$d" ;; esac
@@ -151,7 +155,7 @@ elif [ "$(tr '\n' '\0' <"$BUNDLE/SOURCES" | xargs -0 sha256sum 2>/dev/null | sha
 elif ! cpu_runs_v3; then
   WHY="this CPU lacks x86-64-v3 (AVX2, FMA, BMI2, MOVBE, F16C)"
 elif ! LD_LIBRARY_PATH="$ROOT/$BUNDLE/lib$LIBPATH" "$BUNDLE/bin/duel" ops >/dev/null 2>>"$ENV"; then
-  WHY="the carried duel does not start here (see env.txt)"
+  WHY="the carried duel does not start here (see run.log)"
 else
   ROUTE=carried
   BIN="$ROOT/$BUNDLE/bin"
@@ -197,8 +201,11 @@ fi
 if [ "$HAVE_GPU" = 0 ]; then
   row "kernel benchmarks" skipped 0 "no GPU"
 elif [ -x "$BIN/duel_bench_cuda" ]; then
-  run_step "kernel benchmarks (duel_bench_cuda)" 120 "$OUT/bench.log" "$BIN/duel_bench_cuda" \
-    --benchmark_out="$OUT/bench_cuda.json" --benchmark_out_format=json
+  # Two runs, each writing its JSON when it ends: the dcgan64 table first, the rest after.
+  run_step "kernel benchmarks, dcgan64 (duel_bench_cuda)" 120 "$ENV" "$BIN/duel_bench_cuda" \
+    --benchmark_filter='^dcgan64' --benchmark_out="$OUT/bench_cuda.json" --benchmark_out_format=json
+  run_step "kernel benchmarks, the rest" 100 "$ENV" "$BIN/duel_bench_cuda" \
+    --benchmark_filter='-^dcgan64' --benchmark_out="$OUT/bench_cuda_more.json" --benchmark_out_format=json
 else
   row "kernel benchmarks" "not run" 0 "no duel_bench_cuda (cuDNN or cuBLAS missing at build?)"
   FAILED=1
@@ -215,7 +222,7 @@ elif [ -z "$PY" ]; then
 else
   math=()
   if "$BIN/duel" bench step --help 2>&1 | grep -q -- "--math"; then math=(--duel-math fp32 tf32 bf16); fi
-  run_step "training steps vs PyTorch" 150 "$OUT/bench.log" bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
+  run_step "training steps vs PyTorch" 150 "$ENV" bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
     "$PY" --device cuda --config dcgan28:ns:64 --config dcgan28:wgan-gp:64 --config dcgan64:ns:128 \
     --tf32 off on --json --duel "$BIN/duel" "${math[@]}"
 fi
@@ -235,7 +242,21 @@ elif [ -x "$BIN/duel_cuda_tests" ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 7. The whole test suite, with the GPU visible, in the time that remains
+# 7. Static checks of the kernels with the toolkit's cuobjdump (HMMA in the tensor-core kernels,
+#    no local memory): the development machine's toolkit has no cuobjdump, so CI reads ptxas only
+# ---------------------------------------------------------------------------------------------
+NVCC="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+if [ "$HAVE_GPU" = 0 ]; then
+  row "SASS checks" skipped 0 "no GPU (CI runs the ptxas checks)"
+elif [ -x "$NVCC" ] && [ -n "$PY" ]; then
+  run_step "SASS checks (scripts/check_kernels.py)" 90 "$ENV" "$PY" scripts/check_kernels.py --nvcc "$NVCC"
+  grep -q "SASS (cuobjdump)" "$ENV" || ROWS[-1]="${ROWS[-1]%|*}|no cuobjdump here either: ptxas only"
+else
+  row "SASS checks" "not run" 0 "no nvcc or python3"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 8. The whole test suite, with the GPU visible, in the time that remains
 # ---------------------------------------------------------------------------------------------
 SUITE="$OUT/suite.log"
 if [ "$ROUTE" = carried ] && [ -x "$BIN/duel_tests" ]; then
@@ -277,10 +298,12 @@ fi
   echo "| step | result | s | detail |"
   echo "|---|---|---|---|"
   for r in "${ROWS[@]}"; do echo "| ${r//|/ | } |"; done
-  if [ -s "$OUT/bench_cuda.json" ] && [ -n "$PY" ]; then
-    echo
-    "$PY" bench/cuda_table.py "$OUT/bench_cuda.json" 2>&1
-  fi
+  for json in bench_cuda.json bench_cuda_more.json; do
+    if [ -s "$OUT/$json" ] && [ -n "$PY" ]; then
+      echo
+      "$PY" bench/cuda_table.py "$OUT/$json" 2>&1
+    fi
+  done
   if [ -s "$OUT/steps.jsonl" ] && [ -n "$PY" ]; then
     echo
     "$PY" bench/steps_table.py "$OUT/steps.jsonl" 2>&1

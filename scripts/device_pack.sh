@@ -7,9 +7,10 @@
 #   bin/      carried route: duel, duel_tests, duel_cuda_tests, duel_bench_cuda; Release, CUDA
 #             for sm_$CUDA_ARCH, CPU code for $CPU_ARCH (never -march=native: the GPU machine's
 #             CPU is not ours and could die with SIGILL)
-#   lib/      the shared libraries those programs need that a CUDA image lacks (from ldd: stb,
-#             Google Benchmark, OpenMP, ...); not glibc, libstdc++, the driver, cuDNN or cuBLAS,
-#             which device_check.sh finds there (the system's or PyTorch's wheels)
+#   lib/      libduel_cuda_kernels.so, the GPU code the four programs share (one copy instead of
+#             four), and the shared libraries they need that a CUDA image lacks (from ldd: stb,
+#             Google Benchmark, OpenMP, ...); not glibc, libstdc++, the driver, the CUDA runtime,
+#             cuDNN or cuBLAS, which device_check.sh finds there (the system's or PyTorch's wheels)
 #   debs/     source route: the .deb files of the build dependencies, unpacked on the device into
 #             a private prefix by scripts/device_source_build.sh
 #   SOURCES, MANIFEST   the build inputs and their hash: device_check.sh uses the carried
@@ -91,7 +92,8 @@ fi
 mkdir -p "$BUILD"
 say "configuring $BUILD (Release, CUDA sm_$CUDA_ARCH, -march=$CPU_ARCH)"
 cmake -S . -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release -DDUEL_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DDUEL_CPU_ARCH="$CPU_ARCH" >"$BUILD/pack-configure.log" 2>&1 \
+  -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DDUEL_CPU_ARCH="$CPU_ARCH" -DDUEL_CUDA_KERNELS_SHARED=ON \
+  >"$BUILD/pack-configure.log" 2>&1 \
   || { tail -20 "$BUILD/pack-configure.log" >&2; die "configure failed (log: $BUILD/pack-configure.log)"; }
 say "building duel, duel_tests, duel_cuda_tests, duel_bench_cuda with -j$JOBS"
 cmake --build "$BUILD" -j"$JOBS" --target duel duel_tests duel_cuda_tests duel_bench_cuda >"$BUILD/pack-build.log" 2>&1 \
@@ -101,9 +103,11 @@ cmake --build "$BUILD" -j"$JOBS" --target duel duel_tests duel_cuda_tests duel_b
 for b in duel tests/duel_tests tests/duel_cuda_tests bench/duel_bench_cuda; do
   [ -x "$BUILD/$b" ] || die "$BUILD/$b was not built"
   cp "$BUILD/$b" "$BUNDLE/bin/"
-  strip --strip-unneeded "$BUNDLE/bin/$(basename "$b")"  # host symbols only; the GPU code stays
+  strip --strip-unneeded "$BUNDLE/bin/$(basename "$b")"  # host symbols only
   copy_needed_libs "$BUILD/$b"
 done
+[ -e "$BUNDLE/lib/libduel_cuda_kernels.so" ] || die "libduel_cuda_kernels.so is not among the libraries"
+strip --strip-unneeded "$BUNDLE/lib/libduel_cuda_kernels.so"  # host symbols only; the GPU code stays
 
 source_list >"$BUNDLE/SOURCES"
 {

@@ -6,10 +6,12 @@
 #   references: python3-torch (+ OpenBLAS, numpy) for the scripts that write golden files and
 #               cross-check duel against PyTorch
 #   data:       dataset-fashion-mnist (the default training data)
-#   pictures:   graphviz (renders `duel graph` output)
+#   pictures:   graphviz (renders `duel graph` output and the studio's graph)
+#   studio:     cpp-httplib (duel studio's web server)
 # With --tests, also what only the test command needs:
 #   clang-16 with libc++ (scripts/check_libcxx.sh: the tree compiled against a strict standard
-#   library), ninja (compact builds)
+#   library), ninja (compact builds); chromium and python3-websocket (the headless-browser test
+#   that drives duel studio's page over the DevTools protocol)
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is not a Debian package here: when nvcc is present the
 # CUDA sources are compiled, otherwise the build is CPU-only.
 set -euo pipefail
@@ -21,10 +23,11 @@ PACKAGES=(
   python3 python3-numpy python3-torch libopenblas0-pthread
   dataset-fashion-mnist
   graphviz
+  libcpp-httplib-dev
 )
 
 if [ "${1:-}" = "--tests" ]; then
-  PACKAGES+=(clang-16 libc++-16-dev libc++abi-16-dev libomp-16-dev ninja-build)
+  PACKAGES+=(clang-16 libc++-16-dev libc++abi-16-dev libomp-16-dev ninja-build chromium python3-websocket)
 elif [ $# -gt 0 ]; then
   echo "setup: unknown argument '$1' (usage: setup.sh [--tests])" >&2
   exit 2

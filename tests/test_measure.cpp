@@ -188,9 +188,20 @@ TEST_CASE("duel lab writes frames, metrics and a page that plays them", "[lab][c
   std::ifstream html(dir + "/lab.html");
   std::stringstream ss;
   ss << html.rdbuf();
-  CHECK(ss.str().find("frames/frame_") != std::string::npos);
-  CHECK(ss.str().find("<svg") != std::string::npos);
+  // Self-contained: the frames are embedded, the charts include D(x) and D(G(z)), no file is fetched.
+  const std::string page = ss.str();
+  size_t embedded = 0;
+  for (size_t at = page.find("data:image/png;base64,"); at != std::string::npos; at = page.find("data:image/png;base64,", at + 1))
+    ++embedded;
+  CHECK(embedded == 3);
+  CHECK(page.find("src=\"frames/") == std::string::npos);
+  CHECK(page.find("'frames/") == std::string::npos);
+  CHECK(page.find("D_G_z") != std::string::npos);
+  CHECK(page.find("class DuelChart") != std::string::npos);
+  CHECK(page.find("<script src") == std::string::npos);
   CHECK(run_duel("lab --dist moons --steps 2 --out " + dir).code != 0);
+  CHECK(run_duel("lab --dist ring8 --steps 2 --updates sideways --out " + dir).code != 0);
+  CHECK(run_duel("lab --dist ring8 --steps 2 --opt-g lbfgs --out " + dir).code != 0);
   CHECK(run_duel("lab --dist ring8 --steps 0 --out " + dir).code != 0);
 }
 
@@ -216,7 +227,20 @@ TEST_CASE("duel graph tells forward, backward and double-backward nodes apart", 
   CHECK(ss.str().rfind("digraph", 0) == 0);
   CHECK(ss.str().find("conv2d") == std::string::npos);
   CHECK(ss.str().find("leaky_relu_backward") != std::string::npos);
+  CHECK(ss.str().find("subgraph cluster_") != std::string::npos);
+  CHECK(ss.str().find("D on x̂ · double backward") != std::string::npos);
   CHECK(run_duel("graph --model resnet --out " + dir + "/x.dot").code != 0);
+  CHECK(run_duel("graph --model mlp --view poster --out " + dir + "/x.dot").code != 0);
+  // --values and the summary, rendered to SVG by Graphviz.
+  const Run values = run_duel("graph --model dcgan28 --loss wgan-gp --values --view summary --out " + dir + "/v.svg");
+  INFO(values.err);
+  REQUIRE(values.code == 0);
+  const std::string svg = duel::test::slurp(dir + "/v.svg");
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("D on x̂ · double backward") != std::string::npos);
+  const Run full = run_duel("graph --model dcgan28 --loss ns --values --out " + dir + "/values.dot");
+  REQUIRE(full.code == 0);
+  CHECK(duel::test::slurp(dir + "/values.dot").find("∇ ‖") != std::string::npos);
 }
 
 TEST_CASE("training with --eval-every adds the distances to metrics.jsonl and duel report renders a run", "[report][train]") {
