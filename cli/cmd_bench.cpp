@@ -1,4 +1,4 @@
-// duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu [--threads T] --json
+// duel bench step --model dcgan28|dcgan64|dcgan [--image-size S ...] --loss ns|wgan-gp --batch B --device cpu [--threads T] --json
 //
 // Median milliseconds per training step (n_critic critic updates + one generator update) and
 // images per second, after warm-up, on synthetic data.
@@ -19,21 +19,47 @@
 
 namespace duel::cli {
 
+namespace {
+const Command kBench{"bench",
+                     "Times whole training steps: `duel bench step`. (The kernel benchmarks are\n"
+                     "build/bench/duel_bench_cpu and duel_bench_cuda.)",
+                     "step", 1, 1, {}, ""};
+Command make_bench_step_command() {
+  Command c{"bench step",
+            "Median milliseconds per training step (n_critic critic updates + one generator update)\n"
+            "and images per second, after warm-up, on synthetic data.",
+            "",
+            0,
+            0,
+            model_flags(),
+            ""};
+  for (Flag f : {choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss", "ns"),
+                 int_flag("channels", "C", "picture channels: 1 (gray) or 3 (RGB)", Range::ints(1, 3),
+                          "1 for dcgan28, else 3"),
+                 int_flag("batch", "B", "images per critic update", Range::ints(2, 65536),
+                          "64 for dcgan28, 128 otherwise"),
+                 text_flag("device", "cpu|cuda", "where the steps run", "cpu"),
+                 int_flag("threads", "T", "CPU threads (0: one per core)", Range::ints(0, 1024), "0"),
+                 int_flag("steps", "N", "timed steps", Range::ints(1, 100000), "10"),
+                 int_flag("warmup", "W", "untimed steps first", Range::ints(0, 100000), "2"),
+                 choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
+                             "none for wgan-gp, else batchnorm"),
+                 choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
+                             "tf32 on cuda, fp32 on the cpu, as duel train"),
+                 switch_flag("json", "machine-readable output")})
+    c.flags.push_back(f);
+  return c;
+}
+}  // namespace
+
 int cmd_bench(int argc, char** argv) {
-  DUEL_CHECK(argc >= 3 && std::string(argv[2]) == "step", "bench: expected `duel bench step ...` (the kernel "
-             "benchmarks are build/bench/duel_bench_cpu)");
-  const Args args("bench step", argc, argv, 3,
-                  {"model", "loss", "batch", "device", "threads", "steps", "warmup", "critic-norm", "math",
-                   "image-size", "ngf", "ndf", "nz", "upsample", "channels"},
-                  {"json", "help"});
-  if (args.has("help")) {
-    std::puts("usage: duel bench step --model dcgan28|dcgan64|dcgan --loss ns|wgan-gp --batch B --device cpu|cuda\n"
-              "                       [--threads T] [--steps N (10)] [--warmup W (2)] [--json]\n"
-              "                       [--image-size S] [--ngf N] [--ndf N] [--nz N] [--upsample convT|nearest]\n"
-              "                       [--channels C]\n"
-              "                       [--math fp32|tf32|bf16 (tf32 on cuda, fp32 on the cpu, as duel train)]");
-    return 0;
-  }
+  const std::string sub = argc >= 3 ? argv[2] : "";
+  if (sub == "-h" || sub == "--help") return print_help(kBench);
+  DUEL_CHECK(sub == "step", "bench: expected `duel bench step ...`", sub.empty() ? "" : str_cat(", got '", sub.substr(0, 40), "'"),
+             " (the kernel benchmarks are build/bench/duel_bench_cpu)");
+  static const Command kBenchStep = make_bench_step_command();
+  const Args args(kBenchStep, argc, argv, 3);
+  if (args.help()) return print_help(kBenchStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
   const MathMode math = parse_math_mode(args.get_or("math", device.is_cpu() ? "fp32" : "tf32"));

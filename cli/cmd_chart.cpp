@@ -14,15 +14,26 @@
 
 namespace duel::cli {
 
+namespace {
+const Command kChart{"chart",
+                     "Plots one metric of each run's metrics.jsonl (from duel train or duel lab) against step (or\n"
+                     "--x KEY) as an SVG line chart.",
+                     "",
+                     0,
+                     0,
+                     {text_flag("metric", "KEY", "the metrics.jsonl field to plot (required)"),
+                      repeatable(text_flag("run", "NAME=DIR", "a run to plot, with its legend name")),
+                      text_flag("out", "FILE.svg", "the chart (required; SVG)"),
+                      switch_flag("log-y", "logarithmic y axis"), text_flag("title", "T", "the chart's title", "KEY"),
+                      text_flag("x", "KEY", "the field on the x axis", "step")},
+                     ""};
+}  // namespace
+
 int cmd_chart(int argc, char** argv) {
-  const Args args("chart", argc, argv, 2, {"metric", "run", "out", "title", "x"}, {"log-y", "help"});
-  if (args.has("help")) {
-    std::puts("usage: duel chart --metric KEY --run NAME=DIR [--run NAME=DIR]... --out FILE.svg\n"
-              "                  [--log-y] [--title T] [--x step]\n"
-              "  Plots KEY from each DIR/metrics.jsonl against step (or --x KEY) as an SVG line chart.");
-    return 0;
-  }
+  const Args args(kChart, argc, argv, 2);
+  if (args.help()) return print_help(kChart);
   const std::string metric = args.required("metric"), out = args.required("out"), xkey = args.get_or("x", "step");
+  check_output_extension("chart", out, {".svg"}, "an SVG chart");
   const std::vector<std::string> runs = args.all("run");
   DUEL_CHECK(!runs.empty(), "chart: give at least one --run NAME=DIR");
   std::vector<gan::Series> series;

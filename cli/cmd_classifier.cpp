@@ -11,34 +11,62 @@
 
 namespace duel::cli {
 
+namespace {
+
+const Command kClassifier{"classifier",
+                          "The Fashion-MNIST feature network behind `duel eval`: `duel classifier train` trains\n"
+                          "one, `duel classifier eval` measures one's test-set accuracy.",
+                          "train|eval", 1, 1, {}, ""};
+
+Command make_train_command() {
+  Command c{"classifier train",
+            "Trains the Fashion-MNIST feature network and writes its weights (safetensors).",
+            "",
+            0,
+            0,
+            {int_flag("epochs", "E", "passes over the training set", Range::ints(1, 1000), "5"),
+             int_flag("batch", "B", "images per step", Range::ints(1, 60000), "128"),
+             int_flag("seed", "S", "weights and data order", Range::ints(0, 9.2e18), "0"),
+             real_flag("lr", "LR", "Adam's learning rate", Range::reals(0, 10, true), "1e-3"),
+             text_flag("out", "FILE", "where to write the weights (required)"),
+             int_flag("threads", "T", "CPU threads (0: one per core)", Range::ints(0, 1024), "0")},
+            std::string("The committed weights came from: ") + gan::kClassifierRecipe};
+  return c;
+}
+
+const Command kClassifierEval{"classifier eval",
+                              "Test-set accuracy of the feature network.",
+                              "",
+                              0,
+                              0,
+                              {text_flag("weights", "FILE", "the network's weights", "the committed ones"),
+                               switch_flag("json", "machine-readable output")},
+                              ""};
+
+}  // namespace
+
 int cmd_classifier(int argc, char** argv) {
   const std::string sub = argc >= 3 ? argv[2] : "";
-  DUEL_CHECK(sub == "train" || sub == "eval", "classifier: expected `duel classifier train` or `duel classifier eval`");
+  if (sub == "-h" || sub == "--help") return print_help(kClassifier);
+  DUEL_CHECK(sub == "train" || sub == "eval", "classifier: expected `duel classifier train` or `duel classifier eval`",
+             sub.empty() ? "" : str_cat(", got '", sub.substr(0, 40), "'"));
   if (sub == "train") {
-    const Args args("classifier train", argc, argv, 3, {"epochs", "batch", "seed", "out", "lr", "threads"}, {"help"});
-    if (args.has("help")) {
-      std::printf("usage: duel classifier train [--epochs 5] [--batch 128] [--seed 0] [--lr 1e-3] --out FILE\n"
-                  "  The committed weights came from: %s\n", gan::kClassifierRecipe);
-      return 0;
-    }
+    static const Command kTrain = make_train_command();
+    const Args args(kTrain, argc, argv, 3);
+    if (args.help()) return print_help(kTrain);
     if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
     gan::ClassifierTrainConfig c;
     c.epochs = args.get_int("epochs", 5);
     c.batch = args.get_int("batch", 128);
-    const int64_t seed = args.get_int("seed", 0);
-    DUEL_CHECK(seed >= 0, "classifier train: --seed must be >= 0");
-    c.seed = uint64_t(seed);
+    c.seed = uint64_t(args.get_int("seed", 0));
     c.lr = args.get_double("lr", 1e-3);
     c.out = args.required("out");
     const double acc = gan::train_classifier(c);
     std::printf("test accuracy %.4f; weights in %s\n", acc, c.out.c_str());
     return 0;
   }
-  const Args args("classifier eval", argc, argv, 3, {"weights"}, {"json", "help"});
-  if (args.has("help")) {
-    std::puts("usage: duel classifier eval [--weights FILE] [--json]\n  Test-set accuracy of the feature network.");
-    return 0;
-  }
+  const Args args(kClassifierEval, argc, argv, 3);
+  if (args.help()) return print_help(kClassifierEval);
   const std::string path = args.get_or("weights", gan::default_classifier_path());
   auto c = gan::load_classifier(path);
   const gan::Dataset test = gan::load_dataset("fashion-mnist", false, 1, 28);

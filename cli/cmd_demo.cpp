@@ -41,12 +41,21 @@ Tensor gradient_penalty(const Critic& critic, const Tensor& real, const Tensor& 
 
 }  // namespace
 
+namespace {
+const Command kDemo{"demo",
+                    "A tour of the engine: ops, the WGAN-GP penalty differentiated with respect to a critic's\n"
+                    "weights and checked against finite differences, gradient checks of every op.",
+                    "",
+                    0,
+                    0,
+                    {int_flag("seed", "S", "random inputs", Range::ints(0, 9.2e18), "7"),
+                     switch_flag("quick", "skip the op-table gradient checks")},
+                    ""};
+}  // namespace
+
 int cmd_demo(int argc, char** argv) {
-  const Args args("demo", argc, argv, 2, {"seed"}, {"help", "quick"});
-  if (args.has("help")) {
-    std::puts("usage: duel demo [--seed S] [--quick]\n  --quick skips the op-table gradient checks.");
-    return 0;
-  }
+  const Args args(kDemo, argc, argv, 2);
+  if (args.help()) return print_help(kDemo);
   Generator gen(uint64_t(args.get_int("seed", 7)));
   std::printf("duel demo: CPU %s path, %d thread(s), CUDA %s\n\n",
               std::string(cpu_path_name(cpu_path())).c_str(), num_threads(),

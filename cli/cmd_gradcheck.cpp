@@ -12,16 +12,24 @@
 
 namespace duel::cli {
 
+namespace {
+const Command kGradcheck{
+    "gradcheck",
+    "float64 central differences (eps 1e-6) against the analytic Jacobian, first and second\n"
+    "derivative, on every sample input of the op(s); passes when |a - n| <= 1e-5 + 1e-3 |n| for\n"
+    "every Jacobian entry. Exits 1 if any check fails.",
+    "",
+    0,
+    0,
+    {text_flag("op", "NAME", "check one op (see `duel ops`)"), switch_flag("all", "check every op (the default)"),
+     switch_flag("json", "machine-readable output"),
+     choice_flag("cpu-path", {"fast", "reference"}, "which CPU kernels run", "fast")},
+    ""};
+}  // namespace
+
 int cmd_gradcheck(int argc, char** argv) {
-  const Args args("gradcheck", argc, argv, 2, {"op", "cpu-path"}, {"all", "json", "help"});
-  if (args.has("help")) {
-    std::puts(
-        "usage: duel gradcheck [--op NAME | --all] [--json] [--cpu-path fast|reference]\n"
-        "  float64 central differences (eps 1e-6) against the analytic Jacobian, first and second\n"
-        "  derivative, on every sample input of the op(s); passes when |a - n| <= 1e-5 + 1e-3 |n|\n"
-        "  for every Jacobian entry. Exits 1 if any check fails.");
-    return 0;
-  }
+  const Args args(kGradcheck, argc, argv, 2);
+  if (args.help()) return print_help(kGradcheck);
   DUEL_CHECK(!(args.has("op") && args.has("all")), "gradcheck: give --op NAME or --all, not both");
   if (auto p = args.get("cpu-path")) set_cpu_path(parse_cpu_path(*p));
   std::vector<const OpInfo*> ops;

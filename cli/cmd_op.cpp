@@ -20,22 +20,30 @@
 
 namespace duel::cli {
 
+namespace {
+const Command kOp{
+    "op",
+    "Runs one op of the table on named tensors from a safetensors file.",
+    "NAME",
+    1,
+    1,
+    {text_flag("in", "IN.safetensors", "the input tensors, by the op's input names"),
+     text_flag("out", "OUT.safetensors", "where to write `out` (and the gradients)"),
+     repeatable(text_flag("attr", "KEY=VALUE", "an attribute of the op")),
+     switch_flag("backward", "also the gradient of each differentiable input, given grad_out"),
+     text_flag("device", "cpu|cuda", "where the op runs", "cpu"),
+     choice_flag("cpu-path", {"fast", "reference"}, "which CPU kernels run", "fast"),
+     choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)",
+                 "fp32")},
+    "Inputs are read by name (input, other, weight, bias, target, running_mean, ...; cat's list as\n"
+    "tensors.0, tensors.1, ...); see `duel ops` for each op's inputs and attributes. The output file\n"
+    "gets `out`; with --backward the input file must hold `grad_out` and the output also gets\n"
+    "grad.<input> for each differentiable input."};
+}  // namespace
+
 int cmd_op(int argc, char** argv) {
-  const Args args("op", argc, argv, 2, {"in", "out", "attr", "device", "cpu-path", "math"},
-                  {"backward", "help"});
-  if (args.has("help") || args.positional().empty()) {
-    std::puts(
-        "usage: duel op NAME --in IN.safetensors --out OUT.safetensors [--attr key=value]...\n"
-        "                    [--backward] [--device cpu|cuda] [--cpu-path fast|reference]\n"
-        "                    [--math fp32|tf32|bf16 (fp32; tf32 and bf16 need --device cuda)]\n"
-        "  Inputs are read by name (input, other, weight, bias, target, running_mean, ...; cat's\n"
-        "  list as tensors.0, tensors.1, ...); see `duel ops` for each op's inputs and attributes.\n"
-        "  The output file gets `out`; with --backward the input file must hold `grad_out` and\n"
-        "  the output also gets grad.<input> for each differentiable input.");
-    return args.has("help") ? 0 : 2;
-  }
-  DUEL_CHECK(args.positional().size() == 1, "op: expected one op name, got ",
-             args.positional().size(), " positional arguments");
+  const Args args(kOp, argc, argv, 2);
+  if (args.help()) return print_help(kOp);
   const OpInfo& op = find_op(args.positional()[0]);
   const std::string in_path = args.required("in"), out_path = args.required("out");
   const Device device = parse_device(args.get_or("device", "cpu"));

@@ -47,13 +47,16 @@ nlohmann::json devices_json(const OpInfo& op) {
 
 }  // namespace
 
+namespace {
+const Command kOps{"ops",
+                   "Lists every op: inputs, attributes with defaults, the devices and dtypes it runs on, and\n"
+                   "whether it has a backward and a double backward.",
+                   "", 0, 0, {switch_flag("json", "machine-readable output")}, ""};
+}  // namespace
+
 int cmd_ops(int argc, char** argv) {
-  const Args args("ops", argc, argv, 2, {}, {"json", "help"});
-  if (args.has("help")) {
-    std::puts("usage: duel ops [--json]\n  Lists every op: inputs, attributes with defaults, the "
-              "devices and dtypes it runs on,\n  and whether it has a backward and a double backward.");
-    return 0;
-  }
+  const Args args(kOps, argc, argv, 2);
+  if (args.help()) return print_help(kOps);
   if (args.has("json")) {
     nlohmann::json ops = nlohmann::json::array();
     for (const OpInfo& op : op_table()) {

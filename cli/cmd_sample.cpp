@@ -1,5 +1,5 @@
 // duel sample --checkpoint DIR --n 64 --seed S (--out grid.png | --out-dir DIR) [--nrow N]
-//             [--scale K] [--label k] [--interpolate K] [--no-ema]
+//             [--scale K] [--label k] [--interpolate K] [--no-ema] [--device cpu|cuda]
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/autograd.h"
+#include "core/cuda_backend.h"
 #include "gan/image.h"
 #include "gan/trainer.h"
 
@@ -19,16 +20,28 @@ namespace duel::cli {
 
 namespace {
 
-constexpr const char* kHelp =
-    "usage: duel sample --checkpoint DIR [--n N (64)] [--seed S (0)] (--out GRID.png | --out-dir DIR)\n"
-    "                   [--nrow N] [--scale K] [--label k] [--interpolate K] [--no-ema]\n"
-    "  Images from the checkpoint's generator (evaluation mode), latent vectors drawn from the seed.\n"
-    "  --out writes one grid (--nrow images per row, default a square); --out-dir writes each image\n"
-    "  as DIR/sample_NNNN.png. --scale K enlarges every pixel to K x K (nearest neighbour).\n"
-    "  --interpolate K: a latent walk, one row per pair of random latent vectors (N rows, default\n"
-    "  8), K steps of spherical interpolation from the first to the second.\n"
-    "  --label k draws class k from a conditional model (else classes 0, 1, ... in turn).\n"
-    "  A checkpoint trained with --ema samples G's moving average; --no-ema samples G itself.";
+const Command kSample{
+    "sample",
+    "Pictures from a checkpoint's generator (evaluation mode), latent vectors drawn from the seed:\n"
+    "one grid (--out) or one file per picture (--out-dir), or latent walks (--interpolate).",
+    "",
+    0,
+    0,
+    {text_flag("checkpoint", "DIR", "a run's folder or its checkpoint/ (required)"),
+     int_flag("n", "N", "pictures, or rows of a walk", Range::ints(1, 4096), "64; 8 rows with --interpolate"),
+     int_flag("seed", "S", "the latent vectors", Range::ints(0, 9.2e18), "0"),
+     text_flag("out", "FILE", "one grid: .png, or .jpg/.jpeg (quality 95)"),
+     text_flag("out-dir", "DIR", "or: each picture as DIR/sample_NNNN.png"),
+     int_flag("nrow", "N", "pictures per row of the grid", Range::ints(1, 4096), "a square"),
+     int_flag("scale", "K", "every pixel drawn K x K (nearest neighbour)", Range::ints(1, 16), "1"),
+     int_flag("interpolate", "K",
+              "latent walks: a row of K steps of spherical interpolation between\n"
+              "                                      two random latent vectors per row",
+              Range::ints(2, 64)),
+     int_flag("label", "K", "a class of a conditional model", Range::ints(0, 255), "classes 0, 1, ... in turn"),
+     switch_flag("no-ema", "sample G itself, not its moving average (a checkpoint trained with --ema)"),
+     text_flag("device", "cpu|cuda", "where the generator runs", "cpu")},
+    "A checkpoint trained with --ema samples G's moving average unless --no-ema is given."};
 
 // Spherical interpolation between latent vectors a and b at t in [0, 1] (White, 2016, "Sampling
 // generative networks"): along the great circle when they are not parallel, else linearly.
@@ -46,30 +59,25 @@ std::vector<double> slerp(const std::vector<double>& a, const std::vector<double
 }  // namespace
 
 int cmd_sample(int argc, char** argv) {
-  const Args args("sample", argc, argv, 2,
-                  {"checkpoint", "n", "seed", "out", "out-dir", "nrow", "scale", "label", "interpolate", "device"},
-                  {"no-ema", "help"});
-  if (args.has("help")) {
-    std::puts(kHelp);
-    return 0;
-  }
+  const Args args(kSample, argc, argv, 2);
+  if (args.help()) return print_help(kSample);
   const int64_t steps = args.get_int("interpolate", 0);
-  DUEL_CHECK(!args.has("interpolate") || (steps >= 2 && steps <= 64), "sample: --interpolate must be between 2 and 64 "
-             "steps, got ", steps);
   const int64_t n = args.get_int("n", steps > 0 ? 8 : 64);
-  DUEL_CHECK(n >= 1 && n * std::max<int64_t>(steps, 1) <= 4096, "sample: at most 4096 images (--n ", n,
+  DUEL_CHECK(n * std::max<int64_t>(steps, 1) <= 4096, "sample: at most 4096 pictures (--n ", n,
              steps > 0 ? str_cat(" rows of ", steps) : std::string(), ")");
   const int64_t seed = args.get_int("seed", 0);
-  DUEL_CHECK(seed >= 0, "sample: --seed must be >= 0");
   const int64_t scale = args.get_int("scale", 1);
-  DUEL_CHECK(scale >= 1 && scale <= 16, "sample: --scale must be between 1 and 16, got ", scale);
   DUEL_CHECK(args.has("out") != args.has("out-dir"), "sample: give --out GRID.png or --out-dir DIR (one of them)");
   DUEL_CHECK(!(args.has("out-dir") && args.has("interpolate")), "sample: --interpolate writes a grid: use --out");
-  DUEL_CHECK(parse_device(args.get_or("device", "cpu")).is_cpu(), "sample: only --device cpu in this build");
+  DUEL_CHECK(!(args.has("nrow") && args.has("interpolate")), "sample: --interpolate has one walk per row: no --nrow");
+  if (args.has("out")) check_output_extension("sample", *args.get("out"), {".png", ".jpg", ".jpeg"}, "PNG or JPEG pictures");
+  const Device device = parse_device(args.get_or("device", "cpu"));
+  cuda_backend::check_usable(device);  // says whether CUDA is missing from the build or from the machine
 
   gan::TrainConfig cfg;
   bool used_ema = false;
   auto gan = gan::load_checkpoint_models(args.required("checkpoint"), &cfg, false, !args.has("no-ema"), &used_ema);
+  gan->G().to_device(device);
   const int64_t nz = cfg.model.nz, total = n * std::max<int64_t>(steps, 1);
   Generator g(static_cast<uint64_t>(seed));
   Tensor z;
@@ -84,9 +92,9 @@ int cmd_sample(int argc, char** argv) {
         walk.insert(walk.end(), p.begin(), p.end());
       }
     }
-    z = from_vector(walk, {total, nz, 1, 1});
+    z = from_vector(walk, {total, nz, 1, 1}).to(device);
   } else {
-    z = randn({n, nz, 1, 1}, g);
+    z = randn({n, nz, 1, 1}, g, DType::f32, device);
   }
   Tensor labels = gan::grid_labels(total, cfg.model);
   if (steps > 0 && labels.defined())  // one class per row of a walk
@@ -99,10 +107,11 @@ int cmd_sample(int argc, char** argv) {
     NoGradGuard no_grad;
     labels.fill_(double(k));
   }
+  if (labels.defined()) labels = labels.to(device);
 
   NoGradGuard no_grad;
   gan->G().eval();
-  Tensor images = gan->generate(z, labels);
+  Tensor images = gan->generate(z, labels).to(Device::cpu());
   if (scale > 1) images = upsample_nearest2d(images, {scale, scale});
   const char* which = used_ema ? "G's moving average" : "G";
   if (args.has("out-dir")) {
@@ -115,12 +124,11 @@ int cmd_sample(int argc, char** argv) {
       std::snprintf(name, sizeof name, "/sample_%04lld.png", (long long)i);
       gan::save_image_grid(dir + name, narrow(images, 0, i, 1), 1, 0);
     }
-    std::printf("wrote %lld images from %s to %s/sample_NNNN.png\n", (long long)total, which, dir.c_str());
+    std::printf("wrote %lld pictures from %s to %s/sample_NNNN.png\n", (long long)total, which, dir.c_str());
     return 0;
   }
   const int64_t nrow = steps > 0 ? steps
                                  : args.get_int("nrow", std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(n))))));
-  DUEL_CHECK(nrow >= 1, "sample: --nrow must be at least 1, got ", nrow);
   const std::string out = *args.get("out");
   gan::save_image_grid(out, images, nrow);
   if (steps > 0)

@@ -18,18 +18,35 @@
 
 namespace duel::cli {
 
+namespace {
+Command make_step_command() {
+  Command c{"step",
+            "One training iteration on given weights and inputs, dumped for inspection and cross-checks.",
+            "",
+            0,
+            0,
+            {},
+            "The latent size and channels follow the batch file's z and real."};
+  for (const Flag& f : model_flags())
+    if (f.name != "nz") c.flags.push_back(f);
+  for (Flag f : {choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss (required)"),
+                 choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
+                             "none for wgan-gp, else batchnorm"),
+                 text_flag("init", "DIR", "holds G.safetensors and D.safetensors (required)"),
+                 text_flag("batch", "FILE", "real [B,C,S,S], z [B,nz,1,1] and, for wgan-gp, eps [B,1,1,1]"),
+                 text_flag("dump", "FILE", "where to write losses, gradients and weights (safetensors)"),
+                 text_flag("device", "cpu|cuda", "where the step runs", "cpu"),
+                 choice_flag("math", {"fp32", "tf32", "bf16"},
+                             "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32")})
+    c.flags.push_back(f);
+  return c;
+}
+}  // namespace
+
 int cmd_step(int argc, char** argv) {
-  const Args args("step", argc, argv, 2, {"model", "loss", "critic-norm", "init", "batch", "dump", "device", "math",
-                                             "image-size", "ngf", "ndf", "upsample"},
-                  {"help"});
-  if (args.has("help")) {
-    std::puts("usage: duel step --model dcgan28|dcgan64|dcgan --loss ns|wgan-gp [--critic-norm batchnorm|none|layernorm]\n"
-              "                 [--image-size S] [--ngf N] [--ndf N] [--upsample convT|nearest]\n"
-              "                 --init DIR --batch FILE --dump FILE [--device cpu|cuda] [--math fp32|tf32|bf16]\n"
-              "  DIR holds G.safetensors and D.safetensors; FILE holds real [B,C,S,S], z [B,100,1,1]\n"
-              "  and, for wgan-gp, eps [B,1,1,1].");
-    return 0;
-  }
+  static const Command kStep = make_step_command();
+  const Args args(kStep, argc, argv, 2);
+  if (args.help()) return print_help(kStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
   cuda_backend::check_usable(device);
   const MathMode math = parse_math_mode(args.get_or("math", "fp32"));  // exact by default: a cross-check

@@ -1,4 +1,5 @@
-// duel train: trains a GAN (see gan/trainer.h).
+// duel train: trains a GAN (see gan/trainer.h). Its flags are the run's settings
+// (gan/train_config.h), with the ranges a run's config.json is held to.
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -7,70 +8,86 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/config.h"
-#include "gan/folder.h"
 #include "gan/trainer.h"
 
 namespace duel::cli {
 
 namespace {
 
-constexpr const char* kHelp =
-    "usage: duel train --model dcgan28|dcgan64|dcgan --loss minimax|ns|wgan|wgan-gp|hinge|lsgan\n"
-    "                  --data fashion-mnist|mnist|idx:DIR|folder:DIR (--steps N | --epochs E)\n"
-    "                  --batch B --seed S --device cpu|cuda --out DIR [--resume]\n"
-    "                  [--checkpoint-every K] [--sample-every K] [--log-every K (10)]\n"
-    "                  [--critic-norm batchnorm|none|layernorm] [--conditional] [--channels C]\n"
-    "                  [--lr-g LR] [--lr-d LR] [--beta1 B] [--beta2 B] [--n-critic N]\n"
-    "                  [--gp-lambda L] [--clip C] [--threads T] [--eval-every K] [--eval-n N (2000)]\n"
-    "                  [--math fp32|tf32|bf16] [--image-size S] [--ngf N] [--ndf N] [--nz N]\n"
-    "                  [--upsample convT|nearest] [--ema DECAY] [--init-from DIR]\n"
-    "                  [--flip] [--background white|black] [--data-memory MB]\n"
-    "  --model dcgan: the DCGAN family at --image-size S (16, 32, 64, 128, 256, or 28; default 64)\n"
-    "  with widths --ngf/--ndf (64) and latent size --nz (100), as the PyTorch DCGAN example's\n"
-    "  --imageSize/--ngf/--ndf/--nz; giving one of these implies --model dcgan. dcgan28 (28x28)\n"
-    "  and dcgan64 (64x64) are its named configurations with ngf = ndf = 64. --channels defaults to\n"
-    "  1 for dcgan28 and MNIST-style data, else 3. --upsample nearest: the generator doubles its\n"
-    "  resolution by nearest-neighbour upsampling and a 3x3 convolution instead of a transposed\n"
-    "  convolution (no checkerboard artefacts).\n"
-    "  --ema DECAY keeps an exponential moving average of G (e.g. 0.999; min(DECAY, (1+t)/(10+t))\n"
-    "  at step t), updated after every generator step, saved as checkpoint/G_ema.safetensors and\n"
-    "  used by the sample grids,\n"
-    "  --eval-every, duel sample and duel eval (--no-ema there to compare); its batch-norm\n"
-    "  statistics are recomputed for its own weights. --init-from DIR starts G and D from another\n"
-    "  run's checkpoint (same architecture) with fresh optimisers.\n"
-    "  folder:DIR reads PNG/JPEG/BMP pictures in DIR and below, centre-cropped and resized to the\n"
-    "  model's size; transparent pixels are composited onto --background (white); pictures that\n"
-    "  cannot be decoded are skipped and counted. With --conditional the first-level sub-folders are\n"
-    "  the classes. Pictures are kept in memory as bytes up to --data-memory MB (default a quarter of\n"
-    "  this machine's memory; 0 streams them all) and streamed from disk beyond it, on a background\n"
-    "  thread, with the same batches. --flip mirrors\n"
-    "  each real image left to right with probability 1/2. samples/real.png shows the first batch.\n"
-    "  --math: the arithmetic of the convolutions and matmuls; tf32 (tensor cores, as PyTorch's\n"
-    "  cuDNN default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
-    "  A step is one generator update after n-critic critic updates (5 for wgan and wgan-gp,\n"
-    "  else 1). Defaults: Adam lr 2e-4, betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9,\n"
-    "  lambda 10, critic-norm none; wgan: RMSProp 5e-5, clip 0.01. Writes DIR/metrics.jsonl,\n"
-    "  DIR/samples/step_NNNNNN.png and DIR/checkpoint/. --resume continues DIR's run.\n"
-    "  --eval-every K adds to metrics.jsonl the sliced Wasserstein distance (swd, x 1e3) of N\n"
-    "  generated images against N training images, for any data; and for 28x28 gray images the\n"
-    "  Frechet distance, KID, precision/recall, classifier score and class coverage in the features\n"
-    "  of the Fashion-MNIST classifier against its test set.";
+Command make_train_command() {
+  Command c;
+  c.name = "train";
+  c.summary =
+      "Trains a GAN on Fashion-MNIST, MNIST/IDX files, a folder of pictures or synthetic noise, writing\n"
+      "metrics, sample grids and crash-safe checkpoints to --out DIR.";
+  for (const gan::Setting& s : gan::train_settings()) {
+    if (s.flag.empty()) continue;
+    Flag f;
+    switch (s.kind) {
+      case gan::Setting::Kind::integer: f = int_flag(s.flag, s.value_name, s.help, s.range); break;
+      case gan::Setting::Kind::real: f = real_flag(s.flag, s.value_name, s.help, s.range); break;
+      case gan::Setting::Kind::boolean: f = switch_flag(s.flag, s.help); break;
+      case gan::Setting::Kind::text:
+        f = s.choices.empty() ? text_flag(s.flag, s.value_name, s.help) : choice_flag(s.flag, s.choices, s.help);
+        break;
+    }
+    static const std::map<std::string, std::string> defaults{
+        {"model", "dcgan28, or dcgan when a size or width is given"}, {"loss", "ns"}, {"data", "fashion-mnist"}, {"batch", "64"}, {"seed", "0"},
+        {"log-every", "10"}, {"sample-every", "0"}, {"checkpoint-every", "0"}, {"eval-every", "0"},
+        {"eval-n", "2000"}, {"device", "cpu"}, {"critic-norm", "none for wgan-gp, else batchnorm"},
+        {"channels", "1 for dcgan28 and gray data sets, else 3"}, {"image-size", "64 for dcgan"},
+        {"ngf", "64"}, {"ndf", "64"}, {"nz", "100"}, {"upsample", "convT"}, {"background", "white"},
+        {"data-memory", "a quarter of this machine's memory, or DUEL_DATA_MEMORY_MB"}, {"n-critic", "5 for wgan and wgan-gp, else 1"},
+        {"lr-g", "2e-4; wgan-gp 1e-4; wgan 5e-5"}, {"lr-d", "2e-4; wgan-gp 1e-4; wgan 5e-5"},
+        {"beta1", "0.5; wgan-gp 0"}, {"beta2", "0.999; wgan-gp 0.9"}, {"gp-lambda", "10"}, {"clip", "0.01"},
+        {"math", "tf32 on cuda, fp32 on the cpu"}};
+    if (auto it = defaults.find(s.flag); it != defaults.end()) f.default_text = it->second;
+    c.flags.push_back(f);
+    if (s.key == "steps")
+      c.flags.push_back(int_flag("epochs", "E", "or: passes of the critic over the data", Range::ints(1, 1e6)));
+  }
+  c.flags.push_back(text_flag("out", "DIR", "the run's folder (required)"));
+  c.flags.push_back(switch_flag("resume", "continue the run in --out from its checkpoint"));
+  c.flags.push_back(int_flag("threads", "T", "CPU threads (0: one per core); results do not depend on it",
+                             Range::ints(0, 1024), "0"));
+  c.flags.push_back(switch_flag("anomaly", "on a NaN or infinity, name the op that made it (slower)"));
+  c.details =
+      "--model dcgan: the DCGAN family at --image-size S (16, 32, 64, 128, 256, or 28) with widths\n"
+      "--ngf/--ndf and latent size --nz, as the PyTorch DCGAN example's --imageSize/--ngf/--ndf/--nz;\n"
+      "giving a size or width implies --model dcgan. dcgan28 (28x28) and dcgan64 (64x64) are its\n"
+      "named configurations with ngf = ndf = 64. --upsample nearest: the generator doubles its\n"
+      "resolution by nearest-neighbour upsampling and a 3x3 convolution instead of a transposed\n"
+      "convolution (no checkerboard artefacts).\n"
+      "--ema DECAY keeps an exponential moving average of G (decay min(DECAY, (1+t)/(10+t)) at step t),\n"
+      "updated after every generator step, its batch-norm statistics recomputed for its own weights;\n"
+      "saved as checkpoint/G_ema.safetensors and used by the sample grids, --eval-every, duel sample\n"
+      "and duel eval (--no-ema there to compare). --init-from DIR starts G and D from another run's\n"
+      "checkpoint (same architecture) with fresh optimisers.\n"
+      "folder:DIR reads PNG and JPEG pictures in DIR and below, centre-cropped and resized to the\n"
+      "model's size; transparent pixels are composited onto --background; pictures that cannot be\n"
+      "used are skipped and counted. With --conditional the first-level sub-folders are the classes.\n"
+      "Pictures are kept in memory as bytes up to --data-memory MB (0 streams them all) and streamed\n"
+      "from disk beyond it, on a background thread, with the same batches. --flip mirrors each real\n"
+      "picture left to right with probability 1/2. samples/real.png shows the first batch.\n"
+      "--math is the arithmetic of the convolutions and matmuls: tf32 (tensor cores, as PyTorch's cuDNN\n"
+      "default) on cuda, fp32 on the cpu, which has no other mode yet.\n"
+      "A step is one generator update after n-critic critic updates. Defaults per loss: Adam lr 2e-4,\n"
+      "betas 0.5/0.999; wgan-gp: Adam 1e-4, betas 0/0.9, lambda 10, 5 critic updates, critic-norm none;\n"
+      "wgan: RMSProp 5e-5, clip 0.01, 5 critic updates. Writes DIR/metrics.jsonl,\n"
+      "DIR/samples/step_NNNNNN.png and DIR/checkpoint/. --resume continues DIR's run: settings that\n"
+      "change the run must match the checkpoint's; --steps and the intervals may change.\n"
+      "Ctrl-C stops after the current step and writes a checkpoint; a second Ctrl-C stops at once,\n"
+      "keeping the last complete checkpoint. Training stops with an error when a loss or weight\n"
+      "becomes NaN or infinite, without overwriting the last good checkpoint.";
+  return c;
+}
 
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
-  const Args args("train", argc, argv, 2,
-                  {"model", "loss", "data", "steps", "epochs", "batch", "seed", "device", "out", "checkpoint-every",
-                   "sample-every", "log-every", "critic-norm", "channels", "lr-g", "lr-d", "beta1", "beta2",
-                   "n-critic", "gp-lambda", "clip", "threads", "eval-every", "eval-n", "math", "image-size",
-                   "ngf", "ndf", "nz", "upsample", "ema", "init-from", "background", "data-memory"},
-                  {"resume", "conditional", "help", "flip"});
-  if (args.has("help")) {
-    std::puts(kHelp);
-    return 0;
-  }
-  DUEL_CHECK(args.positional().empty(), "train: unexpected argument '", args.positional().empty() ? "" : args.positional()[0], "'");
-  if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
+  static const Command kTrain = make_train_command();
+  const Args args(kTrain, argc, argv, 2);
+  if (args.help()) return print_help(kTrain);
 
   gan::TrainConfig c;
   c.optim = gan::defaults_for(gan::parse_loss(args.get_or("loss", "ns")));
@@ -85,50 +102,37 @@ int cmd_train(int argc, char** argv) {
   c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ||
                                                       (c.model.kind == gan::ModelKind::dcgan && gray_data) ? 1 : 3);
   c.batch = args.get_int("batch", 64);
-  const int64_t seed = args.get_int("seed", 0);
-  DUEL_CHECK(seed >= 0, "train: --seed must be >= 0, got ", seed);
-  c.seed = uint64_t(seed);
+  c.seed = uint64_t(args.get_int("seed", 0));
   c.steps = args.get_int("steps", 0);
   c.epochs = args.get_int("epochs", 0);
   DUEL_CHECK(!(args.has("steps") && args.has("epochs")), "train: give --steps or --epochs, not both");
-  DUEL_CHECK(c.steps >= 0 && c.epochs >= 0, "train: --steps and --epochs must be positive");
   c.log_every = args.get_int("log-every", 10);
   c.sample_every = args.get_int("sample-every", 0);
   c.checkpoint_every = args.get_int("checkpoint-every", 0);
   c.eval_every = args.get_int("eval-every", 0);
   c.eval_n = args.get_int("eval-n", 2000);
-  DUEL_CHECK(c.eval_every >= 0 && c.eval_n >= 10, "train: --eval-every must be >= 0 and --eval-n >= 10");
   c.out = args.get_or("out", "");
   c.ema = args.get_double("ema", 0.0);
-  DUEL_CHECK(!args.has("ema") || (c.ema > 0 && c.ema < 1), "train: --ema must be a decay in (0, 1), e.g. 0.999; got ",
-             c.ema);
   c.init_from = args.get_or("init-from", "");
-  c.background = gan::background_name(gan::parse_background(args.get_or("background", "white")));
+  c.background = args.get_or("background", "white");
   c.flip = args.has("flip");
   c.data_memory_mb = args.get_int("data-memory", -1);
-  DUEL_CHECK(!args.has("data-memory") || c.data_memory_mb >= 0, "train: --data-memory must be >= 0 MB (0 streams "
-             "every picture from disk), got ", c.data_memory_mb);
+  DUEL_CHECK(!c.out.empty(), "train: --out DIR is required (the run's folder)");
   c.device = parse_device(args.get_or("device", "cpu"));
   c.math = args.has("math") ? parse_math_mode(*args.get("math"))
                             : (c.device.is_cpu() ? MathMode::fp32 : MathMode::tf32);
   const bool resume = args.has("resume");
   DUEL_CHECK(resume || args.has("steps") || args.has("epochs"), "train: give --steps N or --epochs E");
+  if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
 
   // The flags given explicitly, by their config.json key (a resumed run checks them).
-  static const std::map<std::string, std::string> keys{
-      {"model", "model"}, {"loss", "loss"}, {"data", "data"}, {"batch", "batch"}, {"seed", "seed"},
-      {"device", "device"}, {"critic-norm", "critic_norm"}, {"conditional", "conditional"},
-      {"channels", "channels"}, {"lr-g", "lr_g"}, {"lr-d", "lr_d"}, {"beta1", "beta1"}, {"beta2", "beta2"},
-      {"n-critic", "n_critic"}, {"gp-lambda", "gp_lambda"}, {"clip", "clip"}, {"steps", "steps"},
-      {"epochs", "epochs"}, {"log-every", "log_every"}, {"sample-every", "sample_every"},
-      {"checkpoint-every", "checkpoint_every"}, {"eval-every", "eval_every"}, {"eval-n", "eval_n"},
-      {"math", "math"}, {"image-size", "image_size"}, {"ngf", "ngf"}, {"ndf", "ndf"}, {"nz", "nz"},
-      {"upsample", "upsample"}, {"ema", "ema"}, {"background", "background"}, {"flip", "flip"},
-      {"data-memory", "data_memory_mb"}};
   std::map<std::string, std::string> overrides;
-  for (const auto& [flag, key] : keys)
-    if (args.has(flag)) overrides[flag] = key;
-  return gan::train(c, resume, overrides);
+  for (const gan::Setting& s : gan::train_settings())
+    if (!s.flag.empty() && args.has(s.flag)) overrides[s.flag] = s.key;
+  if (args.has("epochs")) overrides["epochs"] = "epochs";
+  gan::TrainOptions options;
+  options.anomaly = args.has("anomaly");
+  return gan::train(c, resume, overrides, options);
 }
 
 }  // namespace duel::cli

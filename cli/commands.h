@@ -18,6 +18,7 @@ int cmd_lab(int argc, char** argv);        // duel lab: the 2D GAN lab
 int cmd_chart(int argc, char** argv);      // duel chart: one metric of several runs, as SVG
 int cmd_graph(int argc, char** argv);      // duel graph: one iteration's autograd graph as DOT
 int cmd_report(int argc, char** argv);     // duel report: an HTML page for a training run
+int cmd_version(int argc, char** argv);    // duel version / duel --version
 int cmd_studio(int argc, char** argv);     // duel studio: the 2D lab as a live web page
 int cmd_detect(int argc, char** argv);     // duel detect train|spectrum|attack: catching fakes
 

@@ -1,5 +1,8 @@
 #include "core/cpu_allocator.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -46,7 +49,28 @@ Cache& cache() {
 
 }  // namespace
 
+size_t cpu_memory_bytes() {
+  static const size_t total = [] {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? size_t(pages) * size_t(page) : size_t(1) << 62;
+  }();
+  return total;
+}
+
+std::string bytes_text(double bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 6) bytes /= 1024, ++u;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
 void* cpu_allocate(size_t bytes) {
+  // Larger than the machine's memory: refused at once rather than left to overcommit and the
+  // out-of-memory killer (and before size_class, whose doubling would not end near 2^64).
+  DUEL_CHECK(bytes <= cpu_memory_bytes(), "cannot allocate ", bytes_text(double(bytes)),
+             " on the CPU: more than this machine's memory (", bytes_text(double(cpu_memory_bytes())), ")");
   const size_t rounded = size_class(bytes == 0 ? kAlign : bytes);
   if (rounded >= kCachedFrom) {
     Cache& c = cache();

@@ -8,12 +8,16 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace duel {
 
-void* cpu_allocate(size_t bytes);              // throws duel::Error when out of memory
+// Throws duel::Error when out of memory or when `bytes` exceeds the machine's physical memory.
+void* cpu_allocate(size_t bytes);
 void cpu_release(void* p, size_t bytes);        // `bytes` as given to cpu_allocate
 size_t cpu_cached_bytes();                      // held in the cache now
 void cpu_empty_cache();                         // returns every cached block to the system
+size_t cpu_memory_bytes();                      // physical memory of this machine
+std::string bytes_text(double bytes);           // "1.5 GiB"
 
 }  // namespace duel

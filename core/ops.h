@@ -63,7 +63,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 // input [*, in] @ weight[out, in]^T + bias[out]
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
 
-// ----- convolution (the closure in DESIGN.md) -----------------------------------------------------
+// ----- convolution (the closure in docs/architecture.md) ------------------------------------------
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               Int2 stride = {1, 1}, Int2 padding = {0, 0});
 // weight [c_in, c_out, kh, kw]; output size (h-1)*stride - 2*padding + k + output_padding

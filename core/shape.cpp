@@ -17,7 +17,10 @@ std::string shape_str(const Shape& s) {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    DUEL_CHECK(d >= 0, "shape ", shape_str(s), " has a negative size");
+    if (__builtin_mul_overflow(n, d, &n)) fail("shape ", shape_str(s), " holds more than 2^63 elements");
+  }
   return n;
 }
 

@@ -10,7 +10,8 @@ namespace duel {
 using Shape = std::vector<int64_t>;
 
 std::string shape_str(const Shape& s);  // "[2, 3, 4]"
-int64_t shape_numel(const Shape& s);    // product of sizes; 1 for a scalar shape []
+// Product of sizes; 1 for a scalar shape []. Throws for a negative size or a product over 2^63.
+int64_t shape_numel(const Shape& s);
 
 // Normalises a possibly negative dimension index for a tensor of `ndim` dimensions, or throws
 // naming `op`.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "core/config.h"
 #include "core/cpu_allocator.h"
 #include "core/cuda_backend.h"
@@ -247,10 +248,11 @@ Tensor empty(const Shape& s, DType t, Device d) {
     cuda_backend::check_usable(d);
     if (t == DType::f64) cuda_backend::f64_unsupported("empty");
   }
+  const int64_t bytes = checked_mul(shape_numel(s), int64_t(dtype_size(t)), str_cat("empty ", shape_str(s)));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = s;
   impl->dtype = t;
-  impl->storage = std::make_shared<Storage>(size_t(shape_numel(s)) * dtype_size(t), d);
+  impl->storage = std::make_shared<Storage>(size_t(bytes), d);
   Tensor out(impl);
   if (poison_allocations() && d.is_cuda()) {
     if (t == DType::f32)

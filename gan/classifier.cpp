@@ -19,6 +19,12 @@ using nn::ReLU;
 #define DUEL_MODELS_DIR "models"
 #endif
 
+std::string class_name(int64_t label) {
+  static const char* const kNames[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return label >= 0 && label < 10 ? kNames[label] : "class " + std::to_string(label);
+}
+
 std::string default_classifier_path() {
   if (const char* env = std::getenv("DUEL_CLASSIFIER")) return env;
   return std::string(DUEL_MODELS_DIR) + "/fashion_mnist_classifier.safetensors";

@@ -31,6 +31,9 @@ class Classifier {
   std::shared_ptr<nn::Sequential> net_;
 };
 
+// Fashion-MNIST's class names, by label (0 "T-shirt/top" ... 9 "Ankle boot"); "class K" beyond.
+std::string class_name(int64_t label);
+
 // Where the committed weights live, and the command that reproduces them.
 std::string default_classifier_path();
 constexpr const char* kClassifierRecipe =

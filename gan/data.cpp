@@ -1,9 +1,9 @@
 #include "gan/data.h"
 
 #include <stb_image_resize.h>
-#include <utility>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/checked.h"
+#include "core/cpu_allocator.h"
 #include "core/philox.h"
 #include "core/random.h"
 #include "gan/idx.h"
@@ -27,7 +29,27 @@ std::string dataset_dir(const std::string& name) {
   fail("unknown dataset '", name, "'");
 }
 
+int64_t data_memory_budget() {
+  if (const char* env = std::getenv("DUEL_DATA_MEMORY_MB")) {
+    const int64_t mb = parse_int_in(env, Range::ints(1, double(int64_t(1) << 40)), "DUEL_DATA_MEMORY_MB");
+    return mb << 20;
+  }
+  return int64_t(cpu_memory_bytes() / 4);
+}
+
 namespace {
+
+std::string budget_text() {
+  return str_cat("the data memory budget of ", bytes_text(double(data_memory_budget())),
+                 std::getenv("DUEL_DATA_MEMORY_MB") ? " (DUEL_DATA_MEMORY_MB)"
+                                                    : " (a quarter of this machine's memory; DUEL_DATA_MEMORY_MB sets it)");
+}
+
+// Throws unless `bytes` of pictures fit the data memory budget.
+void check_budget(double bytes, const std::string& what) {
+  DUEL_CHECK(bytes <= double(data_memory_budget()), "data: ", what, " need ", bytes_text(bytes),
+             " as float32 pictures, more than ", budget_text());
+}
 
 // DIR/<stem> or DIR/<stem>.gz, whichever exists.
 std::string find_idx(const std::string& dir, const std::string& stem, const std::string& what) {
@@ -77,6 +99,11 @@ Dataset load_idx(const std::string& dir, const std::string& name, bool train) {
   const std::string prefix = train ? "train" : "t10k";
   const std::string img_path = find_idx(dir, prefix + "-images-idx3-ubyte", "images");
   const std::string lbl_path = find_idx(dir, prefix + "-labels-idx1-ubyte", "labels");
+  // The header first: its sizes against the budget, before the data is inflated.
+  const std::vector<int64_t> dims = read_idx_dims(img_path);
+  double count = 1;
+  for (int64_t v : dims) count *= double(v);
+  check_budget(count * 4.0, str_cat(img_path, "'s ", shape_str(dims), " pictures"));
   Dataset d;
   d.images = idx_images_to_tensor(read_idx(img_path), img_path);
   d.labels = idx_labels_to_tensor(read_idx(lbl_path), lbl_path);
@@ -96,7 +123,7 @@ Dataset load_folder(const std::string& dir, int64_t channels, int64_t size, cons
   fo.size = size;
   fo.background = options.background;
   fo.class_folders = options.class_folders;
-  fo.memory_budget = options.memory_budget;
+  fo.memory_budget = options.memory_budget >= 0 ? options.memory_budget : data_memory_budget();
   fo.progress = options.progress;
   FolderData f = read_folder(dir, fo);
   Dataset d;
@@ -115,7 +142,7 @@ Dataset load_folder(const std::string& dir, int64_t channels, int64_t size, cons
     std::string first;
     for (const std::string& e : f.first_skipped) first += (first.empty() ? "" : "; ") + e;
     d.notes.push_back(str_cat("skipped ", f.skipped, " of ", f.files, " picture files in ", dir,
-                              " that could not be decoded; first: ", first));
+                              " that could not be used; first: ", first));
   }
   if (channels == 1 && f.colour > 0)
     d.notes.push_back(str_cat(f.colour, " of ", n, " pictures in ", dir, " are in colour and the model has 1 channel: "
@@ -168,6 +195,9 @@ Dataset load_dataset(const std::string& spec, bool train_split, int64_t channels
   } else {
     fail("unknown data '", spec, "' (expected fashion-mnist, mnist, idx:DIR, folder:DIR or synthetic)");
   }
+  if (d.images.size(1) != channels || d.images.size(2) != size || d.images.size(3) != size)
+    check_budget(double(d.images.size(0)) * double(channels) * double(size) * double(size) * 4.0,
+                 str_cat(d.description, " resized to ", channels, " x ", size, " x ", size));
   d.images = adapt(d.images, channels, size);
   return d;
 }

@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
-
-#include <memory>
 
 #include "core/tensor.h"
 #include "gan/folder.h"
@@ -36,9 +35,15 @@ struct Dataset {
 struct DataOptions {
   Background background = Background::white;
   bool class_folders = false;  // --conditional: first-level sub-folders are the classes
-  int64_t memory_budget = -1;  // bytes of decoded pictures kept in memory; -1: a quarter of RAM
+  int64_t memory_budget = -1;  // bytes of decoded pictures kept in memory; -1: data_memory_budget()
   bool progress = true;
 };
+
+// Bytes a data set may occupy in memory: DUEL_DATA_MEMORY_MB megabytes when set, else a quarter of
+// the machine's memory. IDX data beyond it (as f32 pictures) is refused with one line before it is
+// read (a 2 MB gzip file can declare gigabytes); a folder's pictures beyond it (as bytes) are
+// streamed from disk instead (--data-memory sets a folder's budget for one run).
+int64_t data_memory_budget();
 
 // `spec`: fashion-mnist | mnist | idx:DIR | folder:DIR | synthetic. IDX data is read from
 // DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. Images are converted to `channels`

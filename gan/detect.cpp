@@ -172,6 +172,8 @@ int run_detect_train(const DetectTrainConfig& c) {
              "--n-test in [10, 10000]");
   DUEL_CHECK(c.epochs >= 1 && c.batch >= 2 && c.lr > 0 && c.seeds >= 1 && c.seeds <= 20,
              "detect train: --epochs, --batch, --lr positive; --seeds in [1, 20]");
+  // A refused run leaves nothing behind: the generator must load before the folder is made.
+  (void)images_of(c.fake, 1, 0);
   make_dir(c.out);
   const auto t0 = std::chrono::steady_clock::now();
   nlohmann::json runs = nlohmann::json::array();
@@ -301,7 +303,6 @@ int run_detect_spectrum(const SpectrumConfig& c) {
   DUEL_CHECK(!c.out.empty(), "detect spectrum: --out DIR is required");
   DUEL_CHECK(!c.fakes.empty(), "detect spectrum: give at least one --fake checkpoint:DIR");
   DUEL_CHECK(c.n >= 10 && c.n <= 10000, "detect spectrum: --n in [10, 10000]");
-  make_dir(c.out);
   const int64_t s = 28;
   const std::vector<double> real = mean_power_spectrum(images_of(c.real, c.n, c.seed));
   auto log10v = [](std::vector<double> v) {
@@ -321,6 +322,7 @@ int run_detect_spectrum(const SpectrumConfig& c) {
     hi = std::max(hi, *std::max_element(k.log.begin(), k.log.end()));
     fakes.push_back(std::move(k));
   }
+  make_dir(c.out);  // after every generator loaded: a refused run leaves nothing behind
   bool nearest = false, convt = false;
   for (const Fake& f : fakes) (f.upsample == "nearest" ? nearest : convt) = true;
   if (!nearest)
@@ -449,6 +451,7 @@ int run_detect_attack(const AttackConfig& c) {
     const double f = frechet_distance(real_moments, moments(extract_features(*classifier, fake)));
     metrics << nlohmann::json{{"step", s}, {"auc", d.auc}, {"accuracy", d.accuracy}, {"fid", f}}.dump() << "\n";
     metrics.flush();
+    DUEL_CHECK(metrics.good(), "detect attack: cannot write ", c.out, "/metrics.jsonl (disk full?)");
     auc.x.push_back(double(s));
     auc.y.push_back(d.auc);
     fid.x.push_back(double(s));

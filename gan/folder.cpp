@@ -1,6 +1,5 @@
 #include "gan/folder.h"
 
-#include <stb_image.h>
 #include <stb_image_resize.h>
 #include <unistd.h>
 
@@ -17,7 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/cpu_allocator.h"
 #include "core/error.h"
+#include "gan/picture.h"
 
 namespace duel::gan {
 
@@ -31,17 +32,14 @@ Background parse_background(const std::string& s) {
 
 std::string background_name(Background b) { return b == Background::white ? "white" : "black"; }
 
-int64_t machine_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? int64_t(pages) * int64_t(page) : 0;
-}
 
 namespace {
 
 bool is_picture(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+  // BMP, GIF and WebP are counted, to be skipped with the reason (read_picture reads PNG and JPEG).
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif" || ext == ".webp";
 }
 
 // Every picture file under `dir`, recursively, sorted by path (following no links to folders,
@@ -83,35 +81,16 @@ class Progress {
 }  // namespace
 
 bool load_picture(const std::string& path, const FolderOptions& o, uint8_t* out) {
-  // Decoded as stored (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA), then composited by hand: asking
-  // stb for 3 channels would drop the alpha and keep whatever colour transparent pixels hide.
-  int w = 0, h = 0, stored = 0;
-  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(stbi_load(path.c_str(), &w, &h, &stored, 0),
-                                                              stbi_image_free);
-  if (pixels == nullptr) fail(path, ": cannot decode picture: ", stbi_failure_reason());
-  const bool alpha = stored == 2 || stored == 4, colour = stored >= 3;
-  const double bg = o.background == Background::white ? 255.0 : 0.0;
-  const int c = int(o.channels);
-  // The central square, composited and converted: [side, side, c] interleaved.
+  // Decoded by the hardened reader (gan/picture.h: libpng, libjpeg-turbo, a pixel budget before
+  // decoding), transparency composited onto the background, converted to the model's channels.
+  const Picture picture = read_picture(path, o.channels, PictureLimits{}, o.background == Background::white ? 255 : 0);
+  const int w = int(picture.width), h = int(picture.height), c = int(o.channels);
+  // The central square: [side, side, c] interleaved.
   const int side = std::min(w, h), top = (h - side) / 2, left = (w - side) / 2;
   std::vector<uint8_t> square(size_t(side) * size_t(side) * size_t(c));
-  for (int y = 0; y < side; ++y) {
-    const stbi_uc* row = pixels.get() + (size_t(top + y) * size_t(w) + size_t(left)) * size_t(stored);
-    for (int x = 0; x < side; ++x) {
-      const stbi_uc* p = row + size_t(x) * size_t(stored);
-      double rgb[3] = {double(p[0]), double(colour ? p[1] : p[0]), double(colour ? p[2] : p[0])};
-      if (alpha) {
-        const double a = double(p[stored - 1]) / 255.0;
-        for (double& v : rgb) v = a * v + (1.0 - a) * bg;
-      }
-      uint8_t* q = square.data() + (size_t(y) * size_t(side) + size_t(x)) * size_t(c);
-      if (c == 3) {
-        for (int k = 0; k < 3; ++k) q[k] = uint8_t(std::lround(rgb[k]));
-      } else {  // ITU-R 601 luma, as stb's own conversion
-        q[0] = uint8_t(std::lround(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]));
-      }
-    }
-  }
+  for (int y = 0; y < side; ++y)
+    std::copy_n(picture.pixels.data() + (size_t(top + y) * size_t(w) + size_t(left)) * size_t(c), size_t(side) * size_t(c),
+                square.data() + size_t(y) * size_t(side) * size_t(c));
   const int s = int(o.size);
   std::vector<uint8_t> resized;
   const uint8_t* src = square.data();
@@ -123,7 +102,7 @@ bool load_picture(const std::string& path, const FolderOptions& o, uint8_t* out)
   }
   for (int ch = 0; ch < c; ++ch)  // interleaved -> planes
     for (int i = 0; i < s * s; ++i) out[size_t(ch) * size_t(s) * size_t(s) + size_t(i)] = src[size_t(i) * size_t(c) + size_t(ch)];
-  return colour;
+  return picture.colour;
 }
 
 PictureStore::PictureStore(std::vector<std::string> files, FolderOptions options, std::vector<uint8_t> bytes)
@@ -171,16 +150,16 @@ FolderData read_folder(const std::string& dir, const FolderOptions& o) {
       files.insert(files.end(), in_class.begin(), in_class.end());
       labels.insert(labels.end(), in_class.size(), int64_t(d.class_names.size() - 1));
     }
-    DUEL_CHECK(!files.empty(), dir, ": no class sub-folders with pictures (.png, .jpg, .jpeg, .bmp); --conditional "
+    DUEL_CHECK(!files.empty(), dir, ": no class sub-folders with pictures (.png, .jpg, .jpeg); --conditional "
                "takes each first-level sub-folder as a class");
   } else {
     files = pictures_under(dir);
-    DUEL_CHECK(!files.empty(), dir, ": no pictures (.png, .jpg, .jpeg, .bmp) in this folder or below it");
+    DUEL_CHECK(!files.empty(), dir, ": no pictures (.png, .jpg, .jpeg) in this folder or below it");
   }
   d.files = int64_t(files.size());
 
   const int64_t per = o.channels * o.size * o.size;
-  const int64_t budget = o.memory_budget >= 0 ? o.memory_budget : machine_memory_bytes() / 4;
+  const int64_t budget = o.memory_budget >= 0 ? o.memory_budget : int64_t(cpu_memory_bytes() / 4);
   // Whether all of them would fit is known before decoding; the usable ones never need more.
   const bool keep = double(per) * double(files.size()) <= double(budget);
   std::vector<uint8_t> bytes, scratch(static_cast<size_t>(per));
@@ -201,7 +180,7 @@ FolderData read_folder(const std::string& dir, const FolderOptions& o) {
     }
     progress.update(int64_t(i + 1), d.files, d.skipped);
   }
-  DUEL_CHECK(!kept.empty(), dir, ": none of its ", d.files, " pictures could be decoded; first: ", d.first_skipped[0]);
+  DUEL_CHECK(!kept.empty(), dir, ": none of its ", d.files, " picture files could be used; first: ", d.first_skipped[0]);
   if (!d.labels.empty()) {
     // A class whose every picture was skipped: labels stay the sub-folders' order, so name it.
     std::vector<int64_t> per_class(d.class_names.size(), 0);

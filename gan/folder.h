@@ -1,10 +1,11 @@
 // Folders of your own pictures as training data, at any scale.
 //
-// read_folder indexes DIR recursively (PNG, JPEG, BMP by name, any case; sorted by path),
-// decoding every picture once: transparent pixels composited onto a background, converted to
-// the model's channels, the central square resized to the model's size (torchvision's
-// Resize + CenterCrop, up to the filter). A file that cannot be decoded is skipped and counted,
-// never the end of the run. The decoded pictures are kept as bytes (a quarter of float32's
+// read_folder indexes DIR recursively (picture files by name, any case: .png .jpg .jpeg, and
+// .bmp .gif .webp, which are counted and skipped; sorted by path), decoding every picture once
+// with read_picture (gan/picture.h: PNG and JPEG, hardened for untrusted files): transparent
+// pixels composited onto a background, converted to the model's channels, the central square
+// resized to the model's size (torchvision's Resize + CenterCrop, up to the filter). A file that
+// cannot be used is skipped and counted, never the end of the run. The decoded pictures are kept as bytes (a quarter of float32's
 // memory) when they fit the memory budget; otherwise only the file list is kept and pictures are
 // decoded again when a batch needs them (PictureStore::streaming; the batch loader does that on
 // a background thread). Decoding is deterministic, so both give the same batches for a seed.
@@ -32,9 +33,9 @@ struct FolderOptions {
   bool progress = true;                 // the indexing line on stderr (when it is a terminal)
 };
 
-// The one function that decodes a picture file (the place to swap the decoder): `path` into
-// out [channels, size, size] bytes (planes, as the model's tensors), as described above.
-// Returns whether the file holds colour. Throws duel::Error "<path>: <reason>".
+// One picture file, through read_picture: `path` into out [channels, size, size] bytes (planes,
+// as the model's tensors), as described above. Returns whether the file holds colour. Throws
+// duel::Error "<path>: <reason>".
 bool load_picture(const std::string& path, const FolderOptions& options, uint8_t* out);
 
 // The pictures of a folder: in memory as bytes, or streamed from their files.
@@ -71,7 +72,5 @@ struct FolderData {
 // pictures), or none of them decodable (with the first reasons).
 FolderData read_folder(const std::string& dir, const FolderOptions& options);
 
-// Physical memory of this machine in bytes (0 when unknown).
-int64_t machine_memory_bytes();
 
 }  // namespace duel::gan

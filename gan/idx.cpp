@@ -112,9 +112,10 @@ void check_data_size(const IdxArray& a, const std::string& source) {
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path) {
-  GzReader in(path);
+namespace {
 
+// The magic bytes and sizes, checked as read_idx promises; leaves `in` at the first data byte.
+std::vector<int64_t> read_header(GzReader& in, const std::string& path, uint64_t* count_out) {
   uint8_t magic[4];
   const size_t magic_got = in.read(magic, sizeof magic);
   if (magic_got < sizeof magic) {
@@ -141,18 +142,35 @@ IdxArray read_idx(const std::string& path) {
     fail(path, ": file ends inside the IDX header (", 4 + sizes_got, " of ", 4 + header_rest,
          " bytes)");
   }
-  IdxArray a;
-  for (int d = 0; d < ndim; ++d) a.dims.push_back(read_u32_be(size_bytes + 4 * d));
+  std::vector<int64_t> dims;
+  for (int d = 0; d < ndim; ++d) dims.push_back(read_u32_be(size_bytes + 4 * d));
   uint64_t count = 1;
-  for (size_t d = 0; d < a.dims.size(); ++d) {
-    if (a.dims[d] == 0) fail(path, ": IDX dimension ", d, " of ", shape_str(a.dims), " is 0");
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 0) fail(path, ": IDX dimension ", d, " of ", shape_str(dims), " is 0");
     // Each size is below 2^32 and count stays at most 2^31, so this cannot overflow.
-    count *= uint64_t(a.dims[d]);
+    count *= uint64_t(dims[d]);
     if (count > kMaxElements) {
-      fail(path, ": IDX sizes ", shape_str(a.dims),
+      fail(path, ": IDX sizes ", shape_str(dims),
            " hold more than 2^31 elements (corrupt header?)");
     }
   }
+  *count_out = count;
+  return dims;
+}
+
+}  // namespace
+
+std::vector<int64_t> read_idx_dims(const std::string& path) {
+  GzReader in(path);
+  uint64_t count = 0;
+  return read_header(in, path, &count);
+}
+
+IdxArray read_idx(const std::string& path) {
+  GzReader in(path);
+  IdxArray a;
+  uint64_t count = 0;
+  a.dims = read_header(in, path, &count);
 
   while (a.data.size() < count) {
     const size_t before = a.data.size();

@@ -26,6 +26,10 @@ struct IdxArray {
 // that do not start another gzip stream.
 IdxArray read_idx(const std::string& path);
 
+// Only the header: the sizes, checked as read_idx checks them, without reading the data (so a
+// caller can hold them against a memory budget first).
+std::vector<int64_t> read_idx_dims(const std::string& path);
+
 // images [N, rows, cols] -> f32 tensor [N, 1, rows, cols] scaled to [-1, 1] (x / 127.5 - 1).
 // Throws naming `source` (usually the file name) for any other shape.
 Tensor idx_images_to_tensor(const IdxArray& a, const std::string& source);

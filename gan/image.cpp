@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <span>
-#include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
 #include <unistd.h>
@@ -17,13 +16,14 @@
 #include <system_error>
 #include <vector>
 
+#include "core/cpu_allocator.h"
 #include "core/error.h"
+#include "core/ops.h"
 #include "nn/atomic_file.h"
 
 namespace duel::gan {
 namespace fs = std::filesystem;
 namespace {
-
 
 // stb_image_write builds the whole PNG in one int-indexed buffer of (width * channels + 1)
 // bytes per row; doubles keep this check itself from overflowing.
@@ -37,34 +37,6 @@ uint8_t to_byte(double v) {
   if (!(v > -1.0)) return 0;
   if (v >= 1.0) return 255;
   return static_cast<uint8_t>(std::lround((v + 1.0) * 127.5));
-}
-
-bool has_image_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-}
-
-// The folder's image files, sorted by name. Anything with an image extension that is not a
-// folder is kept, so a broken link or unreadable file is reported by the decoder, not skipped.
-std::vector<fs::path> image_files(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    fail(dir, ": not a directory", ec ? str_cat(" (", ec.message(), ")") : std::string());
-  }
-  std::vector<fs::path> files;
-  fs::directory_iterator it(dir, ec);
-  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    std::error_code type_ec;
-    if (has_image_extension(it->path()) && !it->is_directory(type_ec)) files.push_back(it->path());
-  }
-  if (ec) fail(dir, ": cannot list the folder: ", ec.message());
-  if (files.empty()) fail(dir, ": no images (.png, .jpg, .jpeg, .bmp) in this folder");
-  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
-    return a.filename().string() < b.filename().string();
-  });
-  return files;
 }
 
 }  // namespace
@@ -89,6 +61,26 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t width, in
     fail(path, ": write_png: stb_image_write could not encode the PNG (out of memory?)");
   }
   write_file_atomic(path, std::as_bytes(std::span<const uint8_t>(png)));
+}
+
+void write_picture(const std::string& path, const uint8_t* pixels, int64_t width, int64_t height,
+                   int64_t channels) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  if (ext == ".png") return write_png(path, pixels, width, height, channels);
+  DUEL_CHECK(ext == ".jpg" || ext == ".jpeg", path, ": pictures are written as PNG (.png) or JPEG (.jpg, .jpeg)");
+  DUEL_CHECK(channels == 1 || channels == 3, path, ": write_picture: channels must be 1 or 3, got ", channels);
+  DUEL_CHECK(fits_png(double(width), double(height), double(channels)) && width <= 65535 && height <= 65535, path,
+             ": ", width, " x ", height, " pixels is empty or too large for a JPEG");
+  std::vector<uint8_t> jpeg;
+  const auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(context);
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    out->insert(out->end(), bytes, bytes + size);
+  };
+  if (stbi_write_jpg_to_func(append, &jpeg, int(width), int(height), int(channels), pixels, 95) == 0)
+    fail(path, ": stb_image_write could not encode the JPEG");
+  write_file_atomic(path, std::as_bytes(std::span<const uint8_t>(jpeg)));
 }
 
 void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow,
@@ -131,54 +123,7 @@ void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow
       }
     }
   });
-  write_png(path, grid.data(), grid_w, grid_h, c);
-}
-
-Tensor read_image_folder(const std::string& dir, int64_t channels, int64_t size) {
-  DUEL_CHECK(channels == 1 || channels == 3, dir,
-             ": read_image_folder: channels must be 1 (gray) or 3 (RGB), got ", channels);
-  // stb_image_resize indexes its output with int.
-  const int64_t max_size = int64_t(std::sqrt(double(INT_MAX / channels)));
-  DUEL_CHECK(size >= 1 && size <= max_size, dir, ": read_image_folder: size must be in [1, ",
-             max_size, "] for ", channels, " channels, got ", size);
-  const std::vector<fs::path> files = image_files(dir);
-
-  const int c = int(channels), s = int(size);
-  Tensor out = empty({int64_t(files.size()), channels, size, size}, DType::f32);
-  float* dst = out.data<float>();
-  std::vector<uint8_t> resized(size_t(s) * size_t(s) * size_t(c));
-  for (const fs::path& file : files) {
-    int w = 0, h = 0, channels_in_file = 0;
-    // stb converts to the requested channel count itself (gray = its luma weights).
-    std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
-        stbi_load(file.c_str(), &w, &h, &channels_in_file, c), stbi_image_free);
-    if (pixels == nullptr) fail(file.string(), ": cannot decode image: ", stbi_failure_reason());
-
-    // The central square, addressed in place: row stride of the whole image.
-    const int side = std::min(w, h);
-    const size_t image_stride = size_t(w) * size_t(c);
-    const uint8_t* src = pixels.get() + size_t((h - side) / 2) * image_stride +
-                         size_t((w - side) / 2) * size_t(c);
-    size_t src_stride = image_stride;
-    if (side != s) {
-      if (stbir_resize_uint8(src, side, side, int(image_stride), resized.data(), s, s, s * c, c) ==
-          0) {
-        fail(file.string(), ": cannot resize ", side, " x ", side, " to ", s, " x ", s,
-             " (out of memory?)");
-      }
-      src = resized.data();
-      src_stride = size_t(s) * size_t(c);
-    }
-    // HWC bytes -> CHW floats in [-1, 1]
-    for (int ch = 0; ch < c; ++ch) {
-      for (int y = 0; y < s; ++y) {
-        for (int x = 0; x < s; ++x) {
-          *dst++ = float(src[y * src_stride + size_t(x * c + ch)]) / 127.5f - 1.0f;
-        }
-      }
-    }
-  }
-  return out;
+  write_picture(path, grid.data(), grid_w, grid_h, c);
 }
 
 }  // namespace duel::gan

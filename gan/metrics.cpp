@@ -9,6 +9,7 @@
 
 #include "core/autograd.h"
 #include "core/philox.h"
+#include "kernels/cpu/gemm.h"  // the thread-count-independent GEMM: metrics are reproducible too
 
 namespace duel::gan {
 
@@ -41,7 +42,9 @@ Moments moments(const FeatureSet& s) {
   const ConstMap x(s.features.data(), s.n, s.dim);
   const Eigen::RowVectorXd mu = x.colwise().mean();
   const MatrixRM centred = x.rowwise() - mu;
-  const MatrixRM cov = (centred.transpose() * centred) / double(s.n - 1);
+  MatrixRM cov(s.dim, s.dim);
+  kernels::cpu::gemm(cov.data(), centred.data(), centred.data(), s.dim, s.dim, s.n, true, false);
+  cov /= double(s.n - 1);
   Moments m;
   m.dim = s.dim;
   m.mean.assign(mu.data(), mu.data() + s.dim);
@@ -64,7 +67,6 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& a) {
 double frechet_distance(const Moments& a, const Moments& b) {
   DUEL_CHECK(a.dim == b.dim && a.dim > 0, "frechet_distance: feature sizes differ");
   const int64_t d = a.dim;
-  const Eigen::Map<const Eigen::VectorXd> mu_a(a.mean.data(), d), mu_b(b.mean.data(), d);
   const Eigen::MatrixXd sa = ConstMap(a.cov.data(), d, d), sb = ConstMap(b.cov.data(), d, d);
   // tr((sa^1/2 sb sa^1/2)^1/2) = tr((sa sb)^1/2), with a symmetric PSD matrix to take it from.
   const Eigen::MatrixXd root_a = sqrt_psd(sa);
@@ -72,7 +74,9 @@ double frechet_distance(const Moments& a, const Moments& b) {
   m = 0.5 * (m + m.transpose());  // symmetric up to rounding; make it exactly so
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(m, Eigen::EigenvaluesOnly);
   const double tr_covmean = es.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
-  return (mu_a - mu_b).squaredNorm() + sa.trace() + sb.trace() - 2.0 * tr_covmean;
+  double mean_term = 0;  // ||mu_a - mu_b||^2 in index order (the means are plain std::vectors)
+  for (int64_t i = 0; i < d; ++i) mean_term += (a.mean[size_t(i)] - b.mean[size_t(i)]) * (a.mean[size_t(i)] - b.mean[size_t(i)]);
+  return mean_term + sa.trace() + sb.trace() - 2.0 * tr_covmean;
 }
 
 Kid kernel_inception_distance(const FeatureSet& real, const FeatureSet& fake, int64_t subsets, int64_t subset_size,
@@ -95,7 +99,9 @@ Kid kernel_inception_distance(const FeatureSet& real, const FeatureSet& fake, in
   for (int64_t s = 0; s < subsets; ++s) {
     const MatrixRM xr = subset(real, uint64_t(2 * s)), xf = subset(fake, uint64_t(2 * s + 1));
     auto kernel = [&](const MatrixRM& a, const MatrixRM& b) {
-      MatrixRM k = (a * b.transpose()) / double(d);
+      MatrixRM k(a.rows(), b.rows());
+      kernels::cpu::gemm(k.data(), a.data(), b.data(), a.rows(), b.rows(), d, false, true);
+      k /= double(d);
       return MatrixRM(k.array().unaryExpr([](double v) { return (v + 1.0) * (v + 1.0) * (v + 1.0); }));
     };
     const MatrixRM kxx = kernel(xr, xr), kyy = kernel(xf, xf), kxy = kernel(xr, xf);
@@ -117,12 +123,25 @@ Kid kernel_inception_distance(const FeatureSet& real, const FeatureSet& fake, in
 
 namespace {
 
+// ||row||^2 of each row, summed left to right: Eigen's vectorised squaredNorm would pick its
+// summation order from the row's address, and features live in plain std::vectors.
+Eigen::VectorXd row_norms2(const ConstMap& a) {
+  Eigen::VectorXd out(a.rows());
+  for (Eigen::Index i = 0; i < a.rows(); ++i) {
+    double s = 0;
+    for (Eigen::Index j = 0; j < a.cols(); ++j) s += a(i, j) * a(i, j);
+    out(i) = s;
+  }
+  return out;
+}
+
 // Squared distances between all rows of a [n, d] and b [m, d], as ||a||^2 + ||b||^2 - 2 a.b, into
 // `out` (resized only when its shape changes, so the blocks below reuse one buffer).
 void squared_distances(const ConstMap& a, const ConstMap& b, const Eigen::VectorXd& nb, MatrixRM& out) {
   if (out.rows() != a.rows() || out.cols() != b.rows()) out.resize(a.rows(), b.rows());
-  out.noalias() = -2.0 * a * b.transpose();
-  out.colwise() += a.rowwise().squaredNorm();
+  kernels::cpu::gemm(out.data(), a.data(), b.data(), a.rows(), b.rows(), a.cols(), false, true);
+  out *= -2.0;
+  out.colwise() += row_norms2(a);
   out.rowwise() += nb.transpose();
 }
 
@@ -131,7 +150,7 @@ constexpr int64_t kBlock = 512;  // rows at a time: 512 x n doubles of distances
 // Squared distance from each row of `x` to its k-th nearest other row.
 std::vector<double> kth_neighbour_radius2(const FeatureSet& x, int64_t k) {
   const ConstMap a(x.features.data(), x.n, x.dim);
-  const Eigen::VectorXd na = a.rowwise().squaredNorm();
+  const Eigen::VectorXd na = row_norms2(a);
   std::vector<double> radius(static_cast<size_t>(x.n)), row(static_cast<size_t>(x.n));
   MatrixRM d;
   for (int64_t start = 0; start < x.n; start += kBlock) {
@@ -150,7 +169,7 @@ std::vector<double> kth_neighbour_radius2(const FeatureSet& x, int64_t k) {
 // Fraction of `query` rows inside at least one ball (centre a row of `ref`, squared radius r2).
 double fraction_inside(const FeatureSet& query, const FeatureSet& ref, const std::vector<double>& r2) {
   const ConstMap c(ref.features.data(), ref.n, ref.dim);
-  const Eigen::VectorXd nc = c.rowwise().squaredNorm();
+  const Eigen::VectorXd nc = row_norms2(c);
   int64_t inside = 0;
   MatrixRM d;
   for (int64_t start = 0; start < query.n; start += kBlock) {

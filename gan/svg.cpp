@@ -44,18 +44,45 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return t;
 }
 
+// Tick labels a reader takes in at a glance: 25k and 1.5M rather than 2.5e+04; 1e-4 without the
+// exponent's padding.
 std::string num(double v) {
   char buf[32];
-  if (v != 0 && (std::abs(v) >= 1e5 || std::abs(v) < 1e-3)) std::snprintf(buf, sizeof buf, "%.0e", v);
-  else std::snprintf(buf, sizeof buf, "%g", v);
+  const double a = std::abs(v);
+  if (a >= 1e4 && a < 1e9) {
+    const bool mega = a >= 1e6;
+    std::snprintf(buf, sizeof buf, "%g%s", v / (mega ? 1e6 : 1e3), mega ? "M" : "k");
+  } else if (v != 0 && (a >= 1e9 || a < 1e-3)) {
+    const int e = int(std::floor(std::log10(a)));
+    std::snprintf(buf, sizeof buf, "%ge%d", std::round(v / std::pow(10.0, e) * 10) / 10, e);
+  } else {
+    std::snprintf(buf, sizeof buf, "%g", v);
+  }
   return buf;
 }
 
 }  // namespace
 
+Series moving_average(const Series& s, int window) {
+  Series out = s;
+  const int half = std::max(0, window / 2);
+  const size_t n = std::min(s.x.size(), s.y.size());
+  for (size_t i = 0; i < n; ++i) {
+    double sum = 0;
+    int count = 0;
+    const size_t lo = i >= size_t(half) ? i - size_t(half) : 0, hi = std::min(n - 1, i + size_t(half));
+    for (size_t j = lo; j <= hi; ++j)
+      if (std::isfinite(s.y[j])) sum += s.y[j], ++count;
+    out.y[i] = count > 0 ? sum / count : NAN;
+  }
+  return out;
+}
+
 std::string svg_line_chart(const std::string& title, const std::vector<Series>& series, const std::string& x_label,
                            int width, int height, bool log_y) {
-  const double left = 62, right = 14, top = 28, bottom = 40 + 16.0 * double((series.size() + 2) / 3);
+  size_t in_legend = 0;
+  for (const Series& s : series) in_legend += s.in_legend;
+  const double left = 62, right = 14, top = 28, bottom = 40 + 16.0 * double((in_legend + 2) / 3);
   const double pw = width - left - right, ph = height - top - bottom;
   auto fy = [&](double y) { return log_y ? std::log10(y) : y; };
   auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!log_y || y > 0); };
@@ -110,13 +137,18 @@ std::string svg_line_chart(const std::string& title, const std::vector<Series>& 
          << (log_y ? num(std::pow(10.0, t)) : num(t)) << "</text>";
   os << "<text x=\"" << left + pw / 2 << "\" y=\"" << top + ph + 29 << "\" text-anchor=\"middle\">" << html_escape(x_label)
      << "</text>";
+  size_t legend = 0;
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
-    os << "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"" << s.colour << "\" points=\"";
+    os << "<polyline fill=\"none\" stroke-width=\"" << s.stroke_width << "\" stroke=\"" << s.colour << "\"";
+    if (s.opacity < 1) os << " stroke-opacity=\"" << s.opacity << "\"";
+    os << " points=\"";
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
       if (usable(s.x[i], s.y[i])) os << px(s.x[i]) << "," << py(s.y[i]) << " ";
     os << "\"/>";
-    const double lx = left + double(k % 3) * pw / 3, ly = top + ph + 44 + 16.0 * double(k / 3);
+    if (!s.in_legend) continue;
+    const size_t slot = legend++;
+    const double lx = left + double(slot % 3) * pw / 3, ly = top + ph + 44 + 16.0 * double(slot / 3);
     os << "<line x1=\"" << lx << "\" x2=\"" << lx + 18 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
        << "\" stroke-width=\"2\" stroke=\"" << s.colour << "\"/><text x=\"" << lx + 22 << "\" y=\"" << ly << "\">"
        << html_escape(s.name) << "</text>";

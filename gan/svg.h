@@ -11,7 +11,14 @@ struct Series {
   std::string name;
   std::string colour;  // any SVG colour, e.g. "#1f77b4"
   std::vector<double> x, y;
+  double opacity = 1.0;       // a faint line (the raw values under a smoothed curve): 0.25
+  double stroke_width = 1.5;
+  bool in_legend = true;
 };
+
+// The centred moving average of `s` over `window` points (odd; shorter at the ends), skipping
+// non-finite values; same x.
+Series moving_average(const Series& s, int window);
 
 // A chart with axes, ticks, grid lines and a legend. Non-finite points are skipped (and with
 // log_y, points <= 0). An empty series list gives an empty frame with the title.

@@ -1,21 +1,23 @@
 #include "gan/trainer.h"
 
-#include <algorithm>
-#include <cstdint>
-#include <system_error>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
-#include <utility>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <cstring>
 #include <sstream>
+#include <system_error>
+#include <utility>
 
 #include "core/autograd.h"
 #include "core/config.h"
@@ -25,114 +27,13 @@
 #include "gan/files.h"
 #include "gan/image.h"
 #include "gan/metrics.h"
+#include "gan/metrics_log.h"
 #include "gan/swd.h"
 
 namespace duel::gan {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-// ---------------------------------------------------------------------------------------------
-// config.json
-// ---------------------------------------------------------------------------------------------
-
-std::string config_to_json(const TrainConfig& c) {
-  json j;
-  j["format"] = "duel-train-config-1";
-  j["model"] = model_name(c.model.kind);
-  j["image_size"] = c.model.image_size();
-  j["ngf"] = c.model.g_width();
-  j["ndf"] = c.model.d_width();
-  j["upsample"] = upsample_name(c.model.upsample);
-  j["critic_norm"] = critic_norm_name(c.model.critic_norm);
-  j["conditional"] = c.model.conditional;
-  j["channels"] = c.model.channels;
-  j["nz"] = c.model.nz;
-  j["num_classes"] = c.model.num_classes;
-  j["loss"] = loss_name(c.optim.loss);
-  j["lr_g"] = c.optim.lr_g;
-  j["lr_d"] = c.optim.lr_d;
-  j["beta1"] = c.optim.beta1;
-  j["beta2"] = c.optim.beta2;
-  j["n_critic"] = c.optim.n_critic;
-  j["gp_lambda"] = c.optim.gp_lambda;
-  j["clip"] = c.optim.clip;
-  j["data"] = c.data;
-  j["batch"] = c.batch;
-  j["seed"] = c.seed;
-  j["steps"] = c.steps;
-  j["log_every"] = c.log_every;
-  j["sample_every"] = c.sample_every;
-  j["checkpoint_every"] = c.checkpoint_every;
-  j["eval_every"] = c.eval_every;
-  j["eval_n"] = c.eval_n;
-  j["device"] = c.device.str();
-  j["math"] = std::string(math_mode_name(c.math));
-  j["ema"] = c.ema;
-  j["init_from"] = c.init_from;
-  j["background"] = c.background;
-  j["flip"] = c.flip;
-  j["data_memory_mb"] = c.data_memory_mb;
-  return j.dump(2) + "\n";
-}
-
-TrainConfig config_from_json(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(source, ": not valid JSON (", e.what(), ")");
-  }
-  DUEL_CHECK(j.is_object() && j.value("format", "") == "duel-train-config-1", source,
-             ": not a duel training config (format duel-train-config-1)");
-  TrainConfig c;
-  try {
-    c.model.kind = parse_model(j.at("model").get<std::string>());
-    // The family's size and widths; the named configurations fix theirs (and runs written before
-    // the family existed have none of these fields).
-    if (c.model.kind == ModelKind::dcgan) {
-      c.model.size = j.at("image_size").get<int64_t>();
-      c.model.ngf = j.at("ngf").get<int64_t>();
-      c.model.ndf = j.at("ndf").get<int64_t>();
-    }
-    c.model.upsample = parse_upsample(j.value("upsample", std::string("convT")));
-    c.model.critic_norm = parse_critic_norm(j.at("critic_norm").get<std::string>());
-    c.model.conditional = j.at("conditional").get<bool>();
-    c.model.channels = j.at("channels").get<int64_t>();
-    c.model.nz = j.at("nz").get<int64_t>();
-    c.model.num_classes = j.at("num_classes").get<int64_t>();
-    c.optim.loss = parse_loss(j.at("loss").get<std::string>());
-    c.optim.lr_g = j.at("lr_g").get<double>();
-    c.optim.lr_d = j.at("lr_d").get<double>();
-    c.optim.beta1 = j.at("beta1").get<double>();
-    c.optim.beta2 = j.at("beta2").get<double>();
-    c.optim.n_critic = j.at("n_critic").get<int64_t>();
-    c.optim.gp_lambda = j.at("gp_lambda").get<double>();
-    c.optim.clip = j.at("clip").get<double>();
-    c.data = j.at("data").get<std::string>();
-    c.batch = j.at("batch").get<int64_t>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.steps = j.at("steps").get<int64_t>();
-    c.log_every = j.at("log_every").get<int64_t>();
-    c.sample_every = j.at("sample_every").get<int64_t>();
-    c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
-    c.eval_every = j.value("eval_every", int64_t(0));
-    c.eval_n = j.value("eval_n", int64_t(2000));
-    c.device = parse_device(j.at("device").get<std::string>());
-    c.math = parse_math_mode(j.value("math", std::string("fp32")));  // runs before math modes: fp32
-    c.ema = j.value("ema", 0.0);
-    c.init_from = j.value("init_from", std::string());
-    c.background = background_name(parse_background(j.value("background", std::string("white"))));
-    c.flip = j.value("flip", false);
-    c.data_memory_mb = j.value("data_memory_mb", int64_t(-1));
-    check_model_config(c.model);
-  } catch (const json::exception& e) {
-    fail(source, ": missing or mistyped field (", e.what(), ")");
-  } catch (const Error& e) {
-    fail(source, ": ", e.what());
-  }
-  return c;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Sample grids
@@ -192,15 +93,72 @@ void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+// ----- Ctrl-C and SIGTERM ----------------------------------------------------------------------
+// The first signal asks the loop to stop after the current step and write a checkpoint; it says
+// so at once. A second one ends the process at once: the last complete checkpoint stays, since a
+// checkpoint only ever replaces the previous one whole (gan/files.h), and the partial files of
+// the interrupted write are removed at the next start. Only async-signal-safe calls here.
 
-std::string fmt9(double v) {
-  if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity");
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
+std::atomic<int> g_stop_signal{0};             // the first SIGINT / SIGTERM received, else 0
+std::atomic<int64_t> g_checkpoint_step{-1};    // the last complete checkpoint's step
+
+void say(const char* text) {
+  const ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
+  (void)ignored;
 }
+
+extern "C" void on_stop_signal(int sig) {
+  int expected = 0;
+  if (g_stop_signal.compare_exchange_strong(expected, sig)) {
+    say(sig == SIGTERM ? "\nduel train: SIGTERM: stopping after the current step and writing a checkpoint\n"
+                       : "\nduel train: stopping after the current step and writing a checkpoint (Ctrl-C again "
+                         "to stop at once)\n");
+    return;
+  }
+  char digits[24];
+  int64_t step = g_checkpoint_step.load();
+  int n = 0;
+  if (step >= 0) {
+    char rev[24];
+    do rev[n++] = char('0' + step % 10), step /= 10;
+    while (step > 0 && n < 23);
+    for (int i = 0; i < n; ++i) digits[i] = rev[n - 1 - i];
+  }
+  digits[n] = '\0';
+  say("\nduel train: stopping now; ");
+  if (n > 0) {
+    say("the last complete checkpoint (step ");
+    say(digits);
+    say(") is kept; continue with --resume\n");
+  } else {
+    say("no checkpoint was written yet\n");
+  }
+  ::_exit(sig == SIGTERM ? 143 : 130);
+}
+
+// Installs the handlers for its lifetime.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int received() const { return g_stop_signal.load(); }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
 
 std::string format_duration(double s) {
   char buf[32];
@@ -219,20 +177,25 @@ int64_t read_i64(const std::map<std::string, Tensor>& s, const std::string& name
   return it->second.data<int64_t>()[0];
 }
 
+// The first parameter or buffer of `m` holding a NaN or an infinity, or "".
+std::string first_non_finite(const nn::Module& m) {
+  for (const auto& [name, t] : m.state())
+    if (has_non_finite(t)) return name;
+  return "";
+}
+
 // Keeps the lines of metrics.jsonl up to `step` (a resumed run rewrites what came after its
-// checkpoint).
+// checkpoint). Lines of older runs with bare NaN/Infinity are kept, rewritten with null.
 void truncate_metrics(const std::string& path, int64_t step) {
   if (!fs::exists(path)) return;
   std::ifstream in(path);
   std::string line, kept;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    try {
-      if (json::parse(line).at("step").get<int64_t>() > step) break;
-    } catch (const json::exception&) {
-      break;  // a line cut by a crash ends the usable part
-    }
-    kept += line + "\n";
+    json j;
+    if (!parse_metrics_line(line, &j) || !j.contains("step") || !j["step"].is_number_integer()) break;  // cut by a crash
+    if (j["step"].get<int64_t>() > step) break;
+    kept += j.dump() + "\n";
   }
   write_text_atomic(path, kept);
 }
@@ -255,15 +218,34 @@ void start_from(Gan& gan, const std::string& dir) {
   nn::load_module(gan.D(), ckpt + "/D.safetensors", "D");
 }
 
+// Names matching write_file_atomic's temporary files: NAME.tmp.PID.N
+bool is_temporary_file(const fs::path& p) {
+  const std::string name = p.filename().string();
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at == 0) return false;
+  const std::string tail = name.substr(at + 5);
+  const size_t dot = tail.find('.');
+  auto digits = [](const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return dot != std::string::npos && digits(tail.substr(0, dot)) && digits(tail.substr(dot + 1));
+}
+
 class Run {
  public:
-  Run(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)), resume_(resume) {}
+  Run(TrainConfig cfg, bool resume, TrainOptions options)
+      : cfg_(std::move(cfg)), resume_(resume), options_(options) {}
+  ~Run();
   int go();
 
  private:
+  void check_new_run_folder() const;
   void prepare_output();
+  void clean_stale_files();
   void load_checkpoint();
   void save_checkpoint();
+  void check_finite_weights(const char* when);
+  [[noreturn]] void diverged(const std::string& what);
   void log(int64_t step, const DStats& d, const GStats& g, bool with_eval);
   void prepare_evaluation();
   std::string evaluate_now(int64_t step);
@@ -271,15 +253,17 @@ class Run {
 
   TrainConfig cfg_;
   bool resume_;
+  TrainOptions options_;
   Dataset data_;
   std::unique_ptr<Gan> gan_;
   std::unique_ptr<Gan> ema_;  // --ema: G's moving average (only its G is used)
   std::unique_ptr<GanStep> step_;
   std::unique_ptr<BatchLoader> loader_;
   Generator rng_;
-  int64_t done_ = 0, start_step_ = 0, target_ = 0;
+  int64_t done_ = 0, start_step_ = 0, target_ = 0, checkpoint_step_ = -1;
+  int lock_fd_ = -1;
   Tensor fixed_z_, fixed_labels_;
-  std::ofstream metrics_;
+  MetricsLog metrics_;
   std::chrono::steady_clock::time_point t0_, t_log_;
   int64_t images_since_log_ = 0;
   bool tty_ = false;
@@ -301,19 +285,76 @@ class Run {
   }
 };
 
+Run::~Run() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+void Run::check_new_run_folder() const {
+  const bool checkpoint = fs::exists(cfg_.out + "/checkpoint") || fs::exists(cfg_.out + "/checkpoint.old");
+  DUEL_CHECK(checkpoint || !fs::exists(cfg_.out + "/metrics.jsonl"), "train: ", cfg_.out,
+             " holds a run that was stopped before its first checkpoint; remove the folder to start again, or "
+             "choose another --out");
+  DUEL_CHECK(!checkpoint, "train: ", cfg_.out, " already holds a run; pass --resume to continue it, or choose another --out");
+}
+
 void Run::prepare_output() {
-  DUEL_CHECK(!cfg_.out.empty(), "train: --out DIR is required");
-  const std::string ckpt = cfg_.out + "/checkpoint";
-  if (!resume_) {
-    DUEL_CHECK(!fs::exists(ckpt) && !fs::exists(cfg_.out + "/metrics.jsonl"), "train: ", cfg_.out,
-               " already holds a run; pass --resume to continue it, or choose another --out");
-  }
+  if (!resume_) check_new_run_folder();
   std::error_code ec;
+  fs::create_directories(cfg_.out, ec);
+  DUEL_CHECK(!ec, "train: cannot create ", cfg_.out, ": ", ec.message());
+  // One writer per run: a second `duel train` on the same folder would interleave checkpoints.
+  const std::string lock = cfg_.out + "/.lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  DUEL_CHECK(lock_fd_ >= 0, "train: cannot create ", lock, ": ", std::strerror(errno));
+  DUEL_CHECK(::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0, "train: another duel train is writing to ", cfg_.out,
+             " (it holds ", lock, ")");
+  clean_stale_files();
   fs::create_directories(cfg_.out + "/samples", ec);
   DUEL_CHECK(!ec, "train: cannot create ", cfg_.out, "/samples: ", ec.message());
 }
 
+void Run::clean_stale_files() {
+  // What a kill or a full disk can leave: a staged checkpoint and temporary files of atomic
+  // writes. Safe to remove: this process holds the run's lock, so nobody else is writing.
+  int removed = 0;
+  std::error_code ec;
+  if (fs::exists(cfg_.out + "/checkpoint.new", ec)) removed += int(fs::remove_all(cfg_.out + "/checkpoint.new", ec) > 0);
+  recover_directory(cfg_.out + "/checkpoint");
+  for (const std::string& dir : {cfg_.out, cfg_.out + "/checkpoint", cfg_.out + "/samples"}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (is_temporary_file(e.path()) && fs::remove(e.path(), ec)) ++removed;
+  }
+  if (removed > 0)
+    std::printf("duel train: removed %d partial file(s) left in %s by an interrupted run\n", removed, cfg_.out.c_str());
+}
+
+void Run::check_finite_weights(const char* when) {
+  for (nn::Module* m : {&gan_->G(), &gan_->D()}) {
+    const std::string bad = first_non_finite(*m);
+    if (!bad.empty())
+      diverged(str_cat((m == &gan_->G() ? "G." : "D."), bad, " holds NaN or infinity ", when));
+  }
+}
+
+void Run::diverged(const std::string& what) {
+  std::fflush(stdout);
+  if (tty_) std::fputc('\n', stderr);
+  fail("train: step ", done_, ": ", what, ": training diverged (try lower --lr-d/--lr-g",
+       options_.anomaly ? "" : ", or --anomaly to name the op that made the first NaN", "); ",
+       checkpoint_step_ >= 0 ? str_cat("the checkpoint of step ", checkpoint_step_, " is kept")
+                             : std::string("no checkpoint was written"));
+}
+
 void Run::save_checkpoint() {
+  // Never replace a good checkpoint with NaNs: the weights and optimiser state are checked first.
+  check_finite_weights("before the checkpoint");
+  NamedTensors opt_state;
+  for (auto& [n, t] : step_->opt_g().state()) opt_state.emplace_back("opt_G." + n, t);
+  for (auto& [n, t] : step_->opt_d().state()) opt_state.emplace_back("opt_D." + n, t);
+  for (const auto& [n, t] : opt_state)
+    if (has_non_finite(t)) diverged(str_cat("the optimiser state ", n, " holds NaN or infinity"));
+
   const std::string stage = cfg_.out + "/checkpoint.new";
   fs::remove_all(stage);
   fs::create_directories(stage);
@@ -326,11 +367,13 @@ void Run::save_checkpoint() {
                      {"rng.offset", scalar_i64(int64_t(rng_.offset()))},
                      {"data.epoch", scalar_i64(loader_->epoch())},
                      {"data.position", scalar_i64(loader_->position())}};
-  for (auto& [n, t] : step_->opt_g().state()) state.emplace_back("opt_G." + n, t);
-  for (auto& [n, t] : step_->opt_d().state()) state.emplace_back("opt_D." + n, t);
+  state.insert(state.end(), opt_state.begin(), opt_state.end());
   save_safetensors(stage + "/train_state.safetensors", state, meta);
   write_text_atomic(stage + "/config.json", config_to_json(cfg_));
+  metrics_.sync();  // the log lines up to this checkpoint survive with it
   replace_directory(stage, cfg_.out + "/checkpoint");
+  checkpoint_step_ = done_;
+  g_checkpoint_step.store(done_);
 }
 
 void Run::load_checkpoint() {
@@ -338,11 +381,18 @@ void Run::load_checkpoint() {
   nn::load_module(gan_->G(), ckpt + "/G.safetensors", "G");
   nn::load_module(gan_->D(), ckpt + "/D.safetensors", "D");
   if (ema_) nn::load_module(ema_->G(), ckpt + "/G_ema.safetensors", "G's moving average");
+  for (nn::Module* m : {&gan_->G(), &gan_->D()}) {
+    const std::string bad = first_non_finite(*m);
+    DUEL_CHECK(bad.empty(), ckpt, "/", m == &gan_->G() ? "G" : "D", ".safetensors: ", bad,
+               " holds NaN or infinity; this checkpoint cannot be resumed");
+  }
   const std::string state_path = ckpt + "/train_state.safetensors";
   const std::map<std::string, Tensor> s = load_safetensors_map(state_path);
   done_ = read_i64(s, "step", state_path);
   DUEL_CHECK(done_ >= 0, state_path, ": negative step");
-  rng_.set_state(uint64_t(read_i64(s, "rng.seed", state_path)), uint64_t(read_i64(s, "rng.offset", state_path)));
+  const int64_t seed = read_i64(s, "rng.seed", state_path), offset = read_i64(s, "rng.offset", state_path);
+  DUEL_CHECK(seed >= 0 && offset >= 0, state_path, ": negative random-number state (seed ", seed, ", offset ", offset, ")");
+  rng_.set_state(uint64_t(seed), uint64_t(offset));
   loader_->seek(read_i64(s, "data.epoch", state_path), read_i64(s, "data.position", state_path));
   std::map<std::string, Tensor> og, od;
   for (const auto& [n, t] : s) {
@@ -351,6 +401,8 @@ void Run::load_checkpoint() {
   }
   step_->opt_g().load_state(og, state_path + " (G optimiser)");
   step_->opt_d().load_state(od, state_path + " (D optimiser)");
+  checkpoint_step_ = done_;
+  g_checkpoint_step.store(done_);
 }
 
 void Run::prepare_evaluation() {
@@ -374,13 +426,15 @@ std::string Run::evaluate_now(int64_t step) {
   const Tensor fake = generate_images(shown(), cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
   std::ostringstream os;
   const int64_t m = swd_real_.size(0);
-  os << ",\"eval_of\":\"" << (ema_ ? "G_ema" : "G") << "\"," << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
+  os << ",\"eval_of\":\"" << (ema_ ? "G_ema" : "G") << "\","
+     << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
   if (!classifier_) return os.str();
   const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
-  os << ",\"fid\":" << fmt9(r.fid) << ",\"kid\":" << fmt9(r.kid.mean) << ",\"kid_std\":" << fmt9(r.kid.std)
-     << ",\"precision\":" << fmt9(r.pr.precision) << ",\"recall\":" << fmt9(r.pr.recall)
-     << ",\"classifier_score\":" << fmt9(r.classifier_score) << ",\"class_entropy_bits\":"
-     << fmt9(r.coverage.entropy_bits) << ",\"classes_covered\":" << r.coverage.classes_covered;
+  os << ",\"fid\":" << json_number(r.fid) << ",\"kid\":" << json_number(r.kid.mean) << ",\"kid_std\":"
+     << json_number(r.kid.std) << ",\"precision\":" << json_number(r.pr.precision) << ",\"recall\":"
+     << json_number(r.pr.recall) << ",\"classifier_score\":" << json_number(r.classifier_score)
+     << ",\"class_entropy_bits\":" << json_number(r.coverage.entropy_bits)
+     << ",\"classes_covered\":" << r.coverage.classes_covered;
   return os.str();
 }
 
@@ -388,23 +442,27 @@ void Run::log(int64_t step, const DStats& d, const GStats& g, bool with_eval) {
   const auto now = std::chrono::steady_clock::now();
   const double dt = std::chrono::duration<double>(now - t_log_).count();
   const double ips = dt > 0 ? double(images_since_log_) / dt : 0.0;
-  const std::string extra = with_eval ? evaluate_now(step) : "";
-  t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
-  images_since_log_ = 0;
   const LossKind k = cfg_.optim.loss;
   last_loss_d_ = d.loss.item();
   last_loss_g_ = g.loss.item();
+  const double norm_g = global_norm(g.grads), norm_d = global_norm(d.grads);
+  const bool finite = std::isfinite(last_loss_d_) && std::isfinite(last_loss_g_);
+  const std::string extra = with_eval && finite ? evaluate_now(step) : "";
+  t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
+  images_since_log_ = 0;
   std::ostringstream os;
   os << "{\"step\":" << step << ",\"epoch\":"
-     << fmt9(double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch))
-     << ",\"loss_D\":" << fmt9(last_loss_d_) << ",\"loss_G\":" << fmt9(last_loss_g_);
-  if (d.gp.defined()) os << ",\"gp\":" << fmt9(d.gp.item());
-  os << ",\"D_x\":" << fmt9(mean_output(k, d.d_real)) << ",\"D_G_z\":" << fmt9(mean_output(k, d.d_fake))
-     << ",\"D_G_z_after\":" << fmt9(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << fmt9(global_norm(g.grads))
-     << ",\"grad_norm_D\":" << fmt9(global_norm(d.grads)) << ",\"images_per_s\":" << fmt9(ips)
-     << ",\"time_s\":" << fmt9(std::chrono::duration<double>(now - t0_).count()) << extra << "}\n";
-  metrics_ << os.str();
-  metrics_.flush();
+     << json_number(double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch))
+     << ",\"loss_D\":" << json_number(last_loss_d_) << ",\"loss_G\":" << json_number(last_loss_g_);
+  if (d.gp.defined()) os << ",\"gp\":" << json_number(d.gp.item());
+  os << ",\"D_x\":" << json_number(mean_output(k, d.d_real)) << ",\"D_G_z\":" << json_number(mean_output(k, d.d_fake))
+     << ",\"D_G_z_after\":" << json_number(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << json_number(norm_g)
+     << ",\"grad_norm_D\":" << json_number(norm_d) << ",\"images_per_s\":" << json_number(ips)
+     << ",\"time_s\":" << json_number(std::chrono::duration<double>(now - t0_).count()) << extra << "}";
+  metrics_.append(os.str());
+  if (!std::isfinite(norm_g) || !std::isfinite(norm_d))
+    diverged(str_cat(std::isfinite(norm_d) ? "G's" : "D's", " gradient norm is ",
+                     std::isfinite(norm_d) ? norm_g : norm_d));
   if (!tty_) {
     const double rate = double(step - start_step_) / std::max(1e-9, std::chrono::duration<double>(now - t0_).count());
     std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)step,
@@ -433,25 +491,30 @@ void Run::progress(int64_t step, bool force) {
 }
 
 int Run::go() {
+  // Everything that can refuse the run comes before anything is written to --out.
+  DUEL_CHECK(!cfg_.out.empty(), "train: --out DIR is required");
   cuda_backend::check_usable(cfg_.device);
+  {
+    TrainConfig check = cfg_;
+    if (check.epochs > 0 && check.steps == 0) check.steps = 1;  // steps follow from the data, below
+    validate(check, "train");
+  }
   check_math_device(cfg_.math, cfg_.device.is_cpu());
   set_math_mode(cfg_.math);
-  DUEL_CHECK(cfg_.batch > 0, "train: --batch must be positive, got ", cfg_.batch);
-  DUEL_CHECK(cfg_.ema >= 0 && cfg_.ema < 1, "train: --ema must be a decay in (0, 1), e.g. 0.999; got ", cfg_.ema);
-  DUEL_CHECK(cfg_.log_every > 0, "train: --log-every must be positive, got ", cfg_.log_every);
-  DUEL_CHECK(cfg_.sample_every >= 0 && cfg_.checkpoint_every >= 0, "train: --sample-every and "
-             "--checkpoint-every must be >= 0");
-  prepare_output();
-  DUEL_CHECK(cfg_.data_memory_mb >= -1, "train: --data-memory must be >= 0 MB, got ", cfg_.data_memory_mb);
+  if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
+  else
+    check_new_run_folder();
   DataOptions data_options;
   data_options.background = parse_background(cfg_.background);
   data_options.class_folders = cfg_.model.conditional;
-  data_options.memory_budget = cfg_.data_memory_mb >= 0 ? cfg_.data_memory_mb << 20 : -1;
+  if (cfg_.data_memory_mb >= 0) data_options.memory_budget = cfg_.data_memory_mb << 20;
   data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size(), data_options);
   for (const std::string& note : data_.notes) std::fprintf(stderr, "duel: warning: %s\n", note.c_str());
   if (cfg_.model.conditional) {
     DUEL_CHECK(data_.labels.defined(), "train: --conditional needs labelled data; ", data_.description,
                " has no labels");
+    DUEL_CHECK(!resume_ || cfg_.model.num_classes == data_.num_classes, "train: --resume: the checkpoint's model has ",
+               cfg_.model.num_classes, " classes but ", data_.description, " has ", data_.num_classes);
     cfg_.model.num_classes = data_.num_classes;
   }
   gan_ = std::make_unique<Gan>(cfg_.model);
@@ -473,16 +536,21 @@ int Run::go() {
   gan_->G().to_device(cfg_.device);
   gan_->D().to_device(cfg_.device);
   step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
+  prepare_output();
   if (resume_) load_checkpoint();
   DUEL_CHECK(done_ <= target_, "train: the checkpoint is at step ", done_, ", beyond --steps ", target_);
+  if (resume_ && done_ == target_) {
+    std::printf("duel train: nothing to do: %s is already at step %lld of %lld (give a larger --steps to train "
+                "further)\n", cfg_.out.c_str(), (long long)done_, (long long)target_);
+    return 0;
+  }
   start_step_ = done_;
   fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed).to(cfg_.device);
   fixed_labels_ = grid_labels(64, cfg_.model);
   if (fixed_labels_.defined()) fixed_labels_ = fixed_labels_.to(cfg_.device);
   const std::string metrics_path = cfg_.out + "/metrics.jsonl";
   if (resume_) truncate_metrics(metrics_path, done_);
-  metrics_.open(metrics_path, std::ios::app);
-  DUEL_CHECK(metrics_.good(), "train: cannot open ", metrics_path);
+  metrics_.open(metrics_path);
   write_text_atomic(cfg_.out + "/config.json", config_to_json(cfg_));
   if (!resume_) {
     // The first grid of a run: the first batch exactly as the networks will see it (order, flips).
@@ -506,9 +574,9 @@ int Run::go() {
     std::printf("classes (the labels of --label): %s\n", classes.c_str());
   }
   std::fflush(stdout);
-  g_interrupted.store(false);
-  auto previous = std::signal(SIGINT, on_sigint);
-  auto previous_term = std::signal(SIGTERM, on_sigint);  // kill: also checkpoint, then stop
+  g_checkpoint_step.store(checkpoint_step_);
+  const StopSignals signals;
+  const AnomalyModeGuard anomaly(options_.anomaly || anomaly_mode_enabled());
   t0_ = t_log_ = last_bar_ = std::chrono::steady_clock::now();
 
   const bool wgan_gp = cfg_.optim.loss == LossKind::wgan_gp;
@@ -537,25 +605,36 @@ int Run::go() {
     if (ema_) ema_update(ema_->G(), gan_->G(), std::min(cfg_.ema, double(1 + done_) / double(10 + done_)));
     ++done_;
     const bool last = done_ == target_;
+    const bool stop = signals.received() != 0;
     const bool eval_now = cfg_.eval_every > 0 && (done_ % cfg_.eval_every == 0 || last);
-    if (done_ % cfg_.log_every == 0 || last || eval_now) log(done_, d, g, eval_now);
-    if ((cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last) {
+    const bool log_now = done_ % cfg_.log_every == 0 || last || eval_now;
+    const bool sample_now = (cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last;
+    const bool checkpoint_now = (cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || stop;
+    // Non-finite training stops here. On the CPU the losses are checked every step (reading them
+    // is free); on a GPU at the steps that read the device anyway.
+    if (cfg_.device.is_cpu() || log_now || sample_now || checkpoint_now) {
+      const double ld = d.loss.item(), lg = g.loss.item();
+      if (!std::isfinite(ld) || !std::isfinite(lg)) {
+        log(done_, d, g, false);  // the diverged step's line (null where not finite)
+        diverged(!std::isfinite(ld) ? str_cat("loss_D is ", ld) : str_cat("loss_G is ", lg));
+      }
+      if (cfg_.device.is_cpu()) check_finite_weights("after the update");
+    }
+    if (log_now) log(done_, d, g, eval_now);
+    if (sample_now) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
       write_sample_grid(shown(), cfg_.out + name, fixed_z_, fixed_labels_);
     }
-    const bool interrupted = g_interrupted.load();
-    if ((cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || interrupted) save_checkpoint();
+    if (checkpoint_now) save_checkpoint();
     progress(done_, last);
-    if (interrupted && !last) {
+    if (stop && !last) {
       if (tty_) std::fputc('\n', stderr);
       std::printf("interrupted: checkpoint written at step %lld; continue with --resume\n", (long long)done_);
-      code = 130;
+      code = signals.received() == SIGTERM ? 143 : 130;
       break;
     }
   }
-  std::signal(SIGINT, previous);
-  std::signal(SIGTERM, previous_term);
   if (code == 0)
     std::printf("done: %lld steps in %s; samples in %s/samples, checkpoint in %s/checkpoint\n", (long long)target_,
                 format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()).c_str(),
@@ -581,12 +660,18 @@ std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig*
   const bool ema = use_ema && fs::exists(ckpt + "/G_ema.safetensors");
   nn::load_module(gan->G(), ckpt + (ema ? "/G_ema.safetensors" : "/G.safetensors"), ema ? "G's moving average" : "G");
   if (with_d) nn::load_module(gan->D(), ckpt + "/D.safetensors", "D");
+  for (nn::Module* m : {&gan->G(), &gan->D()}) {
+    if (m == &gan->D() && !with_d) continue;
+    const std::string bad = first_non_finite(*m);
+    DUEL_CHECK(bad.empty(), ckpt, "/", m == &gan->G() ? "G" : "D", ".safetensors: ", bad, " holds NaN or infinity");
+  }
   if (config) *config = c;
   if (used_ema) *used_ema = ema;
   return gan;
 }
 
-int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides) {
+int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides,
+          const TrainOptions& options) {
   if (resume) {
     DUEL_CHECK(!config.out.empty(), "train: --resume needs --out DIR");
     DUEL_CHECK(config.init_from.empty(), "train: --init-from starts a new run from another's weights; --resume "
@@ -595,15 +680,11 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
     recover_directory(ckpt);
     DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --resume: no checkpoint in ", ckpt);
     TrainConfig saved = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
-    const std::string current = config_to_json(config);
-    const json given = json::parse(current), have = json::parse(config_to_json(saved));
+    const json given = json::parse(config_to_json(config)), have = json::parse(config_to_json(saved));
     for (const auto& [flag, key] : overrides) {
-      if (key == "steps" || key == "log_every" || key == "sample_every" || key == "checkpoint_every" ||
-          key == "epochs" || key == "eval_every" || key == "eval_n" || key == "data_memory_mb")
-        continue;
-      DUEL_CHECK(!given.contains(key) || given.at(key) == have.at(key), "train: --resume: --", flag, " ",
-                 given.contains(key) ? given.at(key).dump() : "?", " differs from the checkpoint's ",
-                 have.contains(key) ? have.at(key).dump() : "?");
+      if (key == "epochs" || train_setting(key).may_change_on_resume) continue;
+      DUEL_CHECK(given.at(key) == have.at(key), "train: --resume: --", flag, " ", given.at(key).dump(),
+                 " differs from the checkpoint's ", have.at(key).dump());
     }
     for (const auto& [flag, key] : overrides) {
       if (key == "steps") saved.steps = config.steps, saved.epochs = 0;
@@ -618,7 +699,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
     saved.out = config.out;
     config = saved;
   }
-  Run run(std::move(config), resume);
+  Run run(std::move(config), resume, options);
   return run.go();
 }
 

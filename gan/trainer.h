@@ -10,51 +10,23 @@
 #include "core/config.h"
 #include "core/device.h"
 #include "gan/step.h"
+#include "gan/train_config.h"
 
 namespace duel::gan {
 
-struct TrainConfig {
-  ModelConfig model;
-  OptimConfig optim;
-  std::string data = "fashion-mnist";
-  int64_t batch = 64;
-  uint64_t seed = 0;
-  int64_t steps = 0;             // generator updates to reach (each after optim.n_critic critic updates)
-  int64_t epochs = 0;            // alternative to steps: passes over the data by the critic
-  int64_t log_every = 10;
-  int64_t sample_every = 0;      // 0: only at the end
-  int64_t checkpoint_every = 0;  // 0: only at the end
-  int64_t eval_every = 0;        // 0: never; else Frechet distance etc. every K steps (and at the end)
-  int64_t eval_n = 2000;         // generated images per evaluation
-  std::string out;
-  Device device;
-  // The GEMM kernels' math mode (core/config.h); `duel train` defaults to tf32 on cuda, fp32 on
-  // the cpu (docs/cuda.md says why).
-  MathMode math = MathMode::fp32;
-  // G's exponential moving average (gan/ema.h): 0 for none, else the decay (e.g. 0.999). The
-  // average is saved as G_ema.safetensors; grids, `duel sample` and `duel eval` use it.
-  double ema = 0;
-  // A checkpoint (run or checkpoint directory) whose G and D start this run, with fresh
-  // optimisers (the PyTorch example's --netG / --netD); empty for the DCGAN initialisation.
-  std::string init_from;
-  // Folder data (gan/folder.h): the colour under transparent pixels, mirrored copies of the real
-  // images (--flip), and the bytes of decoded pictures kept in memory before the rest is streamed
-  // from disk (MB; 0 streams every picture; -1: a quarter of this machine's memory). The budget
-  // does not change the batches.
-  std::string background = "white";
-  bool flip = false;
-  int64_t data_memory_mb = -1;
+struct TrainOptions {
+  bool anomaly = false;  // anomaly mode: the first op that makes a NaN or infinity is named
 };
 
-std::string config_to_json(const TrainConfig& c);
-// Parses config.json (as written by config_to_json); errors name `source`.
-TrainConfig config_from_json(const std::string& text, const std::string& source);
-
 // Runs (or, with resume, continues) training as configured. On resume the configuration comes
-// from DIR/checkpoint/config.json; `overrides` are the flags given on the command line, each of
-// which must agree with the saved run except steps, epochs, log_every, sample_every and
-// checkpoint_every. Returns the process exit code (130 after Ctrl-C, with a checkpoint written).
-int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides);
+// from DIR/checkpoint/config.json; `overrides` are the flags given on the command line (flag ->
+// config.json key), each of which must agree with the saved run except steps, epochs and the
+// intervals. Everything that can refuse the run is checked before anything is written.
+// Returns the process exit code: 0, or 130 after Ctrl-C / 143 after SIGTERM, with a checkpoint
+// written. Throws duel::Error when training diverges (a NaN or infinite loss, gradient norm or
+// weight), naming the step, without replacing the last good checkpoint.
+int train(TrainConfig config, bool resume, const std::map<std::string, std::string>& overrides,
+          const TrainOptions& options = {});
 
 // n images from G in evaluation mode without recording, latent vectors drawn from `seed` (and
 // labels i % classes for a conditional model), generated in batches of 500.

@@ -63,8 +63,10 @@ void write_file_atomic(const std::string& path, std::span<const std::byte> bytes
   temp.renamed = true;
 
   // The rename lives in the directory; until the directory is synced a crash may undo it.
-  std::string directory = std::filesystem::path(path).parent_path().string();
-  if (directory.empty()) directory = ".";
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  // (Built in one expression: assigning "." to a string GCC 12 had just proven empty made it warn
+  // -Wrestrict about an overlap that cannot happen.)
+  const std::string directory = parent.empty() ? std::string(".") : parent.string();
   const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) fail(path, ": cannot open directory to fsync it: ", errno_text(errno));
   // EINVAL: the filesystem cannot sync directories (some network ones); nothing more to do.

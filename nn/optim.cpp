@@ -22,6 +22,27 @@ const Tensor& need(const std::map<std::string, Tensor>& s, const std::string& na
   return it->second;
 }
 
+// Moments read from a file are held to what an optimiser can produce: finite, and for second
+// moments (running means of squares) not negative; anything else would poison every update.
+const Tensor& need_finite(const std::map<std::string, Tensor>& s, const std::string& name, const Tensor& like,
+                          const std::string& source, bool non_negative) {
+  const Tensor& t = need(s, name, like, source);
+  DUEL_CHECK(!has_non_finite(t), source, ": optimiser state '", name, "' holds NaN or infinity");
+  if (non_negative) {
+    const Tensor host = t.to(Device::cpu());
+    bool negative = false;
+    if (host.dtype() == DType::f32) {
+      const float* p = host.data<float>();
+      for (int64_t i = 0; i < host.numel(); ++i) negative = negative || p[i] < 0;
+    } else {
+      const double* p = host.data<double>();
+      for (int64_t i = 0; i < host.numel(); ++i) negative = negative || p[i] < 0;
+    }
+    DUEL_CHECK(!negative, source, ": optimiser state '", name, "' holds negative values (a mean of squares cannot)");
+  }
+  return t;
+}
+
 int64_t need_step(const std::map<std::string, Tensor>& s, const std::string& name, const std::string& source) {
   const Tensor& t = need(s, name, step_tensor(0), source);
   const int64_t v = t.data<int64_t>()[0];
@@ -88,8 +109,8 @@ NamedTensors Adam::state() const {
 void Adam::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
   for (size_t i = 0; i < params_.size(); ++i) {  // check all, then copy
     const std::string& n = params_[i].first;
-    need(s, n + ".exp_avg", m_[i], source);
-    need(s, n + ".exp_avg_sq", v_[i], source);
+    need_finite(s, n + ".exp_avg", m_[i], source, false);
+    need_finite(s, n + ".exp_avg_sq", v_[i], source, true);
     need_step(s, n + ".step", source);
   }
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -135,7 +156,7 @@ NamedTensors RMSProp::state() const {
 
 void RMSProp::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
   for (size_t i = 0; i < params_.size(); ++i) {
-    need(s, params_[i].first + ".square_avg", square_avg_[i], source);
+    need_finite(s, params_[i].first + ".square_avg", square_avg_[i], source, true);
     need_step(s, params_[i].first + ".step", source);
   }
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -178,7 +199,7 @@ NamedTensors SGD::state() const {
 
 void SGD::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (buf_[i].defined()) need(s, params_[i].first + ".momentum_buffer", buf_[i], source);
+    if (buf_[i].defined()) need_finite(s, params_[i].first + ".momentum_buffer", buf_[i], source, false);
     need_step(s, params_[i].first + ".step", source);
   }
   for (size_t i = 0; i < params_.size(); ++i) {

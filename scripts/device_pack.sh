@@ -27,9 +27,10 @@ JOBS="${JOBS:-2}"
 BUILD=build-pack
 LIMIT_MIB=32
 # The build dependencies a CUDA image lacks (scripts/setup.sh installs them here). zlib1g is the
-# runtime zlib1g-dev's libz.so points at; libstb0 and libbenchmark1debian hold the shared objects.
+# runtime zlib1g-dev's libz.so points at; libstb0, libbenchmark1debian, libpng16-16 and
+# libjpeg62-turbo hold the shared objects (libjpeg-dev is only a name for libjpeg62-turbo-dev).
 DEBS=(libeigen3-dev nlohmann-json3-dev zlib1g-dev zlib1g libstb-dev libstb0 catch2
-      libbenchmark-dev libbenchmark1debian)
+      libbenchmark-dev libbenchmark1debian libpng-dev libpng16-16 libjpeg62-turbo-dev libjpeg62-turbo)
 
 say() { echo "device_pack: $*"; }
 die() { echo "device_pack: $*" >&2; exit 1; }
@@ -49,7 +50,16 @@ save_debs() {
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq >/dev/null
-    (cd "$dir" && apt-get download -qq "${want[@]}" >/dev/null) || die "apt-get download failed for: ${want[*]}"
+    if ! (cd "$dir" && apt-get download -qq "${want[@]}" >/dev/null 2>&1); then
+      # An installed version the archive no longer has (a security update replaced it): the
+      # archive's version of that package, said aloud (same upstream release, same ABI).
+      local w
+      for w in "${want[@]}"; do
+        (cd "$dir" && apt-get download -qq "$w" >/dev/null 2>&1) && continue
+        (cd "$dir" && apt-get download -qq "${w%%=*}" >/dev/null) || die "apt-get download failed for ${w%%=*}"
+        say "note: ${w%%=*} ${w#*=} (installed) is no longer in the archive; saved $(ls "$dir" | grep "^${w%%=*}_" | head -n 1)"
+      done
+    fi
   fi
   say "saved $(ls "$dir" | wc -l) .deb files ($(du -sh "$dir" | cut -f1)) into $dir"
 }

@@ -23,6 +23,9 @@ if ! ls "$BUNDLE"/debs/*.deb >/dev/null 2>&1; then
   BUNDLE="$BUNDLE" bash scripts/device_pack.sh --debs-only
 fi
 mkdir -p "$WORK"
+# A rehearsal of a fresh device: no cached search results from an earlier configure (a library
+# found on the system before the saved packages had it would stay in the cache).
+rm -f "$WORK/build/CMakeCache.txt"
 
 # The packages whose files are hidden: every saved one but the runtime zlib, which the compiler,
 # CMake and the linker themselves load.

@@ -70,7 +70,8 @@ cmake -S . -B "$BUILD" -G "$gen" -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}" \
   || die "configure failed"
 # Every dependency must have come from the prefix.
 for var in DUEL_STB_LIBRARY DUEL_STB_INCLUDE_DIR Eigen3_DIR nlohmann_json_DIR ZLIB_LIBRARY_RELEASE \
-           ZLIB_INCLUDE_DIR Catch2_DIR benchmark_DIR; do
+           ZLIB_INCLUDE_DIR PNG_LIBRARY_RELEASE PNG_PNG_INCLUDE_DIR JPEG_LIBRARY_RELEASE JPEG_INCLUDE_DIR \
+           Catch2_DIR benchmark_DIR; do
   line=$(grep "^$var:" "$BUILD/CMakeCache.txt" || true)
   case "${line#*=}" in
     "$PREFIX"/*) ;;

@@ -98,7 +98,7 @@ TEST_CASE("duel answers bad input with one line and a non-zero exit", "[cli][err
       {"op add --in " + in, "missing --out"},
       {"gradcheck --op conv2d --all", "not both"},
       {"gradcheck --bogus", "unknown flag --bogus"},
-      {"gradcheck --cpu-path turbo", "unknown CPU kernel path"},
+      {"gradcheck --cpu-path turbo", "--cpu-path must be one of fast|reference, got 'turbo'"},
   };
   for (const Case& c : cases) {
     const Run r = run_duel(c.args);

@@ -224,7 +224,7 @@ TEST_CASE("emulated CUDA device: --math on the command line", "[cuda-emu][cli][m
   CHECK(refused.err.find("--math tf32: the CPU kernels compute in FP32 only") != std::string::npos);
   const test::Run bad = test::run_duel("bench step --model dcgan28 --batch 2 --device cuda --math fp16", "DUEL_CUDA_EMULATE=1");
   CHECK(bad.code != 0);
-  CHECK(bad.err.find("unknown math mode 'fp16'") != std::string::npos);
+  CHECK(bad.err.find("--math must be one of fp32|tf32|bf16, got 'fp16'") != std::string::npos);
   // A training step in each tensor-core mode on the emulated device.
   for (const char* m : {"tf32", "bf16"}) {
     const test::Run r = test::run_duel(std::string("bench step --model dcgan28 --loss ns --batch 2 --steps 1 --warmup 0 "

@@ -79,3 +79,23 @@ TEST_CASE("emulator: 3-D grids and blocks give every thread its own indices", "[
   for (int b = 0; b < 12; ++b)
     for (int t = 0; t < 32; ++t) CHECK(out[size_t(b * 32 + t)] == b * 1000 + t);
 }
+
+namespace {
+
+// Writes `bytes` of a local buffer: with more than a fiber's stack (64 KiB) it runs off the bottom
+// of its own stack into the guard below it (sanitizer builds) or the neighbouring fiber's stack.
+__global__ void deep_stack_kernel(int* out, int bytes) {
+  volatile char buffer[96 * 1024];
+  for (int i = bytes - 1; i >= 0; --i) buffer[i] = char(i);
+  out[threadIdx.x] = buffer[bytes / 2];
+}
+
+}  // namespace
+
+// Hidden ([.]): it crashes on purpose. ctest runs it as asan.fiber_stack_overflow in sanitizer
+// builds and expects ASan's report: the fiber stacks are announced to ASan and guarded.
+TEST_CASE("a kernel that runs off its fiber stack is caught by ASan", "[.asan-probe]") {
+  std::vector<int> out(32, 0);
+  duel::emu::launch(deep_stack_kernel, dim3(1), dim3(32), out.data(), 96 * 1024);
+  FAIL("the overflow went unnoticed");
+}

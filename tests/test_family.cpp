@@ -208,15 +208,16 @@ TEST_CASE("duel train refuses model settings that cannot work, in one line", "[f
       {base + "--model dcgan28 --image-size 32", "named configuration"},
       {base + "--model dcgan64 --ngf 32", "use --model dcgan"},
       {base + "--image-size 48", "power of two from 16 to 256, or 28"},
-      {base + "--model dcgan --ngf 0", "--ngf 0"},
-      {base + "--upsample bilinear", "convT or nearest"},
-      {base + "--ema 1.5", "--ema must be a decay in (0, 1)"},
-      {base + "--ema 0", "--ema must be a decay in (0, 1)"},
-      {base + "--nz 0", "nz must be in [1, 4096]"},
+      {base + "--model dcgan --ngf 0", "--ngf must be an integer from 1 to 4096, got '0'"},
+      {base + "--model dcgan --ngf 1024 --image-size 256", "--ngf 1024"},
+      {base + "--upsample bilinear", "--upsample must be one of convT|nearest"},
+      {base + "--ema 1.5", "--ema must be a number >= 0 and < 1, got '1.5'"},
+      {base + "--nz 0", "--nz must be an integer from 1 to 4096"},
       {"train --resume --init-from " + dir + " --out " + dir + "/a", "--init-from starts a new run"},
       {base + "--init-from " + dir + "/nothing", "no checkpoint there"},
       {"sample --checkpoint " + dir + " --n 4", "--out GRID.png or --out-dir DIR"},
-      {"sample --checkpoint " + dir + " --interpolate 1 --out x.png", "--interpolate must be between 2 and 64"},
+      {"sample --checkpoint " + dir + " --interpolate 1 --out x.png", "--interpolate must be an integer from 2 to 64"},
+      {"sample --checkpoint " + dir + " --interpolate 4 --nrow 2 --out x.png", "one walk per row"},
   };
   for (const Case& c : cases) {
     const Run r = run_duel(c.args);

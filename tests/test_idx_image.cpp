@@ -18,12 +18,16 @@
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "gan/data.h"
+#include "gan/folder.h"
 #include "gan/idx.h"
 #include "gan/image.h"
+#include "gan/picture.h"
 
 using namespace duel;
 using namespace duel::gan;
@@ -371,28 +375,51 @@ TEST_CASE("read_idx rejects a corrupt gzip stream", "[idx]") {
 
 TEST_CASE("read_idx throws, never crashes, on every truncation and bit flip of a file", "[idx]") {
   ScratchDir dir;
-  const Bytes raw = idx_bytes({3, 2, 2}, counting_bytes(12));
+  const Bytes data = counting_bytes(12);
+  const Bytes raw = idx_bytes({3, 2, 2}, data);
   write_gzip(dir.file("good.gz"), raw);
   const Bytes packed = read_raw(dir.file("good.gz"));
   for (const Bytes* good : {&raw, &packed}) {
+    const bool gz = good == &packed;
     for (size_t n = 0; n < good->size(); ++n) {
       write_raw(dir.file("cut"), Bytes(good->begin(), good->begin() + n));
       INFO("truncated to " << n << " of " << good->size() << " bytes");
       CHECK_THROWS_AS(read_idx(dir.file("cut")), Error);
     }
+    int threw = 0;
     for (size_t i = 0; i < good->size(); ++i) {
       for (uint8_t mask : {0x01, 0x10, 0x80, 0xff}) {
         Bytes flipped = *good;
         flipped[i] ^= mask;
         write_raw(dir.file("flipped"), flipped);
-        // A flip in the data bytes of a raw file, or in gzip's unchecked header fields
-        // (time, flags for extra fields, OS), can still read; all else must throw Error.
+        INFO((gz ? "gzip" : "raw") << " file, byte " << i << " ^ " << int(mask));
+        std::optional<IdxArray> read;
         try {
-          read_idx(dir.file("flipped"));
+          read = read_idx(dir.file("flipped"));
         } catch (const Error&) {
+          ++threw;
+        }
+        if (!gz) {
+          // Raw: a flip in the 16 header bytes must be refused; one in the data reads as it is.
+          if (i < 16) {
+            CHECK_FALSE(read.has_value());
+          } else {
+            REQUIRE(read.has_value());
+            CHECK(read->dims == std::vector<int64_t>{3, 2, 2});
+            CHECK(read->data == Bytes(flipped.begin() + 16, flipped.end()));
+          }
+        } else if ((i >= 4 && i <= 9) || (i == 3 && mask == 0x01)) {
+          // gzip's unchecked header fields (time, extra flags, OS; the text flag): still the same data.
+          REQUIRE(read.has_value());
+          CHECK(read->data == data);
+        } else if (read.has_value()) {
+          // Anywhere else the CRC-32 guards the data: if it reads at all, it is the original.
+          CHECK(read->dims == std::vector<int64_t>{3, 2, 2});
+          CHECK(read->data == data);
         }
       }
     }
+    CHECK(threw > int(good->size()));  // most flips are refused
   }
 }
 
@@ -585,9 +612,40 @@ TEST_CASE("save_image_grid rejects bad input, naming the path", "[image]") {
   CHECK(dir.entries().empty());
 }
 
-// ---- Image folders ---------------------------------------------------------------------------
+// ---- Image folders (gan/folder.h, through read_picture) ---------------------------------------
 
-TEST_CASE("read_image_folder reads PNG, BMP and JPEG of any size in name order", "[image]") {
+namespace {
+
+// A folder's pictures as f32 [N, C, S, S] in [-1, 1] (as a batch sees them), with what
+// read_folder reported.
+struct FolderRead {
+  Tensor images;
+  FolderData data;
+};
+
+FolderRead read_all(const std::string& dir, int64_t channels, int64_t size, int64_t budget = -1) {
+  FolderOptions o;
+  o.channels = channels;
+  o.size = size;
+  o.progress = false;
+  o.memory_budget = budget;
+  FolderRead r;
+  r.data = read_folder(dir, o);
+  const PictureStore& p = *r.data.pictures;
+  r.images = empty({p.count(), channels, size, size}, DType::f32);
+  std::vector<uint8_t> bytes(size_t(p.picture_bytes()));
+  float* dst = r.images.data<float>();
+  for (int64_t i = 0; i < p.count(); ++i) {
+    p.read(i, bytes.data());
+    for (uint8_t b : bytes) *dst++ = scaled(b);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("read_folder reads PNG and JPEG of any size in name order, skipping what it cannot use",
+          "[image]") {
   ScratchDir dir;
   const std::string root = dir.path.string();
   // Uniform pictures, so each must come back uniform whatever the crop and resize do.
@@ -600,9 +658,19 @@ TEST_CASE("read_image_folder reads PNG, BMP and JPEG of any size in name order",
   write_raw(dir.file("notes.txt"), {'h', 'i'});
   fs::create_directories(dir.path / "e.png");  // a folder, not an image
 
-  const Tensor rgb = read_image_folder(root, 3, 4);
+  const FolderRead folder = read_all(root, 3, 4);
+  const Tensor& rgb = folder.images;
+  CHECK(folder.data.files == 4);
+  CHECK(folder.data.skipped == 1);  // the BMP: only PNG and JPEG are decoded
+  REQUIRE(folder.data.first_skipped.size() == 1);
+  CHECK_THAT(folder.data.first_skipped[0], Contains("c.bmp") && Contains("only PNG and JPEG"));
+  DataOptions quiet;
+  quiet.progress = false;
+  const Dataset d = load_dataset("folder:" + root, true, 3, 4, quiet);
+  REQUIRE(d.notes.size() == 1);
+  CHECK_THAT(d.notes[0], Contains("skipped 1 of 4") && Contains("c.bmp"));
   REQUIRE(rgb.dtype() == DType::f32);
-  REQUIRE(rgb.shape() == Shape{4, 3, 4, 4});
+  REQUIRE(rgb.shape() == Shape{3, 3, 4, 4});
   const float* p = rgb.data<float>();
   CHECK(std::all_of(p, p + rgb.numel(), [](float v) { return v >= -1.0f && v <= 1.0f; }));
   // a: red (cropped 12 x 6 -> 6 x 6, resized to 4 x 4)
@@ -611,32 +679,29 @@ TEST_CASE("read_image_folder reads PNG, BMP and JPEG of any size in name order",
   CHECK(plane_is(rgb, 0, 2, -1.0f));
   // b: gray 200 becomes RGB (200, 200, 200)
   for (int c = 0; c < 3; ++c) CHECK(plane_is(rgb, 1, c, scaled(200)));
-  // c: blue, already 4 x 4
-  CHECK(plane_is(rgb, 2, 0, -1.0f));
-  CHECK(plane_is(rgb, 2, 2, 1.0f));
   // d: green, through a lossy codec
   const float jpeg_tolerance = 4 / 127.5f;
-  CHECK(plane_is(rgb, 3, 0, -1.0f, jpeg_tolerance));
-  CHECK(plane_is(rgb, 3, 1, 1.0f, jpeg_tolerance));
-  CHECK(plane_is(rgb, 3, 2, -1.0f, jpeg_tolerance));
+  CHECK(plane_is(rgb, 2, 0, -1.0f, jpeg_tolerance));
+  CHECK(plane_is(rgb, 2, 1, 1.0f, jpeg_tolerance));
+  CHECK(plane_is(rgb, 2, 2, -1.0f, jpeg_tolerance));
 }
 
-TEST_CASE("read_image_folder converts RGB to gray with stb's luma weights", "[image]") {
+TEST_CASE("read_folder converts RGB to gray with the BT.601 luma weights", "[image]") {
   ScratchDir dir;
   write_png(dir.file("1_red.png"), uniform_pixels(5, 5, {255, 0, 0}).data(), 5, 5, 3);
   write_png(dir.file("2_green.png"), uniform_pixels(5, 5, {0, 255, 0}).data(), 5, 5, 3);
   write_png(dir.file("3_blue.png"), uniform_pixels(5, 5, {0, 0, 255}).data(), 5, 5, 3);
   write_png(dir.file("4_gray.png"), uniform_pixels(5, 5, {77}).data(), 5, 5, 1);
-  const Tensor gray = read_image_folder(dir.path.string(), 1, 5);
+  const Tensor gray = read_all(dir.path.string(), 1, 5).images;
   REQUIRE(gray.shape() == Shape{4, 1, 5, 5});
-  // stb: (77 r + 150 g + 29 b) >> 8, close to ITU-R BT.601 (0.299, 0.587, 0.114)
+  // round(0.299 r + 0.587 g + 0.114 b)
   CHECK(plane_is(gray, 0, 0, scaled(76)));
-  CHECK(plane_is(gray, 1, 0, scaled(149)));
-  CHECK(plane_is(gray, 2, 0, scaled(28)));
+  CHECK(plane_is(gray, 1, 0, scaled(150)));
+  CHECK(plane_is(gray, 2, 0, scaled(29)));
   CHECK(plane_is(gray, 3, 0, scaled(77)));
 }
 
-TEST_CASE("read_image_folder crops the central square before resizing", "[image]") {
+TEST_CASE("read_folder crops the central square before resizing", "[image]") {
   ScratchDir dir;
   // 8 wide x 4 high: two white columns at each side around a black 4 x 4 centre.
   Bytes wide(8 * 4, 0);
@@ -649,17 +714,17 @@ TEST_CASE("read_image_folder crops the central square before resizing", "[image]
   for (int x = 0; x < 4; ++x) tall[size_t(x)] = tall[size_t(5 * 4 + x)] = 255;
   write_png(dir.file("b_tall.png"), tall.data(), 4, 6, 1);
 
-  const Tensor same = read_image_folder(dir.path.string(), 1, 4);  // no resize
+  const Tensor same = read_all(dir.path.string(), 1, 4).images;  // no resize
   CHECK(plane_is(same, 0, 0, -1.0f));
   CHECK(plane_is(same, 1, 0, -1.0f));
   // Resized from the cropped square only: the white border never leaks in.
-  const Tensor small = read_image_folder(dir.path.string(), 1, 2);
+  const Tensor small = read_all(dir.path.string(), 1, 2).images;
   REQUIRE(small.shape() == Shape{2, 1, 2, 2});
   CHECK(plane_is(small, 0, 0, -1.0f));
   CHECK(plane_is(small, 1, 0, -1.0f));
 }
 
-TEST_CASE("read_image_folder resizes up and down, keeping a left-to-right ramp", "[image]") {
+TEST_CASE("read_folder resizes up and down, keeping a left-to-right ramp", "[image]") {
   ScratchDir dir;
   Bytes ramp(16 * 16);
   for (int y = 0; y < 16; ++y) {
@@ -668,7 +733,7 @@ TEST_CASE("read_image_folder resizes up and down, keeping a left-to-right ramp",
   write_png(dir.file("ramp.png"), ramp.data(), 16, 16, 1);
   for (int64_t size : {4, 8, 32}) {
     INFO("size " << size);
-    const Tensor t = read_image_folder(dir.path.string(), 1, size);
+    const Tensor t = read_all(dir.path.string(), 1, size).images;
     REQUIRE(t.shape() == Shape{1, 1, size, size});
     for (int64_t y = 0; y < size; ++y) {
       for (int64_t x = 0; x + 1 < size; ++x) {
@@ -681,49 +746,170 @@ TEST_CASE("read_image_folder resizes up and down, keeping a left-to-right ramp",
   }
 }
 
-TEST_CASE("read_image_folder names a file stb cannot decode", "[image]") {
+TEST_CASE("read_folder skips and counts files it cannot decode, and names them when none is left",
+          "[image]") {
   ScratchDir dir;
   write_png(dir.file("a_good.png"), uniform_pixels(4, 4, {9}).data(), 4, 4, 1);
   write_raw(dir.file("b_bad.png"), {'n', 'o', 't', ' ', 'a', ' ', 'p', 'n', 'g'});
-  CHECK_THAT(error_of([&] { read_image_folder(dir.path.string(), 3, 4); }),
-             Contains("b_bad.png") && Contains("cannot decode image") &&
-                 Contains("unknown image type"));
-
   // A real PNG cut short.
-  fs::remove(dir.path / "b_bad.png");
   write_png(dir.file("big.png"), counting_bytes(64 * 64).data(), 64, 64, 1);
   const Bytes whole = read_raw(dir.file("big.png"));
   fs::remove(dir.path / "big.png");
   write_raw(dir.file("c_cut.png"), Bytes(whole.begin(), whole.begin() + whole.size() / 2));
-  CHECK_THAT(error_of([&] { read_image_folder(dir.path.string(), 1, 4); }),
-             Contains("c_cut.png") && Contains("cannot decode image"));
+
+  const FolderRead f = read_all(dir.path.string(), 1, 4);
+  CHECK(f.images.size(0) == 1);
+  CHECK(f.data.files == 3);
+  CHECK(f.data.skipped == 2);
+  REQUIRE(f.data.first_skipped.size() == 2);
+  CHECK_THAT(f.data.first_skipped[0], Contains("b_bad.png") && Contains("not a PNG or JPEG file"));
+  CHECK_THAT(f.data.first_skipped[1], Contains("c_cut.png") && Contains("PNG"));
+
+  fs::remove(dir.path / "a_good.png");
+  CHECK_THAT(error_of([&] { read_all(dir.path.string(), 1, 4); }),
+             Contains("none of its 2 picture files could be used") && Contains("b_bad.png"));
 }
 
-TEST_CASE("read_image_folder rejects a missing folder, a file and a folder with no images",
+TEST_CASE("read_folder rejects a missing folder, a file and a folder with no images",
           "[image]") {
   ScratchDir dir;
   const std::string missing = dir.file("missing");
-  CHECK_THAT(error_of([&] { read_image_folder(missing, 3, 8); }),
-             Contains(missing) && Contains("not a directory"));
+  CHECK_THAT(error_of([&] { read_all(missing, 3, 8); }), Contains(missing) && Contains("not a folder"));
   write_raw(dir.file("file.png"), {1});
-  CHECK_THAT(error_of([&] { read_image_folder(dir.file("file.png"), 3, 8); }),
-             Contains("file.png") && Contains("not a directory"));
+  CHECK_THAT(error_of([&] { read_all(dir.file("file.png"), 3, 8); }), Contains("file.png") && Contains("not a folder"));
 
   fs::create_directories(dir.path / "empty");
   write_raw(dir.file("empty/readme.txt"), {'x'});
   const std::string empty = dir.file("empty");
-  CHECK_THAT(error_of([&] { read_image_folder(empty, 3, 8); }),
-             Contains(empty) && Contains("no images"));
+  CHECK_THAT(error_of([&] { read_all(empty, 3, 8); }), Contains(empty) && Contains("no pictures"));
 }
 
-TEST_CASE("read_image_folder rejects bad channels and sizes", "[image]") {
+TEST_CASE("read_folder rejects bad channels and sizes, and streams a folder over the memory budget", "[image]") {
   ScratchDir dir;
   write_png(dir.file("a.png"), uniform_pixels(4, 4, {9}).data(), 4, 4, 1);
   const std::string root = dir.path.string();
-  CHECK_THAT(error_of([&] { read_image_folder(root, 2, 8); }),
-             Contains(root) && Contains("channels must be 1 (gray) or 3 (RGB), got 2"));
-  CHECK_THAT(error_of([&] { read_image_folder(root, 3, 0); }),
+  CHECK_THAT(error_of([&] { read_all(root, 2, 8); }), Contains(root) && Contains("1 or 3 channels, got 2"));
+  CHECK_THAT(error_of([&] { read_all(root, 3, 0); }),
              Contains(root) && Contains("size must be in [1, ") && Contains("got 0"));
-  CHECK_THAT(error_of([&] { read_image_folder(root, 1, int64_t(1) << 20); }),
-             Contains("size must be in"));
+  CHECK_THAT(error_of([&] { read_all(root, 1, int64_t(1) << 20); }), Contains("size must be in"));
+  // 1 picture of 3 x 64 x 64 bytes is 12 KiB: beyond a budget of 10000 bytes it is streamed.
+  const FolderRead streamed = read_all(root, 3, 64, 10000), kept = read_all(root, 3, 64, 20000);
+  CHECK(streamed.data.pictures->streaming());
+  CHECK_FALSE(kept.data.pictures->streaming());
+  CHECK(streamed.images.to_vector() == kept.images.to_vector());
+}
+
+// ---- Pictures from untrusted files: regressions of the 2026-11-30 probe ----------------------
+
+namespace {
+
+// A PNG's IHDR with new sizes and a correct CRC, so only the size checks can refuse it.
+Bytes png_with_size(Bytes png, uint32_t width, uint32_t height) {
+  // signature (8), length (4), "IHDR" (4), width (4), height (4), ...; CRC over type + data (17)
+  REQUIRE(std::string(png.begin() + 12, png.begin() + 16) == "IHDR");
+  for (int i = 0; i < 4; ++i) {
+    png[size_t(16 + i)] = uint8_t(width >> (24 - 8 * i));
+    png[size_t(20 + i)] = uint8_t(height >> (24 - 8 * i));
+  }
+  const uLong crc = crc32(0, png.data() + 12, 17);
+  for (int i = 0; i < 4; ++i) png[size_t(29 + i)] = uint8_t(crc >> (24 - 8 * i));
+  return png;
+}
+
+// A baseline JPEG whose SOF0 marker declares new sizes.
+Bytes jpeg_with_size(Bytes jpeg, uint16_t width, uint16_t height) {
+  for (size_t i = 2; i + 9 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && (jpeg[i + 1] == 0xC0 || jpeg[i + 1] == 0xC2)) {
+      jpeg[i + 5] = uint8_t(height >> 8), jpeg[i + 6] = uint8_t(height);
+      jpeg[i + 7] = uint8_t(width >> 8), jpeg[i + 8] = uint8_t(width);
+      return jpeg;
+    }
+  }
+  FAIL("no SOF marker");
+  return jpeg;
+}
+
+}  // namespace
+
+TEST_CASE("read_picture refuses declared sizes of 0 and beyond the pixel budget before decoding", "[image][hardening]") {
+  ScratchDir dir;
+  write_png(dir.file("small.png"), uniform_pixels(8, 8, {1, 2, 3}).data(), 8, 8, 3);
+  const Bytes png = read_raw(dir.file("small.png"));
+  REQUIRE(stbi_write_jpg(dir.file("small.jpg").c_str(), 8, 8, 3, uniform_pixels(8, 8, {9, 9, 9}).data(), 90) != 0);
+  const Bytes jpg = read_raw(dir.file("small.jpg"));
+  REQUIRE(jpg.size() < 2000);
+
+  // A 1.7 kB JPEG declaring 16384 x 16384 once trained on garbage; a small PNG the same.
+  write_raw(dir.file("huge.jpg"), jpeg_with_size(jpg, 16384, 16384));
+  CHECK_THAT(error_of([&] { read_picture(dir.file("huge.jpg"), 3); }),
+             Contains("huge.jpg") && Contains("16384 x 16384") && Contains("megapixels"));
+  write_raw(dir.file("huge.png"), png_with_size(png, 20000, 20000));
+  CHECK_THAT(error_of([&] { read_picture(dir.file("huge.png"), 1); }),
+             Contains("huge.png") && Contains("20000 x 20000") && Contains("megapixels"));
+  // Height 0 once reached stb_image_resize's assertion (an abort).
+  write_raw(dir.file("flat.png"), png_with_size(png, 8, 0));
+  CHECK_THAT(error_of([&] { read_picture(dir.file("flat.png"), 3); }), Contains("flat.png"));
+  write_raw(dir.file("flat.jpg"), jpeg_with_size(jpg, 8, 0));
+  CHECK_THAT(error_of([&] { read_picture(dir.file("flat.jpg"), 3); }), Contains("flat.jpg"));
+  // A smaller budget refuses an ordinary picture too.
+  PictureLimits tight;
+  tight.max_pixels = 63;
+  CHECK_THAT(error_of([&] { read_picture(dir.file("small.png"), 3, tight); }), Contains("8 x 8"));
+  // And the real ones still read.
+  const Picture p = read_picture(dir.file("small.png"), 3);
+  CHECK(p.width == 8);
+  CHECK(p.height == 8);
+  CHECK(p.pixels[0] == 1);
+  CHECK(p.pixels[2] == 3);
+}
+
+TEST_CASE("read_picture refuses BMP and other formats by content, whatever the name", "[image][hardening]") {
+  ScratchDir dir;
+  // 58 bytes of BMP header claiming a huge bitmap: once a 915 MB allocation through stb.
+  Bytes bmp(58, 0);
+  bmp[0] = 'B', bmp[1] = 'M';
+  bmp[14] = 40;                                  // BITMAPINFOHEADER
+  bmp[18] = 0xFF, bmp[19] = 0xFF, bmp[20] = 0x00;  // width 65535
+  bmp[22] = 0xFF, bmp[23] = 0x0F;                // height 4095
+  bmp[26] = 1, bmp[28] = 24;
+  write_raw(dir.file("picture.png"), bmp);       // named .png, but a BMP inside
+  CHECK_THAT(error_of([&] { read_picture(dir.file("picture.png"), 3); }),
+             Contains("picture.png") && Contains("bmp") && Contains("only PNG and JPEG"));
+  write_raw(dir.file("empty.jpg"), {});
+  CHECK_THAT(error_of([&] { read_picture(dir.file("empty.jpg"), 3); }), Contains("empty file"));
+}
+
+TEST_CASE("read_picture errors are one printable line, even from corrupt data full of control bytes",
+          "[image][hardening]") {
+  ScratchDir dir;
+  REQUIRE(stbi_write_jpg(dir.file("a.jpg").c_str(), 32, 32, 3, counting_bytes(32 * 32 * 3).data(), 90) != 0);
+  Bytes jpg = read_raw(dir.file("a.jpg"));
+  // Every truncation and a sweep of byte changes: each must decode or throw a clean Error.
+  int errors = 0, decoded = 0;
+  for (size_t cut = 0; cut < jpg.size(); cut += 7) {
+    write_raw(dir.file("cut.jpg"), Bytes(jpg.begin(), jpg.begin() + cut));
+    try {
+      read_picture(dir.file("cut.jpg"), 3);
+      ++decoded;
+    } catch (const Error& e) {
+      ++errors;
+      const std::string m = e.what();
+      CHECK(std::none_of(m.begin(), m.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }));
+    }
+  }
+  for (size_t i = 2; i < jpg.size(); i += 3) {
+    Bytes bad = jpg;
+    bad[i] ^= 0xA5;
+    write_raw(dir.file("flip.jpg"), bad);
+    try {
+      const Picture p = read_picture(dir.file("flip.jpg"), 1);
+      CHECK(p.pixels.size() == size_t(p.width * p.height));
+      ++decoded;
+    } catch (const Error& e) {
+      ++errors;
+      CHECK_THAT(std::string(e.what()), Contains("flip.jpg"));
+    }
+  }
+  CHECK(errors > 0);   // the sweep did reach the error paths
+  CHECK(decoded > 0);  // and the decodable ones
 }

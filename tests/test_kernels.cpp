@@ -8,8 +8,10 @@
 #include <limits>
 #include <vector>
 
+#include "core/config.h"
 #include "core/random.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/reference/reference.h"
 
 using namespace duel;
@@ -223,4 +225,89 @@ TEMPLATE_TEST_CASE("loss and embedding kernels: fast path matches reference", "[
   ref::embedding_backward(dw_r.data(), g.data(), idx.data(), n_idx, dim, num);
   fast::embedding_backward(dw_f.data(), g.data(), idx.data(), n_idx, dim, num);
   CHECK(rel_diff(dw_f, dw_r) < tol<T>());
+}
+
+// ---- The same bits at any thread count ------------------------------------------------------
+
+namespace {
+
+// Runs f at 1, 2 and 3 threads and returns the three outputs.
+template <class F>
+auto at_thread_counts(F f) {
+  const int before = num_threads();
+  std::vector<decltype(f())> out;
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    out.push_back(f());
+  }
+  set_num_threads(before);
+  return out;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("gemm: every split matches the reference and is bitwise the same at 1, 2 and 3 threads and "
+                   "any alignment",
+                   "[kernels][threads]", float, double) {
+  using T = TestType;
+  struct Case { int64_t m, n, k; const char* what; };
+  for (const Case& c : {Case{7, 5, 3, "tiny: one serial call"}, Case{300, 530, 40, "several tiles of C"},
+                        Case{70, 20, 5000, "few tiles, k split into chunks"},
+                        Case{257, 3, 4100, "one tile row, k split, odd sizes"}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (bool accumulate : {false, true}) {
+          INFO(c.what << ": m=" << c.m << " n=" << c.n << " k=" << c.k << " ta=" << ta << " tb=" << tb
+                      << " accumulate=" << accumulate);
+          const auto a = random_vec<T>(c.m * c.k, 30), b = random_vec<T>(c.k * c.n, 31);
+          const auto c0 = random_vec<T>(c.m * c.n, 32);
+          auto expect = poisoned<T>(c.m * c.n);
+          ref::matmul(expect.data(), a.data(), b.data(), 1, c.m, c.n, c.k, ta, tb);
+          if (accumulate)
+            for (size_t i = 0; i < expect.size(); ++i) expect[i] += c0[i];
+          // Each run also places the operands at another offset from a 64-byte boundary: the
+          // bits must not depend on the addresses either.
+          int shift = 0;
+          const auto runs = at_thread_counts([&] {
+            ++shift;
+            std::vector<T> pa(a.size() + 16), pb(b.size() + 16), pc(c0.size() + 16);
+            std::copy(a.begin(), a.end(), pa.begin() + shift);
+            std::copy(b.begin(), b.end(), pb.begin() + 2 * shift);
+            T* out = pc.data() + 3 * shift;
+            if (accumulate) std::copy(c0.begin(), c0.end(), out);
+            else std::fill(out, out + c0.size(), std::numeric_limits<T>::quiet_NaN());
+            fast::gemm(out, pa.data() + shift, pb.data() + 2 * shift, c.m, c.n, c.k, ta, tb, accumulate);
+            return std::vector<T>(out, out + c0.size());
+          });
+          CHECK(rel_diff(runs[0], expect) < tol<T>() * 4);
+          CHECK(runs[0] == runs[1]);
+          CHECK(runs[0] == runs[2]);
+        }
+  }
+}
+
+TEMPLATE_TEST_CASE("conv kernels are bitwise the same at 1, 2 and 3 threads", "[kernels][threads][conv]", float,
+                   double) {
+  using T = TestType;
+  for (const ConvShape& s : {make_conv(64, 64, 14, 14, 128, 4, 4, 2, 2, 1, 1),   // dcgan28's second critic layer
+                             make_conv(64, 1, 28, 28, 64, 4, 4, 2, 2, 1, 1),     // its first: a long k in dW
+                             make_conv(64, 128, 7, 7, 1, 7, 7, 1, 1, 0, 0),      // its last: dense
+                             make_conv(61, 16, 32, 32, 3, 3, 3, 1, 1, 1, 1)}) {  // several im2col groups
+    INFO("conv n=" << s.n << " c_in=" << s.c_in << " " << s.h << "x" << s.w << " c_out=" << s.c_out);
+    const int64_t nx = s.n * s.c_in * s.h * s.w, nw = s.c_out * s.c_in * s.kh * s.kw,
+                  ny = s.n * s.c_out * s.h_out * s.w_out;
+    const auto x = random_vec<T>(nx, 40), w = random_vec<T>(nw, 41), dy = random_vec<T>(ny, 42);
+    const auto runs = at_thread_counts([&] {
+      auto y = poisoned<T>(ny), dx = poisoned<T>(nx), dw = poisoned<T>(nw);
+      fast::conv2d_forward(y.data(), x.data(), w.data(), static_cast<const T*>(nullptr), s);
+      fast::conv2d_input_grad(dx.data(), dy.data(), w.data(), static_cast<const T*>(nullptr), s);
+      fast::conv2d_weight_grad(dw.data(), x.data(), dy.data(), s);
+      return std::vector<std::vector<T>>{y, dx, dw};
+    });
+    for (size_t i = 0; i < 3; ++i) {
+      INFO("output " << i << " (y, dx, dw)");
+      CHECK(runs[0][i] == runs[1][i]);
+      CHECK(runs[0][i] == runs[2][i]);
+    }
+  }
 }

@@ -139,7 +139,7 @@ TEST_CASE("duel eval prints JSON and refuses bad specs", "[metrics][cli]") {
     CHECK(j.contains(key));
   for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
            {"eval --fake pictures --n 100", "unknown --fake"},
-           {"eval --fake noise --n 5", "at least 10"},
+           {"eval --fake noise --n 5", "--n must be an integer from 10"},
            {"eval --fake checkpoint:/nonexistent --n 100", "no checkpoint"},
            {"eval --fake noise --n 100 --classifier /nonexistent.safetensors", "not found"}}) {
     const Run bad = run_duel(args);
@@ -271,4 +271,27 @@ TEST_CASE("training with --eval-every adds the distances to metrics.jsonl and du
   CHECK(chart.code == 0);
   CHECK(fs::exists(dir + "/c.svg"));
   CHECK(run_duel("chart --metric nothing --run a=" + dir + "/run --out " + dir + "/c.svg").code != 0);
+}
+
+TEST_CASE("duel report shows only the settings that apply, and noisy curves smoothed over the raw ones",
+          "[report]") {
+  const std::string dir = tmp_dir("report_settings");
+  for (const char* loss : {"ns", "wgan-gp"}) {
+    const std::string run = dir + "/" + loss;
+    const Run r = run_duel(std::string("train --data synthetic --batch 8 --steps 60 --log-every 1 --loss ") + loss +
+                           " --out " + run);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    REQUIRE(run_duel("report " + run).code == 0);
+    const std::string html = test::slurp(run + "/report.html");
+    CHECK(html.find("<code>--loss</code></td><td>" + std::string(loss)) != std::string::npos);
+    CHECK(html.find("<code>--lr-g</code>") != std::string::npos);
+    // The penalty's weight only for wgan-gp; clipping (wgan) and classes (conditional) never here.
+    CHECK((html.find("<code>--gp-lambda</code>") != std::string::npos) == (std::string(loss) == "wgan-gp"));
+    CHECK(html.find("<code>--clip</code>") == std::string::npos);
+    CHECK(html.find("<code>num_classes</code>") == std::string::npos);
+    // 60 logged steps: a mean over 3 drawn bold, the logged values faint behind it.
+    CHECK(html.find("losses (mean of 3 logged steps; faint: as logged)") != std::string::npos);
+    CHECK(html.find("stroke-opacity=\"0.25\"") != std::string::npos);
+  }
 }

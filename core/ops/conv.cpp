@@ -1,4 +1,4 @@
-// The convolution closure (DESIGN.md): conv2d, conv_transpose2d and conv2d_weight_grad are each
+// The convolution closure (docs/architecture.md): conv2d, conv_transpose2d and conv2d_weight_grad are each
 // other's derivatives, so three kernels per device serve forward, backward and double backward.
 //
 //   y  = conv2d(x, w)             dx = conv_transpose2d(gy, w)    dw = conv2d_weight_grad(x, gy)
@@ -25,11 +25,15 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
   return (in + 2 * pad - k) / stride + 1;
 }
 
+// Strides, paddings and kernel sizes beyond this are refused: no GAN layer comes near it, and
+// with every tensor size below 2^48 (memory) no output-size formula below can overflow int64.
+constexpr int64_t kMaxGeometry = int64_t(1) << 20;
+
 void check_geometry(const char* op, Int2 stride, Int2 padding) {
-  DUEL_CHECK(stride[0] >= 1 && stride[1] >= 1, op, ": stride must be >= 1, got (", stride[0], ", ",
-             stride[1], ")");
-  DUEL_CHECK(padding[0] >= 0 && padding[1] >= 0, op, ": padding must be >= 0, got (", padding[0],
-             ", ", padding[1], ")");
+  DUEL_CHECK(stride[0] >= 1 && stride[1] >= 1 && stride[0] <= kMaxGeometry && stride[1] <= kMaxGeometry, op,
+             ": stride must be from 1 to ", kMaxGeometry, ", got (", stride[0], ", ", stride[1], ")");
+  DUEL_CHECK(padding[0] >= 0 && padding[1] >= 0 && padding[0] <= kMaxGeometry && padding[1] <= kMaxGeometry, op,
+             ": padding must be from 0 to ", kMaxGeometry, ", got (", padding[0], ", ", padding[1], ")");
 }
 
 void check_4d(const char* op, const char* name, const Tensor& t, const char* layout) {
@@ -279,8 +283,10 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, Int2 kernel_size, I
   check_4d(op, "grad_output", gy, "[N, C_out, H_out, W_out]");
   check_compatible(op, {{"input", &x}, {"grad_output", &gy}});
   check_geometry(op, stride, padding);
-  DUEL_CHECK(kernel_size[0] >= 1 && kernel_size[1] >= 1, op, ": kernel_size must be >= 1, got (",
-             kernel_size[0], ", ", kernel_size[1], ")");
+  DUEL_CHECK(kernel_size[0] >= 1 && kernel_size[1] >= 1 && kernel_size[0] <= kMaxGeometry &&
+                 kernel_size[1] <= kMaxGeometry,
+             op, ": kernel_size must be from 1 to ", kMaxGeometry, ", got (", kernel_size[0], ", ",
+             kernel_size[1], ")");
   DUEL_CHECK(x.size(0) == gy.size(0), op, ": input ", describe(x), " and grad_output ",
              describe(gy), " have different batch sizes");
   const kernels::ConvShape s = conv_shape(x, gy.size(1), kernel_size[0], kernel_size[1], stride, padding);

@@ -26,7 +26,8 @@ Shape infer_shape(const char* op, const Shape& from, const Shape& shape) {
       infer = int(i);
     } else {
       DUEL_CHECK(s[i] >= 0, op, ": invalid size ", s[i], " in ", shape_str(shape));
-      known *= s[i];
+      DUEL_CHECK(!__builtin_mul_overflow(known, s[i], &known), op, ": shape ", shape_str(shape),
+                 " holds more than 2^63 elements");
     }
   }
   const int64_t numel = shape_numel(from);
@@ -192,8 +193,9 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   DUEL_CHECK(x.dim() > 0, op, ": cannot narrow a 0-D tensor");
   const int64_t d = wrap_dim(dim, x.dim(), op);
   const int64_t size = x.size(d);
-  if (start < 0) start += size;
-  DUEL_CHECK(start >= 0 && length >= 0 && start + length <= size, op, ": start ", start,
+  if (start < 0 && start >= -size) start += size;
+  // Written so that no sum can overflow: start + length with start near 2^63 once read outside.
+  DUEL_CHECK(start >= 0 && start <= size && length >= 0 && length <= size - start, op, ": start ", start,
              " and length ", length, " do not fit dimension ", d, " of ", describe(x));
   check_device_supported(op, x);
   Shape out_shape = x.shape();

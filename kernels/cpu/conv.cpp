@@ -1,4 +1,4 @@
-// Fast 2-D convolution family: im2col / col2im around one Eigen GEMM per group of samples.
+// Fast 2-D convolution family: im2col / col2im around one GEMM (gemm.h) per group of samples.
 //
 // For a group of g samples, col [c_in*kh*kw, g*h_out*w_out] holds in row (ci, i, j) and column
 // (sample, oh, ow) the input pixel that kernel tap (i, j) of channel ci sees at output (oh, ow)
@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 
 namespace duel::kernels::cpu {
@@ -24,8 +25,6 @@ template <class T>
 using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
 using MatMap = Eigen::Map<RowMajor<T>>;
-template <class T>
-using ConstMatMap = Eigen::Map<const RowMajor<T>>;
 
 // Elements of col buffer per group (floats: 32 MB); a group holds at least one sample.
 constexpr int64_t kColBudget = int64_t(1) << 23;
@@ -121,10 +120,9 @@ bool is_dense(const ConvShape& s) {
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s) {
   const Geometry g(s);
-  const ConstMatMap<T> W(w, s.c_out, g.rows);
   if (is_dense(s)) {
     MatMap<T> Y(y, s.n, s.c_out);
-    Y.noalias() = ConstMatMap<T>(x, s.n, g.rows) * W.transpose();
+    gemm(y, x, w, s.n, s.c_out, g.rows, false, true);  // y [n, c_out] = x [n, rows] w^T
     if (bias) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, s.c_out);
     return;
   }
@@ -134,7 +132,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
     T* col = scratch<T, ColTag>(size_t(g.rows * width));
     im2col(col, x, s, g, n0, count);
     T* out = scratch<T, GatherTag>(size_t(s.c_out * width));  // [c_out, (smp, p)]
-    MatMap<T>(out, s.c_out, width).noalias() = W * ConstMatMap<T>(col, g.rows, width);
+    gemm(out, w, col, s.c_out, width, g.rows, false, false);  // W [c_out, rows] col [rows, width]
     // Scatter the channel-major block back to [n, c_out, p], adding the bias.
 #pragma omp parallel for schedule(static) if (s.c_out * width >= kParallelGrain)
     for (int64_t co = 0; co < s.c_out; ++co)
@@ -150,11 +148,9 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
 template <class T>
 void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
   const Geometry g(s);
-  const ConstMatMap<T> W(w, s.c_out, g.rows);
   if (is_dense(s)) {
     // dx [n, c_in*h*w] = dy [n, c_out] w, plus the bias of each input channel
-    MatMap<T> DX(dx, s.n, g.rows);
-    DX.noalias() = ConstMatMap<T>(dy, s.n, s.c_out) * W;
+    gemm(dx, dy, w, s.n, g.rows, s.c_out, false, false);
     if (bias) {
       for (int64_t n = 0; n < s.n; ++n)
         for (int64_t ci = 0; ci < s.c_in; ++ci)
@@ -168,7 +164,7 @@ void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const Conv
     T* dyg = scratch<T, GatherTag>(size_t(s.c_out * width));
     gather_channels(dyg, dy, s.c_out, g.hw_out, n0, count);
     T* col = scratch<T, ColTag>(size_t(g.rows * width));
-    MatMap<T>(col, g.rows, width).noalias() = W.transpose() * ConstMatMap<T>(dyg, s.c_out, width);
+    gemm(col, w, dyg, g.rows, width, s.c_out, true, false);  // W^T dy [c_out, width]
     col2im(dx, col, bias, s, g, n0, count);
   }
 }
@@ -176,11 +172,10 @@ void conv2d_input_grad(T* dx, const T* dy, const T* w, const T* bias, const Conv
 template <class T>
 void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
   const Geometry g(s);
-  MatMap<T> DW(dw, s.c_out, g.rows);
-  if (s.n == 0) DW.setZero();
+  if (s.n == 0) std::fill(dw, dw + s.c_out * g.rows, T(0));
   if (is_dense(s) && s.n > 0) {
     // dw [c_out, c_in*h*w] = dy^T [c_out, n] x [n, c_in*h*w]
-    DW.noalias() = ConstMatMap<T>(dy, s.n, s.c_out).transpose() * ConstMatMap<T>(x, s.n, g.rows);
+    gemm(dw, dy, x, s.c_out, g.rows, s.n, true, false);
     return;
   }
   for (int64_t n0 = 0; n0 < s.n; n0 += g.group) {
@@ -190,10 +185,7 @@ void conv2d_weight_grad(T* dw, const T* x, const T* dy, const ConvShape& s) {
     im2col(col, x, s, g, n0, count);
     T* dyg = scratch<T, GatherTag>(size_t(s.c_out * width));
     gather_channels(dyg, dy, s.c_out, g.hw_out, n0, count);
-    const ConstMatMap<T> DY(dyg, s.c_out, width);
-    const ConstMatMap<T> COL(col, g.rows, width);
-    if (n0 == 0) DW.noalias() = DY * COL.transpose();
-    else DW.noalias() += DY * COL.transpose();
+    gemm(dw, dyg, col, s.c_out, g.rows, width, false, true, /*accumulate=*/n0 > 0);  // dy col^T
   }
 }
 

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 namespace duel::kernels::cpu {
@@ -32,11 +34,25 @@ double deterministic_sum(int64_t n, F f) {
 
 // A per-thread scratch buffer that grows and is reused across calls (no allocation in steady
 // state). Each call site passes its own tag type so two buffers in one kernel do not collide.
+// 64-byte aligned, like tensor storage, so no vectorised loop sees a different alignment (and
+// with it possibly a different summation order) from one run or thread to the next.
 template <class T, class Tag>
 T* scratch(size_t count) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < count) buffer.resize(count);
-  return buffer.data();
+  struct Buffer {
+    T* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  if (buffer.size < count) {
+    const size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
+    T* grown = static_cast<T*>(std::aligned_alloc(64, bytes));
+    if (grown == nullptr) throw std::bad_alloc();
+    std::free(buffer.data);
+    buffer.data = grown;
+    buffer.size = count;
+  }
+  return buffer.data;
 }
 
 }  // namespace duel::kernels::cpu

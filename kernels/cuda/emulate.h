@@ -34,6 +34,8 @@ extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cuda/emu_asan.h"
+
 namespace duel::emu {
 
 struct dim3 {
@@ -65,6 +67,9 @@ struct Fiber {
   ucontext_t context{};  // the saved context (swapcontext, elsewhere)
   ThreadState state;
   Wait wait = Wait::none;
+  const char* stack = nullptr;  // its usable stack, for ASan (emu_asan.h)
+  size_t stack_size = 0;
+  void* asan_fake = nullptr;
 };
 
 // Bytes one lane may publish to a warp collective (an mma.sync's fragments: 40 bytes).
@@ -73,6 +78,9 @@ constexpr size_t kCollectiveBytes = 64;
 struct Block {
   void* scheduler_sp = nullptr;
   ucontext_t scheduler{};
+  const void* scheduler_stack = nullptr;  // for ASan: the stack the fibers switch back to
+  size_t scheduler_stack_size = 0;
+  void* scheduler_asan_fake = nullptr;
   std::vector<Fiber> fibers;
   std::vector<uint64_t> warp_slots;  // 32 per warp
   // Two buffers per warp of 32 x kCollectiveBytes, used alternately by successive collectives,
@@ -97,11 +105,13 @@ inline void yield_at(Wait w) {
   Block& b = *block_now;
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = w;
+  asan::leaving(&f.asan_fake, b.scheduler_stack, b.scheduler_stack_size);
 #ifdef DUEL_EMU_FAST_SWITCH
   duel_emu_switch(&f.sp, b.scheduler_sp);
 #else
   swapcontext(&f.context, &b.scheduler);
 #endif
+  asan::arrived(f.asan_fake, nullptr, nullptr);
 }
 
 inline void syncthreads() { yield_at(Wait::block); }
@@ -125,6 +135,7 @@ inline void retire_async_copies(ThreadState& t, size_t keep_groups);
 
 inline void fiber_main() {
   Block& b = *block_now;
+  asan::arrived(nullptr, &b.scheduler_stack, &b.scheduler_stack_size);
   b.body();
   // Copies still in flight when a thread exits land anyway.
   current->async_groups.push_back(std::move(current->async_open));
@@ -132,6 +143,7 @@ inline void fiber_main() {
   retire_async_copies(*current, 0);
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = Wait::done;
+  asan::leaving(nullptr, b.scheduler_stack, b.scheduler_stack_size);  // this stack is done
 #ifdef DUEL_EMU_FAST_SWITCH
   duel_emu_switch(&f.sp, b.scheduler_sp);  // never resumed
   __builtin_unreachable();
@@ -142,6 +154,8 @@ inline void fiber_main() {
 // Points fiber f at the start of the kernel body on its own stack.
 inline void init_fiber(Fiber& f, Block& b, char* stack, size_t size) {
   f.wait = Wait::none;
+  f.stack = stack;
+  f.stack_size = size;
 #ifdef DUEL_EMU_FAST_SWITCH
   // The frame duel_emu_switch pops: control words, r15 r14 r13 r12 rbx rbp (zero), then the
   // return address fiber_main, placed so that rsp is 8 mod 16 on entry, as after a call.
@@ -175,11 +189,13 @@ inline void run_block(Block& b, int threads) {
       if (f.wait != Wait::none) continue;
       b.running = t;
       current = &f.state;
+      asan::leaving(&b.scheduler_asan_fake, f.stack, f.stack_size);
 #ifdef DUEL_EMU_FAST_SWITCH
       duel_emu_switch(&b.scheduler_sp, f.sp);
 #else
       swapcontext(&b.scheduler, &f.context);
 #endif
+      asan::arrived(b.scheduler_asan_fake, nullptr, nullptr);
     }
     int done = 0, at_block = 0;
     bool released = false;
@@ -221,8 +237,10 @@ void launch_shared(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_by
   static thread_local std::unique_ptr<char[]> stacks;
   static thread_local int stacks_for = 0;
   if (stacks_for < threads) {
+    if (stacks) asan::unpoison(stacks.get(), kStack * size_t(stacks_for));
     stacks.reset(new char[kStack * size_t(threads)]);
     stacks_for = threads;
+    for (int t = 0; t < threads; ++t) asan::poison_guard(stacks.get() + kStack * size_t(t));
   }
   Block b;
   b.fibers.resize(size_t(threads));
@@ -254,7 +272,7 @@ void launch_shared(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_by
           f.state.collectives = 0;
           f.state.async_open.clear();
           f.state.async_groups.clear();
-          init_fiber(f, b, stacks.get() + kStack * size_t(t), kStack);
+          init_fiber(f, b, stacks.get() + kStack * size_t(t) + asan::kGuard, kStack - asan::kGuard);
         }
         if (shared_bytes) std::memset(b.dynamic_shared, 0xff, shared_bytes);  // NaN floats
         run_block(b, threads);
