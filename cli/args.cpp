@@ -383,7 +383,9 @@ void apply_model_flags(const Args& args, gan::ModelConfig& m) {
                  args.get_int(flag, fixed), " use --model dcgan");
     }
   }
-  m.nz = args.get_int("nz", m.nz);
+  const auto& flags = args.command().flags;  // duel step takes nz from its batch file
+  if (std::any_of(flags.begin(), flags.end(), [](const Flag& f) { return f.name == "nz"; }))
+    m.nz = args.get_int("nz", m.nz);
   m.upsample = gan::parse_upsample(args.get_or("upsample", "convT"));
 }
 

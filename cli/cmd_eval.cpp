@@ -48,18 +48,28 @@ class Phases {
 };
 
 const Command kEval{"eval",
-                    "Frechet distance, KID, precision/recall (k=3), classifier score and class coverage of N\n"
-                    "pictures in the feature space of the Fashion-MNIST classifier, against its test set.",
+                    "How close N pictures are to real ones. For any pictures: the sliced Wasserstein distance on\n"
+                    "Laplacian-pyramid patches (x 1e3, per level and averaged; lower is better) against N real\n"
+                    "pictures. For 28x28 gray pictures also, in the feature space of the Fashion-MNIST classifier\n"
+                    "against its test set: Frechet distance, KID, precision/recall (k=3), classifier score and\n"
+                    "class coverage.",
                     "",
                     0,
                     0,
                     {text_flag("fake", "SPEC",
                                "what to judge (required): checkpoint:DIR, dataset:fashion-mnist:train,\n"
                                "                                      dataset:fashion-mnist:test or noise"),
+                     text_flag("real", "DATA",
+                               "the real side of the sliced Wasserstein distance: fashion-mnist, mnist,\n"
+                               "                                      idx:DIR or folder:DIR",
+                               "the checkpoint's training data, else Fashion-MNIST test"),
                      int_flag("n", "N", "pictures to judge", Range::ints(10, 1000000), "10000"),
                      int_flag("seed", "S", "latent vectors / which pictures", Range::ints(0, 9.2e18), "0"),
-                     text_flag("classifier", "FILE", "the feature network's weights", "the committed ones"),
+                     text_flag("classifier", "FILE", "the feature network's weights (28x28 gray pictures)",
+                               "the committed ones"),
+                     switch_flag("no-ema", "judge G itself, not its moving average (a checkpoint trained with --ema)"),
                      switch_flag("json", "machine-readable output")},
+                    "A checkpoint trained with --ema is judged by G's moving average unless --no-ema is given.\n"
                     "Progress goes to stderr, one line per phase."};
 
 }  // namespace

@@ -63,7 +63,8 @@ std::vector<Setting> make_settings() {
   add({"checkpoint_every", "checkpoint-every", K::integer, ints(0, kBillion), {}, "K",
        "a checkpoint every K steps (0: at the end)", true});
   add({"eval_every", "eval-every", K::integer, ints(0, kBillion), {}, "K",
-       "FID, KID, precision/recall and coverage every K steps (0: never)", true, true});
+       "the sliced Wasserstein distance (and, for 28x28 gray pictures, FID, KID,\n"
+       "                                      precision/recall and coverage) every K steps (0: never)", true, true});
   add({"eval_n", "eval-n", K::integer, ints(10, 100000), {}, "N", "generated pictures per evaluation", true, true});
   add({"device", "device", K::text, {}, {}, "DEV", "cpu, cuda or cuda:N"});
   // Older runs have no "math": they ran before the math modes, in fp32.
