@@ -314,6 +314,10 @@ TEST_CASE("a run's config.json is held to the flags' ranges, with the file and f
       {"device", "tpu", "\"device\" must be cpu, cuda or cuda:N"},
       {"data", "ftp://x", "\"data\" must be fashion-mnist"},
       {"surprise", 1, "unknown field \"surprise\""},
+      {"upsample", "bilinear", "\"upsample\" must be one of convT, nearest, got \"bilinear\""},
+      {"ema", 1.5, "\"ema\" must be a number >= 0 and < 1, got 1.5"},
+      {"background", "gray", "\"background\" must be one of white, black"},
+      {"data_memory_mb", -2, "\"data_memory_mb\" must be an integer from -1"},
   };
   for (const Case& c : cases) {
     edit_config(run, [&](nlohmann::json& j) { j[c.key] = c.value; });
