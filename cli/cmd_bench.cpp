@@ -1,5 +1,5 @@
-// duel bench step --model dcgan28|dcgan64 --loss ns|wgan-gp --batch B --device cpu|cuda [--threads T]
-//                 [--cuda-graph on|off] --json
+// duel bench step --model dcgan28|dcgan64|dcgan [--image-size S ...] --loss ns|wgan-gp --batch B
+//                 --device cpu|cuda [--threads T] [--cuda-graph on|off] --json
 //
 // Median milliseconds per training step (n_critic critic updates + one generator update) and
 // images per second, after warm-up, on synthetic data; on CUDA also the kernels one step
@@ -29,41 +29,43 @@ const Command kBench{"bench",
                      "Times whole training steps: `duel bench step`. (The kernel benchmarks are\n"
                      "build/bench/duel_bench_cpu and duel_bench_cuda.)",
                      "step", 1, 1, {}, ""};
-const Command kBenchStep{"bench step",
-                         "Median milliseconds per training step (n_critic critic updates + one generator update)\n"
-                         "and images per second, after warm-up, on synthetic data.",
-                         "",
-                         0,
-                         0,
-                         {choice_flag("model", {"dcgan28", "dcgan64"}, "the architecture", "dcgan28"),
-                          choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss", "ns"),
-                          int_flag("batch", "B", "images per critic update", Range::ints(2, 65536),
-                                   "64 for dcgan28, 128 for dcgan64"),
-                          text_flag("device", "cpu|cuda", "where the steps run", "cpu"),
-                          int_flag("threads", "T", "CPU threads (0: one per core)", Range::ints(0, 1024), "0"),
-                          int_flag("steps", "N", "timed steps", Range::ints(1, 100000), "10"),
-                          int_flag("warmup", "W", "untimed steps first", Range::ints(0, 100000), "2"),
-                          choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
-                                      "none for wgan-gp, else batchnorm"),
-                          choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
-                                      "tf32 on cuda, fp32 on the cpu, as duel train"),
-                          switch_flag("json", "machine-readable output"),
-                          choice_flag("cuda-graph", {"on", "off"},
-                                      "on cuda, time each step as one launch of a CUDA graph", "on for cuda"),
-                          switch_flag("dry-run", "emulated device only: count and record kernels, do not run them")},
-                          "The JSON adds, on cuda, kernels_per_step (kernel launches of one step, or kernel nodes of\n"
-                          "its graph) and kernels_by_name, cuda_graph (whether the timed steps were graph launches),\n"
-                          "host_ms_per_step (the host's time to queue a step) and host_syncs_per_step (its waits for\n"
-                          "the device). With a graph, the eager first step and the capture run before the W warm-up\n"
-                          "steps, so every timed step is one launch of the graph.\n"
-                          "--dry-run (emulated device only, DUEL_CUDA_EMULATE=1): kernels are counted and recorded\n"
-                          "but not run, so any batch size is quick and the times are the host's side of a step alone."};
+Command make_bench_step_command() {
+  Command c{"bench step",
+            "Median milliseconds per training step (n_critic critic updates + one generator update)\n"
+            "and images per second, after warm-up, on synthetic data.",
+            "",
+            0,
+            0,
+            model_flags(),
+            "The JSON adds, on cuda, kernels_per_step (kernel launches of one step, or kernel nodes of\n"
+            "its graph) and kernels_by_name, cuda_graph (whether the timed steps were graph launches),\n"
+            "host_ms_per_step (the host's time to queue a step) and host_syncs_per_step (its waits for\n"
+            "the device). With a graph, the eager first step and the capture run before the W warm-up\n"
+            "steps, so every timed step is one launch of the graph.\n"
+            "--dry-run (emulated device only, DUEL_CUDA_EMULATE=1): kernels are counted and recorded\n"
+            "but not run, so any batch size is quick and the times are the host's side of a step alone."};
+  for (Flag f : {choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss", "ns"),
+                 int_flag("channels", "C", "picture channels: 1 (gray) or 3 (RGB)", Range::ints(1, 3),
+            "1 for dcgan28, else 3"),
+                 int_flag("batch", "B", "images per critic update", Range::ints(2, 65536),
+            "64 for dcgan28, 128 otherwise"),
+                 text_flag("device", "cpu|cuda", "where the steps run", "cpu"),
+                 int_flag("threads", "T", "CPU threads (0: one per core)", Range::ints(0, 1024), "0"),
+                 int_flag("steps", "N", "timed steps", Range::ints(1, 100000), "10"),
+                 int_flag("warmup", "W", "untimed steps first", Range::ints(0, 100000), "2"),
+                 choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
+                             "none for wgan-gp, else batchnorm"),
+                 choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
+                             "tf32 on cuda, fp32 on the cpu, as duel train"),
+                 switch_flag("json", "machine-readable output")})
+    c.flags.push_back(f);
+  return c;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
-
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
@@ -71,6 +73,7 @@ int cmd_bench(int argc, char** argv) {
   if (sub == "-h" || sub == "--help") return print_help(kBench);
   DUEL_CHECK(sub == "step", "bench: expected `duel bench step ...`", sub.empty() ? "" : str_cat(", got '", sub.substr(0, 40), "'"),
              " (the kernel benchmarks are build/bench/duel_bench_cpu)");
+  static const Command kBenchStep = make_bench_step_command();
   const Args args(kBenchStep, argc, argv, 3);
   if (args.help()) return print_help(kBenchStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
@@ -80,9 +83,9 @@ int cmd_bench(int argc, char** argv) {
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;
-  m.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  apply_model_flags(args, m);
   m.critic_norm = gan::parse_critic_norm(args.get_or("critic-norm", loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
-  m.channels = m.kind == gan::ModelKind::dcgan28 ? 1 : 3;
+  m.channels = args.get_int("channels", m.kind == gan::ModelKind::dcgan28 ? 1 : 3);
   const int64_t batch = args.get_int("batch", m.kind == gan::ModelKind::dcgan28 ? 64 : 128);
   const int64_t steps = args.get_int("steps", 10), warmup = args.get_int("warmup", 2);
   DUEL_CHECK(batch > 1 && steps > 0 && warmup >= 0, "bench step: --batch must be > 1 and --steps > 0");
@@ -133,7 +136,8 @@ int cmd_bench(int argc, char** argv) {
   const double images_per_s = double(batch * oc.n_critic) / (med / 1e3);
   const bool graph_live = runner.graph().graph_live();
   if (args.has("json")) {
-    nlohmann::json j{{"model", gan::model_name(m.kind)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
+    nlohmann::json j{{"model", gan::model_name(m.kind)}, {"image_size", m.image_size()}, {"ngf", m.g_width()},
+                     {"ndf", m.d_width()}, {"upsample", gan::upsample_name(m.upsample)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
                      {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"n_critic", oc.n_critic},
                      {"steps", steps}, {"median_ms_per_step", med}, {"min_ms_per_step", *std::min_element(ms.begin(), ms.end())},
                      {"max_ms_per_step", *std::max_element(ms.begin(), ms.end())}, {"images_per_s", images_per_s},
@@ -155,7 +159,7 @@ int cmd_bench(int argc, char** argv) {
       std::printf("CUDA graph off: %s; ran eagerly\n", runner.graph().fallback().c_str());
     std::printf("%s %s batch %lld on %s, math %s (%d CPU threads)%s: %.2f ms per step (%lld critic update(s) + 1 "
                 "generator update), %.0f images/s (min %.2f, max %.2f ms over %lld steps)",
-                gan::model_name(m.kind).c_str(), gan::loss_name(loss).c_str(), (long long)batch,
+                gan::describe_model(m).c_str(), gan::loss_name(loss).c_str(), (long long)batch,
                 device.str().c_str(), std::string(math_mode_name(math)).c_str(), num_threads(),
                 graph_live ? ", one CUDA graph per step" : "", med, (long long)oc.n_critic, images_per_s,
                 *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()), (long long)steps);

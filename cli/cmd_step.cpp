@@ -24,28 +24,34 @@
 namespace duel::cli {
 
 namespace {
-const Command kStep{"step",
-                    "One training iteration on given weights and inputs, dumped for inspection and cross-checks.",
-                    "",
-                    0,
-                    0,
-                    {choice_flag("model", {"dcgan28", "dcgan64"}, "the architecture", "dcgan28"),
-                     choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss (required)"),
-                     choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
-                                 "none for wgan-gp, else batchnorm"),
-                     text_flag("init", "DIR", "holds G.safetensors and D.safetensors (required)"),
-                     text_flag("batch", "FILE", "real [B,C,S,S], z [B,nz,1,1] and, for wgan-gp, eps [B,1,1,1]"),
-                     text_flag("dump", "FILE", "where to write losses, gradients and weights (safetensors)"),
-                     text_flag("device", "cpu|cuda", "where the step runs", "cpu"),
-                     choice_flag("math", {"fp32", "tf32", "bf16"},
-                                 "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32"),
-                     choice_flag("cuda-graph", {"on", "off"}, "on cuda, the iteration as one captured CUDA graph",
-                                 "on for cuda")},
-                    "On cuda the iteration runs as one captured CUDA graph (its bytes are those of the eager\n"
-                    "iteration) unless --cuda-graph off."};
+Command make_step_command() {
+  Command c{"step",
+            "One training iteration on given weights and inputs, dumped for inspection and cross-checks.",
+            "",
+            0,
+            0,
+            {},
+            "The latent size and channels follow the batch file's z and real.\n"
+            "On cuda the iteration runs as one captured CUDA graph (its bytes are those of the eager\n"
+            "iteration) unless --cuda-graph off."};
+  for (const Flag& f : model_flags())
+    if (f.name != "nz") c.flags.push_back(f);
+  for (Flag f : {choice_flag("loss", {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "the loss (required)"),
+                 choice_flag("critic-norm", {"batchnorm", "none", "layernorm"}, "the critic's normalisation",
+                             "none for wgan-gp, else batchnorm"),
+                 text_flag("init", "DIR", "holds G.safetensors and D.safetensors (required)"),
+                 text_flag("batch", "FILE", "real [B,C,S,S], z [B,nz,1,1] and, for wgan-gp, eps [B,1,1,1]"),
+                 text_flag("dump", "FILE", "where to write losses, gradients and weights (safetensors)"),
+                 text_flag("device", "cpu|cuda", "where the step runs", "cpu"),
+                 choice_flag("math", {"fp32", "tf32", "bf16"},
+                             "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32")})
+    c.flags.push_back(f);
+  return c;
+}
 }  // namespace
 
 int cmd_step(int argc, char** argv) {
+  static const Command kStep = make_step_command();
   const Args args(kStep, argc, argv, 2);
   if (args.help()) return print_help(kStep);
   const Device device = parse_device(args.get_or("device", "cpu"));
@@ -71,13 +77,13 @@ int cmd_step(int argc, char** argv) {
              dtype_name(real.dtype()), " [", real.size(0), ", nz, 1, 1], got ", describe(z));
 
   gan::ModelConfig m;
-  m.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  apply_model_flags(args, m);
   m.critic_norm = gan::parse_critic_norm(
       args.get_or("critic-norm", loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
   m.channels = real.size(1);
   m.nz = z.size(1);
   DUEL_CHECK(real.size(2) == m.image_size() && real.size(3) == m.image_size(), "step: real is ", describe(real),
-             " but ", gan::model_name(m.kind), " takes ", m.image_size(), "x", m.image_size(), " images");
+             " but ", gan::describe_model(m), " takes ", m.image_size(), "x", m.image_size(), " images");
   set_math_mode(math);
   gan::Gan g(m);
   if (real.dtype() == DType::f64) {  // the dtype follows the inputs (float64 for cross-checks)

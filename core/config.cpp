@@ -59,4 +59,6 @@ int num_threads() {
 #endif
 }
 
+const char* version() { return DUEL_VERSION_STRING; }
+
 }  // namespace duel

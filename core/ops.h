@@ -97,6 +97,14 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
 Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Int2 kernel_size,
                           Int2 stride = {1, 1}, Int2 padding = {0, 0});
 
+// ----- upsampling --------------------------------------------------------------------------------
+// Nearest-neighbour upsampling by integer factors (height, width): input [N, C, H, W] ->
+// [N, C, H * sh, W * sw], output pixel (i, j) = input pixel (i / sh, j / sw)
+// (F.interpolate(input, scale_factor=..., mode="nearest")).
+Tensor upsample_nearest2d(const Tensor& input, Int2 scale_factor);
+// Its derivative as a differentiable op: each sh x sw block of grad_output summed, [N, C, H, W].
+Tensor upsample_nearest2d_backward(const Tensor& grad_output, Int2 scale_factor);
+
 // ----- normalisation ----------------------------------------------------------------------------
 // input [N, C] or [N, C, *]. Training: normalises with the batch statistics and, if running
 // stats are given, updates them in place (momentum; unbiased variance, as PyTorch). Eval:

@@ -25,11 +25,13 @@
 #include "core/config.h"
 #include "core/cuda_backend.h"
 #include "gan/data.h"
+#include "gan/ema.h"
 #include "gan/files.h"
 #include "gan/image.h"
 #include "gan/metrics.h"
 #include "gan/metrics_log.h"
 #include "gan/step_graph.h"
+#include "gan/swd.h"
 
 namespace duel::gan {
 
@@ -201,6 +203,24 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_text_atomic(path, kept);
 }
 
+// The model fields of a configuration that decide its state's names and shapes, as one line.
+std::string model_signature(const ModelConfig& m) {
+  return str_cat(describe_model(m), ", ", m.channels, " channel(s), nz ", m.nz, ", critic norm ",
+                 critic_norm_name(m.critic_norm), m.conditional ? str_cat(", ", m.num_classes, " classes") : "");
+}
+
+// --init-from: G and D from another run's checkpoint (built with the same architecture).
+void start_from(Gan& gan, const std::string& dir) {
+  const std::string ckpt = checkpoint_dir(dir);
+  DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --init-from ", dir, ": no checkpoint there (expected "
+             "config.json, G.safetensors and D.safetensors in it or in its checkpoint/)");
+  const TrainConfig source = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
+  const std::string have = model_signature(source.model), want = model_signature(gan.config());
+  DUEL_CHECK(have == want, "train: --init-from ", dir, " holds ", have, "; this run builds ", want);
+  nn::load_module(gan.G(), ckpt + "/G.safetensors", "G");
+  nn::load_module(gan.D(), ckpt + "/D.safetensors", "D");
+}
+
 // Names matching write_file_atomic's temporary files: NAME.tmp.PID.N
 bool is_temporary_file(const fs::path& p) {
   const std::string name = p.filename().string();
@@ -243,6 +263,7 @@ class Run {
   void drain();  // waits for every queued step's scalars and handles them
   void handle(int64_t step, const ScalarReader::Values& v);
   void write_log(const PendingLog& p, const ScalarReader::Values& v, const std::string& eval);
+  void prepare_evaluation();
   std::string evaluate_now(int64_t step);
   void progress(int64_t step, bool force);
 
@@ -251,6 +272,7 @@ class Run {
   TrainOptions options_;
   Dataset data_;
   std::unique_ptr<Gan> gan_;
+  std::unique_ptr<Gan> ema_;  // --ema: G's moving average (only its G is used)
   std::unique_ptr<GanStep> step_;
   std::unique_ptr<BatchLoader> loader_;
   std::unique_ptr<StepRunner> runner_;
@@ -267,10 +289,20 @@ class Run {
   bool tty_ = false;
   std::chrono::steady_clock::time_point last_bar_;
   double last_loss_d_ = NAN, last_loss_g_ = NAN;
-  // --eval-every: the feature network and the test set's features, prepared once.
+  // --eval-every: the real images for the sliced Wasserstein distance and (28x28 gray images) the
+  // feature network and the test set's features, prepared before training starts.
+  Tensor swd_real_;
   std::unique_ptr<Classifier> classifier_;
   FeatureSet test_features_;
   Moments test_moments_;
+  std::string dir() const { return cfg_.out; }
+  // The generator that grids and evaluations show: the average, its batch norms recalibrated
+  // (the same draws every time, so the result does not depend on when it was last used), or G.
+  Gan& shown() {
+    if (!ema_) return *gan_;
+    recalibrate_batch_norm(*ema_, cfg_.seed ^ 0xB7E15163ULL);
+    return *ema_;
+  }
 };
 
 Run::~Run() {
@@ -349,6 +381,7 @@ void Run::save_checkpoint() {
   const std::map<std::string, std::string> meta{{"step", std::to_string(done_)}, {"format", "duel-checkpoint-1"}};
   nn::save_module(gan_->G(), stage + "/G.safetensors", meta);
   nn::save_module(gan_->D(), stage + "/D.safetensors", meta);
+  if (ema_) nn::save_module(shown().G(), stage + "/G_ema.safetensors", meta);
   NamedTensors state{{"step", scalar_i64(done_)},
                      {"rng.seed", scalar_i64(int64_t(rng_.seed()))},
                      {"rng.offset", scalar_i64(int64_t(rng_.offset()))},
@@ -367,6 +400,7 @@ void Run::load_checkpoint() {
   const std::string ckpt = cfg_.out + "/checkpoint";
   nn::load_module(gan_->G(), ckpt + "/G.safetensors", "G");
   nn::load_module(gan_->D(), ckpt + "/D.safetensors", "D");
+  if (ema_) nn::load_module(ema_->G(), ckpt + "/G_ema.safetensors", "G's moving average");
   for (nn::Module* m : {&gan_->G(), &gan_->D()}) {
     const std::string bad = first_non_finite(*m);
     DUEL_CHECK(bad.empty(), ckpt, "/", m == &gan_->G() ? "G" : "D", ".safetensors: ", bad,
@@ -391,17 +425,31 @@ void Run::load_checkpoint() {
   g_checkpoint_step.store(done_);
 }
 
-std::string Run::evaluate_now(int64_t step) {
-  if (!classifier_) {
+void Run::prepare_evaluation() {
+  // The real side, chosen once: eval_n training images (all of them when there are fewer) for
+  // the sliced Wasserstein distance, and for 28x28 gray images the Fashion-MNIST classifier and
+  // its test set's features.
+  const int64_t m = std::min(cfg_.eval_n, data_.count());
+  DUEL_CHECK(m >= 2, "train: --eval-every needs at least 2 real images, ", data_.description, " has ",
+             data_.count());
+  swd_real_ = sample_images(data_, m, cfg_.seed ^ 0x5EA1ULL);
+  if (cfg_.model.image_size() == 28 && cfg_.model.channels == 1) {
     classifier_ = load_classifier(default_classifier_path());
     const Dataset test = load_dataset("fashion-mnist", false, 1, 28);
     test_features_ = extract_features(*classifier_, test.images);
     test_moments_ = moments(test_features_);
   }
+}
+
+std::string Run::evaluate_now(int64_t step) {
   // Latent vectors from a seed of their own: evaluating never moves the training stream.
-  const Tensor fake = generate_images(*gan_, cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
-  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
+  const Tensor fake = generate_images(shown(), cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
   std::ostringstream os;
+  const int64_t m = swd_real_.size(0);
+  os << ",\"eval_of\":\"" << (ema_ ? "G_ema" : "G") << "\","
+     << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
+  if (!classifier_) return os.str();
+  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
   os << ",\"fid\":" << json_number(r.fid) << ",\"kid\":" << json_number(r.kid.mean) << ",\"kid_std\":"
      << json_number(r.kid.std) << ",\"precision\":" << json_number(r.pr.precision) << ",\"recall\":"
      << json_number(r.pr.recall) << ",\"classifier_score\":" << json_number(r.classifier_score)
@@ -519,12 +567,12 @@ int Run::go() {
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
     check_new_run_folder();
-  if (cfg_.eval_every > 0)
-    DUEL_CHECK(cfg_.model.image_size() == 28 && cfg_.model.channels == 1, "train: --eval-every measures 28x28 "
-               "grayscale images (the Fashion-MNIST classifier's); ", model_name(cfg_.model.kind), " makes ",
-               cfg_.model.image_size(), "x", cfg_.model.image_size(), "x", cfg_.model.channels);
-  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size());
-  if (data_.skipped > 0) std::printf("duel train: %s\n", data_.skipped_summary.c_str());
+  DataOptions data_options;
+  data_options.background = parse_background(cfg_.background);
+  data_options.class_folders = cfg_.model.conditional;
+  if (cfg_.data_memory_mb >= 0) data_options.memory_budget = cfg_.data_memory_mb << 20;
+  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size(), data_options);
+  for (const std::string& note : data_.notes) std::fprintf(stderr, "duel: warning: %s\n", note.c_str());
   if (cfg_.model.conditional) {
     DUEL_CHECK(data_.labels.defined(), "train: --conditional needs labelled data; ", data_.description,
                " has no labels");
@@ -533,13 +581,21 @@ int Run::go() {
     cfg_.model.num_classes = data_.num_classes;
   }
   gan_ = std::make_unique<Gan>(cfg_.model);
-  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed);
+  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed, cfg_.flip);
+  if (cfg_.eval_every > 0) prepare_evaluation();  // refuses what cannot be measured before step 1
   if (cfg_.epochs > 0)
     cfg_.steps = std::max<int64_t>(1, cfg_.epochs * loader_->batches_per_epoch() / cfg_.optim.n_critic);
   DUEL_CHECK(cfg_.steps > 0, "train: give --steps N or --epochs E (both positive)");
   target_ = cfg_.steps;
   rng_.set_state(cfg_.seed, 0);
   if (!resume_) gan_->init_dcgan(rng_);  // on the host, so a seed gives the same weights anywhere
+  if (!resume_ && !cfg_.init_from.empty()) start_from(*gan_, cfg_.init_from);
+  if (cfg_.ema > 0) {
+    ema_ = std::make_unique<Gan>(cfg_.model);
+    copy_state(ema_->G(), gan_->G());
+    ema_->G().to_device(cfg_.device);
+    ema_->G().eval();
+  }
   gan_->G().to_device(cfg_.device);
   gan_->D().to_device(cfg_.device);
   rng_.to_device(cfg_.device);  // z and eps are drawn, and the offset advanced, on the device
@@ -562,14 +618,28 @@ int Run::go() {
   if (resume_) truncate_metrics(metrics_path, done_);
   metrics_.open(metrics_path);
   write_text_atomic(cfg_.out + "/config.json", config_to_json(cfg_));
+  if (!resume_) {
+    // The first grid of a run: the first batch exactly as the networks will see it (order, flips).
+    BatchLoader first(data_, cfg_.batch, cfg_.seed, cfg_.flip);
+    const Tensor real = first.next().images;
+    const int64_t shown = std::min<int64_t>(64, cfg_.batch);
+    save_image_grid(cfg_.out + "/samples/real.png", narrow(real, 0, 0, shown),
+                    std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(shown))))));
+  }
 
   tty_ = ::isatty(STDERR_FILENO);
   std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
               "%d CPU thread(s)%s -> %s\n",
-              model_name(cfg_.model.kind).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
+              describe_model(cfg_.model).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
               (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
               num_threads(), graph ? ", one CUDA graph per step" : "", cfg_.out.c_str());
   if (!graph_note.empty()) std::printf("%s\n", graph_note.c_str());
+  if (!data_.class_names.empty()) {
+    std::string classes;
+    for (size_t k = 0; k < data_.class_names.size(); ++k)
+      classes += str_cat(k ? ", " : "", k, " ", data_.class_names[k]);
+    std::printf("classes (the labels of --label): %s\n", classes.c_str());
+  }
   std::fflush(stdout);
   g_checkpoint_step.store(checkpoint_step_);
   const StopSignals signals;
@@ -589,6 +659,9 @@ int Run::go() {
       graph_fallback_told_ = true;
     }
     images_since_log_ += cfg_.batch * cfg_.optim.n_critic;
+    // The decay ramps up as tf.train.ExponentialMovingAverage's with num_updates, so the
+    // average forgets the random initial weights within the first few hundred steps.
+    if (ema_) ema_update(ema_->G(), gan_->G(), std::min(cfg_.ema, double(1 + done_) / double(10 + done_)));
     ++done_;
     const bool last = done_ == target_;
     const bool stop = signals.received() != 0;
@@ -606,7 +679,7 @@ int Run::go() {
     if (sample_now) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
-      write_sample_grid(*gan_, cfg_.out + name, fixed_z_, fixed_labels_);
+      write_sample_grid(shown(), cfg_.out + name, fixed_z_, fixed_labels_);
     }
     if (checkpoint_now) save_checkpoint();
     progress(done_, last);
@@ -627,16 +700,21 @@ int Run::go() {
 
 }  // namespace
 
-std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d) {
+std::string checkpoint_dir(const std::string& dir) {
   // A run directory holds checkpoint/ (and a config.json of its own, without weights).
-  std::string ckpt = dir;
   recover_directory(dir + "/checkpoint");
-  if (fs::exists(dir + "/checkpoint/config.json")) ckpt = dir + "/checkpoint";
+  return fs::exists(dir + "/checkpoint/config.json") ? dir + "/checkpoint" : dir;
+}
+
+std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d,
+                                            bool use_ema, bool* used_ema) {
+  const std::string ckpt = checkpoint_dir(dir);
   DUEL_CHECK(fs::exists(ckpt + "/config.json"), "no checkpoint in ", dir, " (expected config.json and "
              "G.safetensors there or in ", dir, "/checkpoint)");
   const TrainConfig c = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
   auto gan = std::make_unique<Gan>(c.model);
-  nn::load_module(gan->G(), ckpt + "/G.safetensors", "G");
+  const bool ema = use_ema && fs::exists(ckpt + "/G_ema.safetensors");
+  nn::load_module(gan->G(), ckpt + (ema ? "/G_ema.safetensors" : "/G.safetensors"), ema ? "G's moving average" : "G");
   if (with_d) nn::load_module(gan->D(), ckpt + "/D.safetensors", "D");
   for (nn::Module* m : {&gan->G(), &gan->D()}) {
     if (m == &gan->D() && !with_d) continue;
@@ -644,6 +722,7 @@ std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig*
     DUEL_CHECK(bad.empty(), ckpt, "/", m == &gan->G() ? "G" : "D", ".safetensors: ", bad, " holds NaN or infinity");
   }
   if (config) *config = c;
+  if (used_ema) *used_ema = ema;
   return gan;
 }
 
@@ -651,6 +730,8 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
           const TrainOptions& options) {
   if (resume) {
     DUEL_CHECK(!config.out.empty(), "train: --resume needs --out DIR");
+    DUEL_CHECK(config.init_from.empty(), "train: --init-from starts a new run from another's weights; --resume "
+               "continues ", config.out, " from its own checkpoint (give one of them)");
     const std::string ckpt = config.out + "/checkpoint";
     recover_directory(ckpt);
     DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --resume: no checkpoint in ", ckpt);
@@ -669,6 +750,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
       if (key == "checkpoint_every") saved.checkpoint_every = config.checkpoint_every;
       if (key == "eval_every") saved.eval_every = config.eval_every;
       if (key == "eval_n") saved.eval_n = config.eval_n;
+      if (key == "data_memory_mb") saved.data_memory_mb = config.data_memory_mb;
     }
     saved.out = config.out;
     config = saved;

@@ -155,6 +155,10 @@ void ConvTranspose2d::reset_parameters(Generator& gen) {
   for (auto& [n, t] : named_parameters()) uniform_fan_in(t, out_channels * kernel_size * kernel_size, gen);
 }
 
+Upsample::Upsample(int64_t s) : Module("Upsample"), scale_factor(s) {
+  DUEL_CHECK(s >= 1, "Upsample: scale_factor must be >= 1, got ", s);
+}
+
 BatchNorm2d::BatchNorm2d(int64_t c, double eps, double momentum)
     : Module("BatchNorm2d"), num_features(c), eps(eps), momentum(momentum) {
   DUEL_CHECK(c > 0, "BatchNorm2d: num_features must be positive, got ", c);

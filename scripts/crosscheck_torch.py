@@ -5,7 +5,7 @@ Run from anywhere (Debian's python3-torch; the pyenv python on PATH has no torch
     /usr/bin/python3 scripts/crosscheck_torch.py [--trials N] [--seed S] [--ops a,b] [--json]
                                                  [--duel PATH] [--keep DIR] [--cpu-path fast|reference]
 
-For every op of `duel op` (36 of them), in float64 and float32, each trial draws random shapes and
+For every op of `duel op` (all 39), in float64 and float32, each trial draws random shapes and
 attributes (odd sizes, broadcasting patterns, strides/paddings/output_padding, dims/keepdim,
 transpose flags, ...) and inputs kept in the op's domain and away from kinks, runs
 `duel op NAME --backward` once (forward value and the gradient of every differentiable input with a
@@ -511,6 +511,34 @@ def gen_embedding_backward(rng):
                 ref, f"g{s + [dim]} idx{s} n={num}")
 
 
+def upsample_geometry(rng):
+    n, c, h, w = size(rng, 1, 3), size(rng, 1, 4), size(rng, 1, 6), size(rng, 1, 6)
+    sh, sw = (2, 2) if rng.random() < 0.4 else (size(rng, 1, 4), size(rng, 1, 4))
+    return n, c, h, w, sh, sw
+
+
+def gen_upsample_nearest2d(rng):
+    n, c, h, w, sh, sw = upsample_geometry(rng)
+    attrs = with_attrs({"scale_factor": pair_attr(rng, sh, sw, default=2)})
+    return Case({"input": normal(rng, [n, c, h, w])}, attrs,
+                lambda t: F.interpolate(t["input"], scale_factor=(sh, sw), mode="nearest"),
+                f"x[{n},{c},{h},{w}] s=({sh},{sw})")
+
+
+def gen_upsample_nearest2d_backward(rng):
+    n, c, h, w, sh, sw = upsample_geometry(rng)
+    attrs = with_attrs({"scale_factor": pair_attr(rng, sh, sw, default=2)})
+
+    def ref(t):
+        gy = t["grad_output"]
+        x = torch.zeros(n, c, h, w, dtype=gy.dtype, requires_grad=True)
+        y = F.interpolate(x, scale_factor=(sh, sw), mode="nearest")
+        (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
+        return gx
+    return Case({"grad_output": normal(rng, [n, c, h * sh, w * sw])}, attrs, ref,
+                f"g[{n},{c},{h * sh},{w * sw}] s=({sh},{sw})")
+
+
 OPS = {
     "add": binary(torch.add, False),
     "sub": binary(torch.sub, False),
@@ -542,6 +570,8 @@ OPS = {
     "conv2d": gen_conv2d,
     "conv_transpose2d": gen_conv_transpose2d,
     "conv2d_weight_grad": gen_conv2d_weight_grad,
+    "upsample_nearest2d": gen_upsample_nearest2d,
+    "upsample_nearest2d_backward": gen_upsample_nearest2d_backward,
     "batch_norm": gen_batch_norm,
     "layer_norm": gen_layer_norm,
     "log_softmax": gen_log_softmax,

@@ -160,6 +160,33 @@ TEST_CASE("emulated CUDA embedding: lookup, and a gradient accumulated in index 
   CHECK(nmse(got1, want1) <= kBound);
 }
 
+TEST_CASE("emulated CUDA nearest upsampling: the float2 path, other factors, and the block sums",
+          "[cuda-emu][misc]") {
+  struct Case {
+    int64_t planes, h, w, sh, sw;
+  };
+  // (2, 2): the float2 stores and loads; odd planes and widths leave partial warps and blocks.
+  for (const Case& c : {Case{7, 5, 9, 2, 2}, Case{3, 4, 37, 3, 1}, Case{2, 3, 5, 1, 4}, Case{1, 1, 1, 3, 3},
+                        Case{5, 17, 13, 2, 3}}) {
+    INFO(c.planes << " planes " << c.h << "x" << c.w << " by " << c.sh << "x" << c.sw);
+    const int64_t small = c.planes * c.h * c.w, big = small * c.sh * c.sw;
+    const auto x = random_vec(small, 31), dy = random_vec(big, 32);
+    auto want = poisoned(big), got = poisoned(big);
+    ref::upsample_nearest2d(want.data(), x.data(), c.planes, c.h, c.w, c.sh, c.sw);
+    emu::upsample_nearest2d_f32(got.data(), x.data(), c.planes, c.h, c.w, c.sh, c.sw, nullptr);
+    CHECK(same_bits(got, want));
+    auto want_dx = poisoned(small), got_dx = poisoned(small), again = poisoned(small);
+    ref::upsample_nearest2d_backward(want_dx.data(), dy.data(), c.planes, c.h, c.w, c.sh, c.sw);
+    emu::upsample_nearest2d_backward_f32(got_dx.data(), dy.data(), c.planes, c.h, c.w, c.sh, c.sw, nullptr);
+    emu::upsample_nearest2d_backward_f32(again.data(), dy.data(), c.planes, c.h, c.w, c.sh, c.sw, nullptr);
+    CHECK(nmse(got_dx, want_dx) <= kBound);
+    CHECK(same_bits(got_dx, again));
+  }
+  // An output beyond 32-bit indexing is refused before any launch.
+  CHECK_THROWS_WITH(emu::upsample_nearest2d_f32(nullptr, nullptr, 1 << 20, 64, 64, 2, 2, nullptr),
+                    Catch::Contains("32 bits"));
+}
+
 TEST_CASE("emulated CUDA log_softmax: thread-per-line and block-per-line paths",
           "[cuda-emu][misc]") {
   struct Shape {

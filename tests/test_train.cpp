@@ -254,7 +254,7 @@ TEST_CASE("duel train answers bad input with one line and a non-zero exit", "[tr
     std::string args, expect;
   } cases[] = {
       {"train --steps 1 --batch 0 --data synthetic --out " + dir + "/a", "batch"},
-      {"train --steps 1 --model dcgan32 --out " + dir + "/a", "--model must be one of dcgan28|dcgan64, got 'dcgan32'"},
+      {"train --steps 1 --model dcgan32 --out " + dir + "/a", "--model must be one of dcgan28|dcgan64|dcgan, got 'dcgan32'"},
       {"train --steps 1 --loss wgan-lp --out " + dir + "/a", "got 'wgan-lp' (did you mean wgan-gp?)"},
       {"train --resume --out " + dir + "/nothing-here", "no checkpoint"},
       {"train --steps 1 --data idx:" + dir + "/missing --out " + dir + "/a", "does not exist"},
