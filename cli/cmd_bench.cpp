@@ -57,7 +57,10 @@ Command make_bench_step_command() {
                              "none for wgan-gp, else batchnorm"),
                  choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
                              "tf32 on cuda, fp32 on the cpu, as duel train"),
-                 switch_flag("json", "machine-readable output")})
+                 switch_flag("json", "machine-readable output"),
+                 choice_flag("cuda-graph", {"on", "off"},
+                             "on cuda, time each step as one launch of a CUDA graph", "on for cuda"),
+                 switch_flag("dry-run", "emulated device only: count and record kernels, do not run them")})
     c.flags.push_back(f);
   return c;
 }

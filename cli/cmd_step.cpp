@@ -44,7 +44,9 @@ Command make_step_command() {
                  text_flag("dump", "FILE", "where to write losses, gradients and weights (safetensors)"),
                  text_flag("device", "cpu|cuda", "where the step runs", "cpu"),
                  choice_flag("math", {"fp32", "tf32", "bf16"},
-                             "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32")})
+                             "the arithmetic of matmul and convolutions (tf32, bf16: cuda only)", "fp32"),
+                 choice_flag("cuda-graph", {"on", "off"}, "on cuda, the iteration as one captured CUDA graph",
+                             "on for cuda")})
     c.flags.push_back(f);
   return c;
 }
