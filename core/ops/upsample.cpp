@@ -35,7 +35,9 @@ Tensor upsample_nearest2d(const Tensor& x, Int2 scale_factor) {
   check_4d(op, "input", x);
   check_scale(op, scale_factor);
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  const auto [sh, sw] = scale_factor;
+  // Plain variables, not a structured binding: lambdas capture these (clang before 16 refuses
+  // to capture a binding).
+  const int64_t sh = scale_factor[0], sw = scale_factor[1];
   Tensor y = empty({n, c, h * sh, w * sw}, x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&]<class T>() {
     DUEL_KERNEL(x.device(), T, upsample_nearest2d, y.data<T>(), x.data<T>(), n * c, h, w, sh, sw);
@@ -49,7 +51,9 @@ Tensor upsample_nearest2d_backward(const Tensor& g, Int2 scale_factor) {
   const char* op = "upsample_nearest2d_backward";
   check_4d(op, "grad_output", g);
   check_scale(op, scale_factor);
-  const auto [sh, sw] = scale_factor;
+  // Plain variables, not a structured binding: lambdas capture these (clang before 16 refuses
+  // to capture a binding).
+  const int64_t sh = scale_factor[0], sw = scale_factor[1];
   DUEL_CHECK(g.size(2) % sh == 0 && g.size(3) % sw == 0, op, ": grad_output ", describe(g),
              " is not an upsampled image: its height and width must be multiples of the scale factor (",
              sh, ", ", sw, ")");
