@@ -33,9 +33,13 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Left out, for time only: end-to-end runs that push thousands of pictures or dozens of training
 # steps through code every other test covers on small inputs (single-threaded under ASan they
 # take minutes each): the classifier on the 10,000 test pictures, duel eval, --eval-every, the
-# report of two 60-step runs, the 40-step resume and the emulated five-iteration golden run.
+# report of two 60-step runs, the 40-step resume, the emulated five-iteration golden run, the
+# training runs of --math on the emulated device (its kernels are checked here on their own) and
+# of --epochs (a step count). Also left out: the crash-safety checks (kill timing and a full
+# disk, not memory: the first pass runs them) and the static check of nvcc's output (no CUDA here).
 SLOW='committed classifier passes|duel eval prints JSON|eval-every adds the distances|report shows only the settings'
 SLOW="$SLOW"'|resumed at step 20 reproduces|five dcgan28 iterations on the emulated|duel step and duel train run on cuda'
+SLOW="$SLOW"'|emulated CUDA device: --math on the command line|train with --epochs sets the steps|^crash[.]|^cuda[.]static$'
 (cd build-sanitize && ctest --output-on-failure -j"$JOBS" --timeout 600 -E "$SLOW")
 echo "sanitize: tests passed at $(( $(date +%s) - start ))s; fuzzing ${FUZZ_SECONDS}s each"
 for name in safetensors idx picture run_config; do
