@@ -458,7 +458,7 @@ TEST_CASE("metrics.jsonl of older runs with bare NaN keeps its history on resume
 
 // ---- Partial files, locks, signals -------------------------------------------------------------
 
-TEST_CASE("partial files of an interrupted run are removed at the next start; a run has one writer",
+TEST_CASE("partial files of an interrupted run are removed at the next start, and a run has one writer",
           "[cli][crash]") {
   const std::string run = small_run("stale");
   for (const std::string& f : {run + "/config.json.tmp.4242.0", run + "/checkpoint/G.safetensors.tmp.4242.3",
@@ -490,7 +490,7 @@ TEST_CASE("partial files of an interrupted run are removed at the next start; a 
   CHECK(fs::exists(run + "/notes.tmp.txt"));
 }
 
-TEST_CASE("Ctrl-C stops after the step with a checkpoint; a second one at once; SIGTERM exits 143",
+TEST_CASE("Ctrl-C stops after the step with a checkpoint, a second one at once, SIGTERM exits 143",
           "[cli][signals]") {
   const std::string dir = tmp_dir("signals");
   const std::vector<std::string> common{"train", "--data", "synthetic", "--batch", "32", "--steps", "100000",
