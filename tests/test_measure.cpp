@@ -138,11 +138,12 @@ TEST_CASE("duel eval prints JSON and refuses bad specs", "[metrics][cli]") {
   for (const char* key : {"fid", "kid", "precision", "recall", "classifier_score", "class_histogram", "classes_covered"})
     CHECK(j.contains(key));
   // Never silent: one progress line per phase, each with its time, on stderr (stdout stays JSON).
-  for (const char* phase : {"eval: [1/5] loading the classifier", "eval: [2/5] making 500 pictures from noise",
-                            "eval: [3/5] features of the 10000 test pictures", "eval: [4/5] features of the 500",
-                            "eval: [5/5] Frechet distance"})
+  for (const char* phase : {"eval: [1/4] making 500 pictures from noise",
+                            "eval: [2/4] the sliced Wasserstein distance against fashion-mnist",
+                            "eval: [3/4] the classifier's features of the Fashion-MNIST test set",
+                            "eval: [4/4] features of the 500 pictures judged; Frechet distance"})
     CHECK(r.err.find(phase) != std::string::npos);
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 5);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 4);
   CHECK(r.err.find(" s\n") != std::string::npos);
   // The text report names the classes of its histogram, with counts and shares.
   const Run text = run_duel("eval --fake dataset:fashion-mnist:test --n 100");
