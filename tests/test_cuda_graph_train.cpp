@@ -187,25 +187,17 @@ TEST_CASE("duel step --cuda-graph on dumps what the eager step does, bit for bit
 
 TEST_CASE("cuda graphs: bad configurations get one clear line and a non-zero exit", "[graph][cli][errors]") {
   const std::string dir = tmp_dir("graph_bad");
-  struct Case {
-    std::string args, env, expect;
-  } cases[] = {
-      {"train --steps 1 --data synthetic --cuda-graph on --out " + dir + "/a", "",
+  const std::vector<test::Refusal> cases = {
+      {"train --steps 1 --data synthetic --cuda-graph on --out " + dir + "/a",
        "train: --cuda-graph on: the device is cpu; CUDA graphs need --device cuda"},
-      {"train --steps 1 --data synthetic --cuda-graph maybe --out " + dir + "/a", "",
+      {"train --steps 1 --data synthetic --cuda-graph maybe --out " + dir + "/a",
        "train: --cuda-graph must be one of on|off, got 'maybe'"},
-      {"train --steps 1 --data synthetic --device cuda --conditional --cuda-graph on --out " + dir + "/a", kEmulate,
-       "train: --cuda-graph on: a conditional model reads its labels on the host"},
-      {"bench step --batch 2 --steps 1 --cuda-graph on", "", "bench step: --cuda-graph on: the device is cpu"},
-      {"step --loss ns --cuda-graph on --init " + dir + " --batch " + dir + "/none.safetensors --dump " + dir + "/d", "",
+      {"train --steps 1 --data synthetic --device cuda --conditional --cuda-graph on --out " + dir + "/a",
+       "train: --cuda-graph on: a conditional model reads its labels on the host", kEmulate},
+      {"bench step --batch 2 --steps 1 --cuda-graph on", "bench step: --cuda-graph on: the device is cpu"},
+      {"step --loss ns --cuda-graph on --init " + dir + " --batch " + dir + "/none.safetensors --dump " + dir + "/d",
        "step: --cuda-graph on: the device is cpu"},
   };
-  for (const Case& c : cases) {
-    const Run r = run_duel(c.args, c.env);
-    INFO("duel " << c.args << "\n" << r.err);
-    CHECK(r.code != 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    CHECK(r.err.find(c.expect) != std::string::npos);
-  }
+  test::check_refusals(cases);
   CHECK_FALSE(fs::exists(dir + "/a"));  // refused before anything was written
 }

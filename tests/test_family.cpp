@@ -202,9 +202,7 @@ TEST_CASE("the sliced Wasserstein distance tells real pictures from noise", "[fa
 TEST_CASE("duel train refuses model settings that cannot work, in one line", "[family][errors]") {
   const std::string dir = tmp_dir("family_bad");
   const std::string base = "train --data synthetic --batch 8 --steps 1 --out " + dir + "/a ";
-  struct Case {
-    std::string args, expect;
-  } cases[] = {
+  const std::vector<test::Refusal> cases = {
       {base + "--model dcgan28 --image-size 32", "named configuration"},
       {base + "--model dcgan64 --ngf 32", "use --model dcgan"},
       {base + "--image-size 48", "power of two from 16 to 256, or 28"},
@@ -219,11 +217,5 @@ TEST_CASE("duel train refuses model settings that cannot work, in one line", "[f
       {"sample --checkpoint " + dir + " --interpolate 1 --out x.png", "--interpolate must be an integer from 2 to 64"},
       {"sample --checkpoint " + dir + " --interpolate 4 --nrow 2 --out x.png", "one walk per row"},
   };
-  for (const Case& c : cases) {
-    const Run r = run_duel(c.args);
-    INFO("duel " << c.args << "\n" << r.err);
-    CHECK(r.code != 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    CHECK(r.err.find(c.expect) != std::string::npos);
-  }
+  test::check_refusals(cases);
 }
