@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace duel::test {
@@ -46,6 +47,7 @@ inline Run run_duel(const std::string& args, const std::string& env = "") {
 
 // Command lines that must be refused: each exits non-zero with one error line containing `expect`.
 struct Refusal {
+  Refusal(std::string a, std::string e, std::string v = "") : args(std::move(a)), expect(std::move(e)), env(std::move(v)) {}
   std::string args, expect, env;
 };
 
