@@ -464,14 +464,18 @@ void bm_adam(benchmark::State& state, std::vector<int64_t> sizes) {
     std::vector<std::unique_ptr<Buffer>> bufs;
     std::vector<kc::AdamTensor> list;
     int64_t total = 0;
+    // The step counts (int64 each) and the kernel's ticket, on the device, zeroed: 2 floats each.
+    Buffer counters(2 * int64_t(sizes.size() + 1), 0, false);
+    int64_t* steps = reinterpret_cast<int64_t*>(counters.p);
     for (size_t i = 0; i < sizes.size(); ++i) {
       for (int j = 0; j < 4; ++j) bufs.push_back(std::make_unique<Buffer>(sizes[i], 10 * i + j, j < 2));
       const size_t base = bufs.size() - 4;
-      list.push_back({bufs[base]->p, bufs[base + 1]->p, bufs[base + 2]->p, bufs[base + 3]->p, sizes[i]});
+      list.push_back({bufs[base]->p, bufs[base + 1]->p, bufs[base + 2]->p, bufs[base + 3]->p, sizes[i], steps + i});
       total += sizes[i];
     }
+    auto* ticket = reinterpret_cast<unsigned long long*>(steps + sizes.size());
     auto ours = [&] {
-      kc::adam_step_f32(list.data(), int(list.size()), 0.5, 0.999, 1e-8, 0, 2e-4, 0.03, ctx().stream);
+      kc::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, 0, ticket, nullptr, ctx().stream);
     };
     run_pair(state, ours, nullptr, 0, 28.0 * double(total), copy_bandwidth(size_t(total) * 16));
     state.counters["tensors"] = double(sizes.size());

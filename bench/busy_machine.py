@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A CPU training step on an idle and on a busy machine, at 1 and 2 threads, with libgomp's
 default wait policy (waiting threads spin for a while before they sleep) and with duel's
-(passive: they sleep at once; core/runtime.h). Prints the Markdown table of docs/benchmarks.md.
+(passive: they sleep at once; core/runtime.h). Prints a Markdown table for docs/benchmarks.md.
 
     python3 bench/busy_machine.py [--duel build/duel] [--load 2] [--rounds 3] [--steps 15]
 

@@ -32,6 +32,22 @@ Each PyTorch configuration runs in its own process (BLAS settings are fixed at l
 (torch.mm, best of 5); the floor of a step is its convolution FLOPs (bench/roofline.py,
 step_flops) over the fastest SGEMM rate at that thread count. duel runs `duel bench step` with
 --threads t for each --duel-math mode.
+
+--torch-graph on captures PyTorch's whole step (all critic updates with the penalty's double
+backward, the generator update, both optimisers with capturable=True, z and epsilon drawn inside)
+as one CUDA graph with torch.cuda.graph after warm-up steps on a side stream, and times its
+replays: PyTorch at its least launch-bound. --duel-graph runs `duel bench step --cuda-graph`
+off and on the same way. On a GPU both default to off and on.
+
+    python3 bench/torch_train_step.py --device cuda --config dcgan28:ns:64 --tf32 off on \\
+        --torch-graph off on --duel-graph off on --duel-math fp32 tf32 --json
+
+--time-budget S bounds a whole run: a measurement that would start after S seconds is not run
+but written as a record with "skipped"; each duel run is also stopped after --duel-timeout
+seconds (default 120). scripts/device_check.sh uses both. --duel-device runs duel elsewhere than
+PyTorch and --duel-dry-run passes --dry-run to `duel bench step`: the device check's rehearsal
+on a machine without a GPU runs PyTorch on the CPU and duel on the emulated CUDA device
+(DUEL_CUDA_EMULATE=1), kernels counted but not run, to exercise the route and the records.
 """
 import argparse
 import json
@@ -117,23 +133,44 @@ def set_tf32(mode):
     torch.backends.cuda.matmul.allow_tf32 = on
 
 
-def measure_torch(model, loss, batch, device, steps, warmup):
-    """Median, min and max ms per step of the PyTorch step."""
+def measure_torch(model, loss, batch, device, steps, warmup, graph=False):
+    """Median, min and max ms per step of the PyTorch step; with `graph`, of its CUDA graph's
+    replays (the step captured once with torch.cuda.graph, as PyTorch's whole-network capture
+    recipe does: warm-up on a side stream, optimisers with capturable=True, static inputs)."""
     torch.manual_seed(1)
     wgan_gp = loss == "wgan-gp"
     g, d, c, s = models(model, "none" if wgan_gp else "batchnorm")
     g, d = g.to(device), d.to(device)
     lr, betas, n_critic = (1e-4, (0.0, 0.9), 5) if wgan_gp else (2e-4, (0.5, 0.999), 1)
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
+    extra = {"capturable": True} if graph else {}
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas, **extra)
+    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas, **extra)
     real = torch.rand(batch, c, s, s, device=device) * 2 - 1
     cuda = device.type == "cuda"
+
+    def step():
+        train_step(g, d, opt_g, opt_d, real, batch, wgan_gp, n_critic, device)
+
+    if graph:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(max(warmup, 3)):  # the recipe asks for a few eager steps first
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        captured = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(captured):
+            step()
+        run = captured.replay
+        warmup = 1
+    else:
+        run = step
     times = []
     for it in range(warmup + steps):
         if cuda:
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        train_step(g, d, opt_g, opt_d, real, batch, wgan_gp, n_critic, device)
+        run()
         if cuda:
             torch.cuda.synchronize(device)
         if it >= warmup:
@@ -141,15 +178,20 @@ def measure_torch(model, loss, batch, device, steps, warmup):
     return statistics.median(times), min(times), max(times), n_critic
 
 
-def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math):
+def measure_duel(duel, model, loss, batch, device, steps, warmup, threads, math, graph=None, dry_run=False,
+                 timeout=120):
     cmd = [duel, "bench", "step", "--model", model, "--loss", loss, "--batch", str(batch),
            "--device", device, "--steps", str(steps), "--warmup", str(warmup), "--json"]
+    if dry_run:
+        cmd.append("--dry-run")
     if threads:
         cmd += ["--threads", str(threads)]
     if math:
         cmd += ["--math", math]
+    if graph:
+        cmd += ["--cuda-graph", graph]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"error": f"{' '.join(cmd)}: {e}"}
     if r.returncode != 0:
@@ -331,6 +373,18 @@ def main():
                     help="the duel program to run the same step ('' to skip duel)")
     ap.add_argument("--duel-math", nargs="+", default=None,
                     help="duel's --math modes to run (default: none given, i.e. duel's default)")
+    ap.add_argument("--torch-graph", nargs="+", choices=["on", "off"], default=None,
+                    help="CUDA only: PyTorch eager (off) and/or its step captured as a CUDA graph (on); "
+                         "default: off on")
+    ap.add_argument("--duel-graph", nargs="+", choices=["on", "off"], default=None,
+                    help="CUDA only: duel bench step --cuda-graph off and/or on (default: off on)")
+    ap.add_argument("--duel-device", default=None,
+                    help="where duel runs (default: --device; cuda means cuda:0)")
+    ap.add_argument("--duel-dry-run", action="store_true",
+                    help="pass --dry-run to duel bench step (the emulated device: kernels counted, not run)")
+    ap.add_argument("--duel-timeout", type=float, default=120, help="seconds before a duel run is stopped (120)")
+    ap.add_argument("--time-budget", type=float, default=None,
+                    help="seconds: measurements that would start later are skipped (written as skipped)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--cpu-peer", action="store_true",
                     help="CPU: PyTorch's default and best configurations, duel and the floor per thread count")
@@ -343,6 +397,10 @@ def main():
         if args.device != "cpu":
             raise SystemExit("torch_train_step: --cpu-peer runs on the CPU (no --device)")
         return cpu_peer(args)
+    start = time.monotonic()
+
+    def over_budget():
+        return args.time_budget is not None and time.monotonic() - start > args.time_budget
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -353,48 +411,77 @@ def main():
     threads = args.threads or (None if cuda else os.cpu_count())
     if threads:
         torch.set_num_threads(threads)
+    duel_device = args.duel_device or args.device
+    if duel_device == "cuda":
+        duel_device = "cuda:0"
+    duel_cuda = duel_device.startswith("cuda")
     tf32_modes = (args.tf32 or ["off", "on"]) if cuda else [None]
+    torch_graphs = (args.torch_graph or ["off", "on"]) if cuda else ["off"]
+    duel_graphs = (args.duel_graph or ["off", "on"]) if duel_cuda else [None]
+    if not cuda and "on" in (args.torch_graph or []):
+        raise SystemExit("torch_train_step: --torch-graph on needs --device cuda")
+    if not duel_cuda and "on" in (args.duel_graph or []):
+        raise SystemExit("torch_train_step: --duel-graph on needs duel on cuda (--device or --duel-device)")
     if cuda:
         torch.backends.cudnn.benchmark = args.cudnn_benchmark == "on"
     configs = args.config or [(args.model, args.loss, args.batch)]
     where = torch.cuda.get_device_name(device) if cuda else f"cpu, {threads} thread(s)"
-    duel_device = args.device if args.device != "cuda" else "cuda:0"
 
     def emit(rec, text):
         print(json.dumps(rec) if args.json else text, flush=True)
 
     for model, loss, batch in configs:
         base = {"model": model, "loss": loss, "batch": batch, "device": args.device}
-        torch_ms = {}
+        torch_ms = {}  # (tf32, graph) -> median ms
         for mode in tf32_modes:
             if cuda:
                 set_tf32(mode)
-            med, lo, hi, n_critic = measure_torch(model, loss, batch, device, steps, warmup)
-            torch_ms[mode] = med
-            rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
-                       cudnn_benchmark=args.cudnn_benchmark if cuda else None, threads=threads,
-                       steps=steps, median_ms_per_step=med, min_ms_per_step=lo, max_ms_per_step=hi,
-                       images_per_s=batch * n_critic / med * 1e3)
-            tag = f", tf32 {mode}" if cuda else ""
-            emit(rec, f"{model} {loss} batch {batch} on {where}{tag}: torch {torch.__version__} "
-                      f"{med:8.2f} ms/step {rec['images_per_s']:8.0f} images/s")
+            for tg in torch_graphs:
+                if over_budget():
+                    rec = dict(base, engine="torch", tf32=mode, torch_graph=tg, skipped="time budget")
+                    emit(rec, f"{model} {loss} batch {batch}: torch (tf32 {mode}, graph {tg}) skipped: time budget")
+                    continue
+                try:
+                    med, lo, hi, n_critic = measure_torch(model, loss, batch, device, steps, warmup, tg == "on")
+                except Exception as e:  # a PyTorch that cannot capture this step: say so, go on
+                    rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
+                               torch_graph=tg, error=f"{type(e).__name__}: {e}".splitlines()[0])
+                    emit(rec, f"{model} {loss} batch {batch}: torch (graph {tg}) failed: {rec['error']}")
+                    continue
+                torch_ms[(mode, tg)] = med
+                rec = dict(base, engine="torch", version=torch.__version__, where=where, tf32=mode,
+                           torch_graph=tg, cudnn_benchmark=args.cudnn_benchmark if cuda else None,
+                           threads=threads, steps=steps, median_ms_per_step=med, min_ms_per_step=lo,
+                           max_ms_per_step=hi, images_per_s=batch * n_critic / med * 1e3)
+                tag = f", tf32 {mode}, graph {tg}" if cuda else ""
+                emit(rec, f"{model} {loss} batch {batch} on {where}{tag}: torch {torch.__version__} "
+                          f"{med:8.2f} ms/step {rec['images_per_s']:8.0f} images/s")
         if not args.duel:
             continue
         for math in (args.duel_math or [None]):
-            d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup, threads, math)
-            rec = dict(base, engine="duel", math=math)
-            if "error" in d:
-                rec["error"] = d["error"]
-                emit(rec, f"{model} {loss} batch {batch}: duel failed: {d['error']}")
-                continue
-            rec.update(d)
-            rec["device"] = args.device
-            ratios = {(m or "cpu"): torch_ms[m] / d["median_ms_per_step"] for m in torch_ms}
-            rec["torch_over_duel"] = ratios
-            tag = f" --math {math}" if math else ""
-            emit(rec, f"{model} {loss} batch {batch}: duel{tag} {d['median_ms_per_step']:8.2f} ms/step "
-                      f"{d['images_per_s']:8.0f} images/s; torch/duel "
-                      + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()))
+            for dg in duel_graphs:
+                rec = dict(base, engine="duel", math=math, duel_graph=dg)
+                if over_budget():
+                    rec["skipped"] = "time budget"
+                    emit(rec, f"{model} {loss} batch {batch}: duel (math {math}, graph {dg}) skipped: time budget")
+                    continue
+                d = measure_duel(args.duel, model, loss, batch, duel_device, steps, warmup,
+                                 None if duel_cuda else threads, math, dg, args.duel_dry_run, args.duel_timeout)
+                if "error" in d:
+                    rec["error"] = d["error"]
+                    emit(rec, f"{model} {loss} batch {batch}: duel failed: {d['error']}")
+                    continue
+                rec.update(d)
+                rec["device"] = args.device
+                rec["duel_device"] = duel_device
+                ratios = {(f"{m}/{g}" if cuda else "cpu"): ms / d["median_ms_per_step"]
+                          for (m, g), ms in torch_ms.items()}
+                rec["torch_over_duel"] = ratios
+                tag = (f" --math {math}" if math else "") + (f" --cuda-graph {dg}" if dg else "")
+                kernels = f", {d['kernels_per_step']} kernels/step" if "kernels_per_step" in d else ""
+                emit(rec, f"{model} {loss} batch {batch}: duel{tag} {d['median_ms_per_step']:8.2f} ms/step "
+                          f"{d['images_per_s']:8.0f} images/s{kernels}; torch/duel (tf32/graph) "
+                          + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()))
     return 0
 
 

@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "core/error.h"
+#include "gan/models.h"
 #include "gan/step.h"
 #include "gan/train_config.h"
 
@@ -350,6 +352,41 @@ std::vector<Flag> optim_flags() {
                                                         : real_flag(s.flag, s.value_name, s.help, s.range));
   }
   return out;
+}
+
+std::vector<Flag> model_flags() {
+  std::vector<Flag> out;
+  const std::pair<const char*, const char*> keys[] = {
+      {"model", "dcgan28, or dcgan when a size or width is given"}, {"image_size", "64 for dcgan"},
+      {"ngf", "64"}, {"ndf", "64"}, {"nz", "100"}, {"upsample", "convT"}};
+  for (const auto& [key, default_text] : keys) {
+    const gan::Setting& s = gan::train_setting(key);
+    out.push_back(s.kind == gan::Setting::Kind::integer ? int_flag(s.flag, s.value_name, s.help, s.range, default_text)
+                                                        : choice_flag(s.flag, s.choices, s.help, default_text));
+  }
+  return out;
+}
+
+void apply_model_flags(const Args& args, gan::ModelConfig& m) {
+  const bool sized = args.has("image-size") || args.has("ngf") || args.has("ndf");
+  m.kind = gan::parse_model(args.get_or("model", sized ? "dcgan" : "dcgan28"));
+  if (m.kind == gan::ModelKind::dcgan) {
+    m.size = args.get_int("image-size", 64);
+    m.ngf = args.get_int("ngf", 64);
+    m.ndf = args.get_int("ndf", 64);
+  } else {
+    // A named configuration is exactly that: its size and widths cannot be changed.
+    for (const char* flag : {"image-size", "ngf", "ndf"}) {
+      const int64_t fixed = std::string(flag) == "image-size" ? m.image_size() : 64;
+      DUEL_CHECK(args.get_int(flag, fixed) == fixed, "--model ", gan::model_name(m.kind), " is the named configuration "
+                 "of ", m.image_size(), "x", m.image_size(), " images with ngf = ndf = 64; for --", flag, " ",
+                 args.get_int(flag, fixed), " use --model dcgan");
+    }
+  }
+  const auto& flags = args.command().flags;  // duel step takes nz from its batch file
+  if (std::any_of(flags.begin(), flags.end(), [](const Flag& f) { return f.name == "nz"; }))
+    m.nz = args.get_int("nz", m.nz);
+  m.upsample = gan::parse_upsample(args.get_or("upsample", "convT"));
 }
 
 void apply_optim_flags(const Args& args, gan::OptimConfig& c) {

@@ -106,9 +106,16 @@ class Args {
 
 namespace duel::gan {
 struct OptimConfig;
+struct ModelConfig;
 }
 
 namespace duel::cli {
+// The model flags (--model, --image-size, --ngf, --ndf, --nz, --upsample) with the ranges and
+// choices a run's config.json is held to, for commands that build a model.
+std::vector<Flag> model_flags();
+// Those of them given, over `m` (--model defaults to dcgan when a size or width is given, else
+// dcgan28); a named configuration refuses another size or width.
+void apply_model_flags(const Args& args, gan::ModelConfig& m);
 // The optimiser flags (--lr-g, --lr-d, --beta1, --beta2, --n-critic, --gp-lambda, --clip) with
 // the ranges a run's config.json is held to (gan/train_config.h), for commands that take them.
 std::vector<Flag> optim_flags();

@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/config.h"
+#include "gan/step_graph.h"
 #include "gan/trainer.h"
 
 namespace duel::cli {
@@ -32,10 +33,12 @@ Command make_train_command() {
         break;
     }
     static const std::map<std::string, std::string> defaults{
-        {"model", "dcgan28"}, {"loss", "ns"}, {"data", "fashion-mnist"}, {"batch", "64"}, {"seed", "0"},
+        {"model", "dcgan28, or dcgan when a size or width is given"}, {"loss", "ns"}, {"data", "fashion-mnist"}, {"batch", "64"}, {"seed", "0"},
         {"log-every", "10"}, {"sample-every", "0"}, {"checkpoint-every", "0"}, {"eval-every", "0"},
         {"eval-n", "2000"}, {"device", "cpu"}, {"critic-norm", "none for wgan-gp, else batchnorm"},
-        {"channels", "1 for dcgan28, 3 for dcgan64"}, {"n-critic", "5 for wgan and wgan-gp, else 1"},
+        {"channels", "1 for dcgan28 and gray data sets, else 3"}, {"image-size", "64 for dcgan"},
+        {"ngf", "64"}, {"ndf", "64"}, {"nz", "100"}, {"upsample", "convT"}, {"background", "white"},
+        {"data-memory", "a quarter of this machine's memory, or DUEL_DATA_MEMORY_MB"}, {"n-critic", "5 for wgan and wgan-gp, else 1"},
         {"lr-g", "2e-4; wgan-gp 1e-4; wgan 5e-5"}, {"lr-d", "2e-4; wgan-gp 1e-4; wgan 5e-5"},
         {"beta1", "0.5; wgan-gp 0"}, {"beta2", "0.999; wgan-gp 0.9"}, {"gp-lambda", "10"}, {"clip", "0.01"},
         {"math", "tf32 on cuda, fp32 on the cpu"}};
@@ -49,7 +52,27 @@ Command make_train_command() {
   c.flags.push_back(int_flag("threads", "T", "CPU threads (0: one per core); results do not depend on it",
                              Range::ints(0, 1024), "0"));
   c.flags.push_back(switch_flag("anomaly", "on a NaN or infinity, name the op that made it (slower)"));
+  c.flags.push_back(choice_flag("cuda-graph", {"on", "off"},
+                                "on cuda, each step as one CUDA graph (captured once, then replayed)",
+                                "on for cuda where the run allows it"));
   c.details =
+      "--model dcgan: the DCGAN family at --image-size S (16, 32, 64, 128, 256, or 28) with widths\n"
+      "--ngf/--ndf and latent size --nz, as the PyTorch DCGAN example's --imageSize/--ngf/--ndf/--nz;\n"
+      "giving a size or width implies --model dcgan. dcgan28 (28x28) and dcgan64 (64x64) are its\n"
+      "named configurations with ngf = ndf = 64. --upsample nearest: the generator doubles its\n"
+      "resolution by nearest-neighbour upsampling and a 3x3 convolution instead of a transposed\n"
+      "convolution (no checkerboard artefacts).\n"
+      "--ema DECAY keeps an exponential moving average of G (decay min(DECAY, (1+t)/(10+t)) at step t),\n"
+      "updated after every generator step, its batch-norm statistics recomputed for its own weights;\n"
+      "saved as checkpoint/G_ema.safetensors and used by the sample grids, --eval-every, duel sample\n"
+      "and duel eval (--no-ema there to compare). --init-from DIR starts G and D from another run's\n"
+      "checkpoint (same architecture) with fresh optimisers.\n"
+      "folder:DIR reads PNG and JPEG pictures in DIR and below, centre-cropped and resized to the\n"
+      "model's size; transparent pixels are composited onto --background; pictures that cannot be\n"
+      "used are skipped and counted. With --conditional the first-level sub-folders are the classes.\n"
+      "Pictures are kept in memory as bytes up to --data-memory MB (0 streams them all) and streamed\n"
+      "from disk beyond it, on a background thread, with the same batches. --flip mirrors each real\n"
+      "picture left to right with probability 1/2. samples/real.png shows the first batch.\n"
       "--math is the arithmetic of the convolutions and matmuls: tf32 (tensor cores, as PyTorch's cuDNN\n"
       "default) on cuda, fp32 on the cpu; bf16 (BF16 operands, FP32 sums) on cuda or a cpu with AVX512_BF16.\n"
       "A step is one generator update after n-critic critic updates. Defaults per loss: Adam lr 2e-4,\n"
@@ -59,7 +82,11 @@ Command make_train_command() {
       "change the run must match the checkpoint's; --steps and the intervals may change.\n"
       "Ctrl-C stops after the current step and writes a checkpoint; a second Ctrl-C stops at once,\n"
       "keeping the last complete checkpoint. Training stops with an error when a loss or weight\n"
-      "becomes NaN or infinite, without overwriting the last good checkpoint.";
+      "becomes NaN or infinite, without overwriting the last good checkpoint.\n"
+      "--cuda-graph: on cuda, each step (the critic updates, the generator update, both optimisers)\n"
+      "runs as one CUDA graph: the first step eagerly, then captured once and replayed, bit for bit\n"
+      "the same as eager steps. Not for --conditional or --anomaly (without the flag those run\n"
+      "eagerly and say so). The logged values come back from the device a step or two late.";
   return c;
 }
 
@@ -72,15 +99,16 @@ int cmd_train(int argc, char** argv) {
 
   gan::TrainConfig c;
   c.optim = gan::defaults_for(gan::parse_loss(args.get_or("loss", "ns")));
-  c.model.kind = gan::parse_model(args.get_or("model", "dcgan28"));
+  apply_model_flags(args, c.model);
   c.model.critic_norm = gan::parse_critic_norm(
       args.get_or("critic-norm", c.optim.loss == gan::LossKind::wgan_gp ? "none" : "batchnorm"));
   c.model.conditional = args.has("conditional");
-  c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ? 1 : 3);
-  DUEL_CHECK(c.model.channels == 1 || c.model.channels == 3, "train: --channels must be 1 or 3, got ",
-             c.model.channels);
   apply_optim_flags(args, c.optim);
   c.data = args.get_or("data", "fashion-mnist");
+  // Gray for the gray presets and data sets, colour otherwise.
+  const bool gray_data = c.data == "fashion-mnist" || c.data == "mnist" || c.data.rfind("idx:", 0) == 0;
+  c.model.channels = args.get_int("channels", c.model.kind == gan::ModelKind::dcgan28 ||
+                                                      (c.model.kind == gan::ModelKind::dcgan && gray_data) ? 1 : 3);
   c.batch = args.get_int("batch", 64);
   c.seed = uint64_t(args.get_int("seed", 0));
   c.steps = args.get_int("steps", 0);
@@ -92,6 +120,11 @@ int cmd_train(int argc, char** argv) {
   c.eval_every = args.get_int("eval-every", 0);
   c.eval_n = args.get_int("eval-n", 2000);
   c.out = args.get_or("out", "");
+  c.ema = args.get_double("ema", 0.0);
+  c.init_from = args.get_or("init-from", "");
+  c.background = args.get_or("background", "white");
+  c.flip = args.has("flip");
+  c.data_memory_mb = args.get_int("data-memory", -1);
   DUEL_CHECK(!c.out.empty(), "train: --out DIR is required (the run's folder)");
   c.device = parse_device(args.get_or("device", "cpu"));
   c.math = args.has("math") ? parse_math_mode(*args.get("math"))
@@ -107,6 +140,7 @@ int cmd_train(int argc, char** argv) {
   if (args.has("epochs")) overrides["epochs"] = "epochs";
   gan::TrainOptions options;
   options.anomaly = args.has("anomaly");
+  options.cuda_graph = gan::parse_cuda_graph(args.get("cuda-graph"));
   return gan::train(c, resume, overrides, options);
 }
 

@@ -135,7 +135,7 @@ std::vector<Tensor> run_engine(const char* caller, const std::vector<Tensor>& ou
     if (!seed.defined()) {
       DUEL_CHECK(out.numel() == 1, caller, ": output ", i, " ", describe(out),
                  " has more than one element; pass its gradient explicitly");
-      seed = ones_like(out);
+      seed = out.dim() == 0 ? scalar_like(out, 1.0) : ones_like(out);  // a constant on cuda: no fill
     } else {
       DUEL_CHECK(seed.shape() == out.shape() && seed.dtype() == out.dtype() &&
                      seed.device() == out.device(),

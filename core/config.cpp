@@ -74,4 +74,6 @@ int num_threads() {
 #endif
 }
 
+const char* version() { return DUEL_VERSION_STRING; }
+
 }  // namespace duel

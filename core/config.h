@@ -81,6 +81,9 @@ class PoisonGuard {
   bool prev_;
 };
 
+// The library's version, "MAJOR.MINOR.PATCH" (CMake's project version and the package's).
+const char* version();
+
 // OpenMP threads for the fast CPU path (0 = the OpenMP default).
 void set_num_threads(int n);
 int num_threads();

@@ -6,8 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include <map>
-
 #include "core/autograd.h"
 #include "core/cuda_backend.h"
 #include "kernels/cpu/optim.h"
@@ -18,6 +16,7 @@ namespace {
 
 void check_update(const char* op, const Tensor& param, std::initializer_list<const Tensor*> others) {
   DUEL_CHECK(param.defined() && is_floating(param.dtype()), op, ": parameter must be a floating-point tensor");
+  DUEL_CHECK(!param.impl()->read_only, op, ": ", describe(param), " is a shared constant (scalar_like on cuda)");
   DUEL_CHECK(!grad_mode_enabled() || !param.grad_fn(), op, ": the parameter ", describe(param),
              " is the output of a recorded op; update leaves only");
   if (param.device().is_cuda()) {
@@ -31,86 +30,116 @@ void check_update(const char* op, const Tensor& param, std::initializer_list<con
   }
 }
 
-// One launch of the CUDA Adam kernel over `count` float32 tensors sharing a step count.
-void adam_cuda(Device d, const kernels::AdamTensor* t, int count, const AdamHyper& h,
-               int64_t step) {
-  const double bc1 = 1 - std::pow(h.beta1, double(step));
-  const double bc2 = 1 - std::pow(h.beta2, double(step));
-#ifdef DUEL_HAVE_CUDA
-  if (!cuda_backend::emulated()) {
-    kernels::cuda::adam_step_f32(t, count,
-                                 h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1,
-                                 std::sqrt(bc2), cuda_backend::stream(d));
-    return;
-  }
-#endif
-  kernels::cuda_emu::adam_step_f32(t, count, h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1,
-                                   std::sqrt(bc2), nullptr);
+// A step count: an int64 scalar on `device`.
+void check_step(const char* op, const Tensor& step, Device device) {
+  DUEL_CHECK(step.defined() && step.dtype() == DType::i64 && step.numel() == 1 && step.device() == device, op,
+             ": the step count must be an int64 scalar on ", device.str(), ", got ", describe(step));
+}
+
+// The kernels' ticket: the given one, or a fresh zero.
+unsigned long long* ticket_ptr(const Tensor& ticket, Device device, Tensor& fresh) {
+  if (!ticket.defined()) fresh = zeros({1}, DType::i64, device);
+  const Tensor& t = ticket.defined() ? ticket : fresh;
+  DUEL_CHECK(t.dtype() == DType::i64 && t.numel() >= 1 && t.device() == device,
+             "optimiser ticket must be an int64 tensor on ", device.str(), ", got ", describe(t));
+  return reinterpret_cast<unsigned long long*>(t.data<int64_t>());
+}
+
+kernels::StepCounter counter_of(const Tensor& step, const Tensor& ticket, Tensor& fresh) {
+  return {step.data<int64_t>(), ticket_ptr(ticket, step.device(), fresh)};
 }
 
 }  // namespace
 
-void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h) {
-  std::map<std::pair<int64_t, int>, std::vector<kernels::AdamTensor>> cuda_groups;
+void adam_step_(const std::vector<AdamSlot>& slots, const AdamHyper& h, const Tensor& ticket,
+                const Tensor& grad_sumsq) {
+  std::vector<kernels::AdamTensor> cuda;
+  Device cuda_device;
   for (const AdamSlot& s : slots) {
-    if (!s.param.device().is_cuda()) {
-      adam_step_(s.param, s.grad, s.exp_avg, s.exp_avg_sq, h, s.step);
+    check_update("adam", s.param, {&s.grad, &s.exp_avg, &s.exp_avg_sq});
+    check_step("adam", s.step, s.param.device());
+    if (s.param.device().is_cuda()) {
+      DUEL_CHECK(cuda.empty() || cuda_device == s.param.device(), "adam: parameters on ", cuda_device.str(),
+                 " and ", s.param.device().str(), " in one update");
+      cuda_device = s.param.device();
+      cuda.push_back({s.param.data<float>(), s.grad.data<float>(), s.exp_avg.data<float>(),
+                      s.exp_avg_sq.data<float>(), s.param.numel(), s.step.data<int64_t>()});
       continue;
     }
-    check_update("adam", s.param, {&s.grad, &s.exp_avg, &s.exp_avg_sq});
-    DUEL_CHECK(s.step >= 1, "adam: step must be >= 1, got ", s.step);
-    cuda_groups[{s.step, s.param.device().index}].push_back(
-        {s.param.data<float>(), s.grad.data<float>(), s.exp_avg.data<float>(),
-         s.exp_avg_sq.data<float>(), s.param.numel()});
+    // As PyTorch: bias corrections in double, the update in the parameter's precision.
+    int64_t& count = s.step.data<int64_t>()[0];
+    const double step = double(count + 1);
+    const double bc1 = 1 - std::pow(h.beta1, step);
+    const double bc2 = 1 - std::pow(h.beta2, step);
+    dispatch_floating(s.param.dtype(), "adam", [&]<class T>() {
+      kernels::cpu::adam_step(s.param.data<T>(), s.grad.data<T>(), s.exp_avg.data<T>(), s.exp_avg_sq.data<T>(),
+                              s.param.numel(), h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1, std::sqrt(bc2));
+    });
+    ++count;
   }
-  for (const auto& [key, tensors] : cuda_groups)
-    adam_cuda(Device::cuda(key.second), tensors.data(), int(tensors.size()), h, key.first);
-}
-
-void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
-                const AdamHyper& h, int64_t step) {
-  check_update("adam", param, {&grad, &m, &v});
-  DUEL_CHECK(step >= 1, "adam: step must be >= 1, got ", step);
-  // As PyTorch: bias corrections in double, the update in the parameter's precision.
-  const double bc1 = 1 - std::pow(h.beta1, double(step));
-  const double bc2 = 1 - std::pow(h.beta2, double(step));
-  if (param.device().is_cuda()) {
-    const kernels::AdamTensor t{param.data<float>(), grad.data<float>(), m.data<float>(),
-                                          v.data<float>(), param.numel()};
-    adam_cuda(param.device(), &t, 1, h, step);
-    return;
+  if (cuda.empty()) return;
+  Tensor fresh;
+  unsigned long long* t = ticket_ptr(ticket, cuda_device, fresh);
+  float* sumsq = nullptr;
+  if (grad_sumsq.defined()) {
+    std::vector<int64_t> sizes;
+    for (const kernels::AdamTensor& a : cuda) sizes.push_back(a.n);
+    const int64_t chunks = kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(sizes.size()));
+    DUEL_CHECK(grad_sumsq.dtype() == DType::f32 && grad_sumsq.device() == cuda_device && grad_sumsq.numel() >= chunks,
+               "adam: grad_sumsq must be f32 on ", cuda_device.str(), " with ", chunks, " elements, got ",
+               describe(grad_sumsq));
+    sumsq = grad_sumsq.data<float>();
   }
-  dispatch_floating(param.dtype(), "adam", [&]<class T>() {
-    kernels::cpu::adam_step(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(),
-                            h.beta1, h.beta2, h.eps, h.weight_decay, h.lr / bc1, std::sqrt(bc2));
-  });
+  DUEL_CUDA_CALL(cuda_device, adam_step_f32, cuda.data(), int(cuda.size()), h.lr, h.beta1, h.beta2, h.eps,
+                 h.weight_decay, t, sumsq);
 }
 
 void rmsprop_step_(const Tensor& param, const Tensor& grad, const Tensor& s, double lr, double alpha,
-                   double eps) {
+                   double eps, const Tensor& step, const Tensor& ticket) {
   check_update("rmsprop", param, {&grad, &s});
+  check_step("rmsprop", step, param.device());
   if (param.device().is_cuda()) {
+    Tensor fresh;
     DUEL_CUDA_CALL(param.device(), rmsprop_step_f32, param.data<float>(), grad.data<float>(),
-                   s.data<float>(), param.numel(), lr, alpha, eps);
+                   s.data<float>(), param.numel(), lr, alpha, eps, counter_of(step, ticket, fresh));
     return;
   }
   dispatch_floating(param.dtype(), "rmsprop", [&]<class T>() {
     kernels::cpu::rmsprop_step(param.data<T>(), grad.data<T>(), s.data<T>(), param.numel(), lr, alpha, eps);
   });
+  ++step.data<int64_t>()[0];
 }
 
 void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& buf, double lr, double momentum,
-               bool first) {
+               const Tensor& step, const Tensor& ticket) {
   check_update("sgd", param, {&grad, &buf});
+  check_step("sgd", step, param.device());
   if (param.device().is_cuda()) {
+    Tensor fresh;
     DUEL_CUDA_CALL(param.device(), sgd_step_f32, param.data<float>(), grad.data<float>(),
-                   buf.defined() ? buf.data<float>() : nullptr, param.numel(), lr, momentum, first);
+                   buf.defined() ? buf.data<float>() : nullptr, param.numel(), lr, momentum,
+                   counter_of(step, ticket, fresh));
     return;
   }
+  int64_t& count = step.data<int64_t>()[0];
   dispatch_floating(param.dtype(), "sgd", [&]<class T>() {
     kernels::cpu::sgd_step(param.data<T>(), grad.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
-                           param.numel(), lr, momentum, first);
+                           param.numel(), lr, momentum, count == 0);
   });
+  ++count;
+}
+
+void add_(const Tensor& t, int64_t value) {
+  DUEL_CHECK(t.defined() && t.dtype() == DType::i64, "add_: expected an int64 tensor, got ", describe(t));
+  DUEL_CHECK(!t.impl()->read_only, "add_: ", describe(t), " is a shared constant");
+  DUEL_CHECK(!grad_mode_enabled() || !t.grad_fn(), "add_: ", describe(t), " is the output of a recorded op");
+  if (t.device().is_cuda()) {
+    cuda_backend::check_usable(t.device());
+    DUEL_CUDA_CALL(t.device(), add_i64, t.data<int64_t>(), t.numel(), value);
+    return;
+  }
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] += value;
 }
 
 void clamp_(const Tensor& t, double lo, double hi) {

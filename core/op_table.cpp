@@ -519,6 +519,32 @@ std::vector<OpInfo> build_table() {
                            {{"kernel_size", "3"}, {"padding", "1"}}}};
                     }));
 
+  // ----- upsampling -----------------------------------------------------------------------------
+  t.push_back(entry(OpId::upsample_nearest2d, "upsample_nearest2d",
+                    "nearest-neighbour upsampling by integer factors: [N,C,H,W] -> [N,C,H*sh,W*sw]",
+                    {In("input")}, {A("scale_factor", P, "2")},
+                    [](const OpCall& c) { return upsample_nearest2d(c.input("input"), c.pair("scale_factor")); },
+                    [](DType t, Generator& g) {
+                      const Draw d{t, g};
+                      return std::vector<Sample>{
+                          {"x[2,3,3,5] s=2 (dcgan)", {{"input", d.normal({2, 3, 3, 5})}}, {}},
+                          {"x[1,2,4,3] s=3,1", {{"input", d.normal({1, 2, 4, 3})}}, {{"scale_factor", "3,1"}}},
+                          {"x[3,1,2,2] s=1,4", {{"input", d.normal({3, 1, 2, 2})}}, {{"scale_factor", "1,4"}}}};
+                    }));
+  t.push_back(entry(OpId::upsample_nearest2d_backward, "upsample_nearest2d_backward",
+                    "each sh x sw block of grad_output summed (upsample_nearest2d's derivative)",
+                    {In("grad_output")}, {A("scale_factor", P, "2")},
+                    [](const OpCall& c) {
+                      return upsample_nearest2d_backward(c.input("grad_output"), c.pair("scale_factor"));
+                    },
+                    [](DType t, Generator& g) {
+                      const Draw d{t, g};
+                      return std::vector<Sample>{
+                          {"g[2,3,6,10] s=2 (dcgan)", {{"grad_output", d.normal({2, 3, 6, 10})}}, {}},
+                          {"g[1,2,9,5] s=3,1", {{"grad_output", d.normal({1, 2, 9, 5})}}, {{"scale_factor", "3,1"}}},
+                          {"g[2,1,3,8] s=1,4", {{"grad_output", d.normal({2, 1, 3, 8})}}, {{"scale_factor", "1,4"}}}};
+                    }));
+
   // ----- normalisation --------------------------------------------------------------------------
   t.push_back(entry(OpId::batch_norm, "batch_norm",
                     "normalise each channel by batch (training=1, updating running stats) or running statistics",
@@ -599,6 +625,19 @@ std::vector<OpInfo> build_table() {
                       return mse_loss(c.input("input"), c.input("target"), c.reduction("reduction"));
                     },
                     loss_samples(false)));
+  t.push_back(entry(OpId::sample_norm_penalty, "sample_norm_penalty",
+                    "mean over samples of (sqrt(sum of the sample's squares + eps) - target)^2 (WGAN-GP)",
+                    {In("input")}, {A("target", R, "1"), A("eps", R, "1e-12")},
+                    [](const OpCall& c) {
+                      return sample_norm_penalty(c.input("input"), c.real("target"), c.real("eps"));
+                    },
+                    [](DType t, Generator& g) {
+                      const Draw d{t, g};
+                      return std::vector<Sample>{
+                          {"[3,5]", {{"input", d.normal({3, 5}) * 0.4}}, {}},
+                          {"[4,2,3,3] target=0.5", {{"input", d.normal({4, 2, 3, 3})}}, {{"target", "0.5"}}},
+                          {"[5] eps=0.1", {{"input", d.normal({5})}}, {{"eps", "0.1"}}}};
+                    }));
 
   // ----- embedding ------------------------------------------------------------------------------
   t.push_back(entry(OpId::embedding, "embedding", "rows of weight [num, dim] picked by i64 indices",

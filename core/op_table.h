@@ -25,15 +25,16 @@ enum class OpId : int {
   reshape, broadcast_to, cat, narrow,
   matmul, linear,
   conv2d, conv_transpose2d, conv2d_weight_grad,
+  upsample_nearest2d, upsample_nearest2d_backward,
   batch_norm, layer_norm,
   log_softmax,
-  binary_cross_entropy_with_logits, mse_loss,
+  binary_cross_entropy_with_logits, mse_loss, sample_norm_penalty,
   embedding, embedding_backward,
   count
 };
 constexpr int kOpCount = static_cast<int>(OpId::count);
 // Pinned: adding an op means adding its table entry, samples and tests, then this number.
-static_assert(kOpCount == 37, "an op was added or removed: update the op table and its tests");
+static_assert(kOpCount == 40, "an op was added or removed: update the op table and its tests");
 
 enum class InputKind {
   tensor,           // required floating-point tensor

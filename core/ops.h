@@ -97,6 +97,14 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
 Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Int2 kernel_size,
                           Int2 stride = {1, 1}, Int2 padding = {0, 0});
 
+// ----- upsampling --------------------------------------------------------------------------------
+// Nearest-neighbour upsampling by integer factors (height, width): input [N, C, H, W] ->
+// [N, C, H * sh, W * sw], output pixel (i, j) = input pixel (i / sh, j / sw)
+// (F.interpolate(input, scale_factor=..., mode="nearest")).
+Tensor upsample_nearest2d(const Tensor& input, Int2 scale_factor);
+// Its derivative as a differentiable op: each sh x sw block of grad_output summed, [N, C, H, W].
+Tensor upsample_nearest2d_backward(const Tensor& grad_output, Int2 scale_factor);
+
 // ----- normalisation ----------------------------------------------------------------------------
 // input [N, C] or [N, C, *]. Training: normalises with the batch statistics and, if running
 // stats are given, updates them in place (momentum; unbiased variance, as PyTorch). Eval:
@@ -132,6 +140,12 @@ Reduction parse_reduction(std::string_view s);
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         Reduction reduction = Reduction::mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+// WGAN-GP's penalty on a gradient: input [B, ...], each sample's L2 norm n_i = sqrt(sum of its
+// squares + eps) (eps keeps the derivative finite at a zero gradient), then
+// mean_i (n_i - target)^2, shape []. One fused kernel pair on CUDA instead of a chain of seven
+// elementwise ops and reductions; its derivative is one kernel, or the differentiable
+// composition when it is itself differentiated (create_graph).
+Tensor sample_norm_penalty(const Tensor& input, double target = 1.0, double eps = 1e-12);
 
 // ----- embedding --------------------------------------------------------------------------------
 // input: i64 indices of any shape; weight [num_embeddings, dim] -> [*input.shape, dim]

@@ -5,7 +5,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/checked.h"
@@ -24,12 +28,18 @@ namespace duel {
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   // CPU blocks are 64-byte aligned (a cache line, the widest vector loads); device blocks come
   // from the CUDA pool, 256-byte aligned, so the float4 paths of the kernels apply.
-  data_ = device.is_cuda() ? cuda_backend::allocate(bytes, device) : cpu_allocate(bytes);
+  if (device.is_cuda()) {
+    cuda_backend::Block b = cuda_backend::allocate(bytes, device);
+    data_ = b.ptr;
+    pool_ = std::move(b.pool);
+  } else {
+    data_ = cpu_allocate(bytes);
+  }
 }
 
 Storage::~Storage() {
   if (device_.is_cuda())
-    cuda_backend::release(data_, bytes_, device_);
+    cuda_backend::release({data_, pool_}, bytes_, device_);
   else
     cpu_release(data_, bytes_);
 }
@@ -74,6 +84,8 @@ Tensor& Tensor::requires_grad_(bool on) {
              impl_->grad_fn ? impl_->grad_fn->op : std::string("?"), "); use detach() first");
   DUEL_CHECK(!on || is_floating(dtype()), "requires_grad_: only floating-point tensors can require "
              "gradients, got ", dtype_name(dtype()));
+  DUEL_CHECK(!on || !impl_->read_only, "requires_grad_: ", describe(*this), " is a shared constant (scalar_like "
+             "on cuda); clone() it first");
   impl_->requires_grad = on;
   return *this;
 }
@@ -92,6 +104,7 @@ Tensor Tensor::grad() const {
 
 void Tensor::set_grad(const Tensor& g) {
   check_defined(impl_.get(), "Tensor::set_grad");
+  DUEL_CHECK(!impl_->read_only || !g.defined(), "set_grad: ", describe(*this), " is a shared constant");
   if (g.defined()) {
     DUEL_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(),
                "set_grad: gradient ", describe(g), " does not match the tensor ", describe(*this));
@@ -206,6 +219,8 @@ std::string Tensor::str(int max_elements) const {
 }
 
 static void check_in_place(const Tensor& t, const char* op) {
+  DUEL_CHECK(!t.impl()->read_only, op, ": ", describe(t), " is a shared constant (scalar_like on cuda); clone() it "
+             "to change it");
   DUEL_CHECK(!(grad_mode_enabled() && (t.requires_grad() || t.grad_fn())), op,
              ": in-place change of ", describe(t),
              " which takes part in autograd; use NoGradGuard (e.g. in an optimiser step)");
@@ -285,7 +300,23 @@ Tensor empty_like(const Tensor& x) { return empty(x.shape(), x.dtype(), x.device
 Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype(), x.device()); }
 Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype(), x.device()); }
 Tensor full_like(const Tensor& x, double value) { return full(x.shape(), value, x.dtype(), x.device()); }
-Tensor scalar_like(const Tensor& x, double value) { return full({}, value, x.dtype(), x.device()); }
+Tensor scalar_like(const Tensor& x, double value) {
+  if (!x.device().is_cuda()) return full({}, value, x.dtype(), x.device());
+  // One constant per (emulated or not, device, dtype, value bits), kept for the process: a graph
+  // captured later reads it where it is. While a capture is open a missing constant is made for
+  // the graph instead (filled by it), not kept: only replays would fill it.
+  // Never destroyed: at exit the device (or the emulation setting) may be gone already.
+  static auto& constants = *new std::map<std::tuple<bool, int, int, uint64_t>, Tensor>;
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const auto key = std::make_tuple(cuda_backend::emulated(), x.device().index, int(x.dtype()), bits);
+  if (auto it = constants.find(key); it != constants.end()) return it->second;
+  if (cuda_backend::capturing()) return full({}, value, x.dtype(), x.device());
+  Tensor c = full({}, value, x.dtype(), x.device());
+  c.impl()->read_only = true;
+  constants.emplace(key, c);
+  return c;
+}
 
 Tensor from_vector(const std::vector<double>& values, const Shape& s, DType t) {
   DUEL_CHECK(int64_t(values.size()) == shape_numel(s), "from_vector: ", values.size(),
@@ -308,9 +339,66 @@ Tensor arange(int64_t n, DType t, Device d) {
   return from_vector(v, {n}, t).to(d);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Random numbers
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+uint64_t* device_state_ptr(const Generator& gen, Device d, const char* op) {
+  DUEL_CHECK(gen.device() == d, op, ": the generator lives on ", gen.device().str(), "; draw there, not on ", d.str());
+  return reinterpret_cast<uint64_t*>(gen.device_state().data<int64_t>());
+}
+
+std::vector<int64_t> read_device_state(const Tensor& state) {
+  const Tensor host = state.to(Device::cpu());
+  return {host.data<int64_t>()[0], host.data<int64_t>()[1]};
+}
+
+}  // namespace
+
+uint64_t Generator::seed() const { return on_device() ? uint64_t(read_device_state(state_)[0]) : seed_; }
+uint64_t Generator::offset() const { return on_device() ? uint64_t(read_device_state(state_)[1]) : offset_; }
+
+void Generator::set_state(uint64_t seed, uint64_t offset) {
+  seed_ = seed;
+  offset_ = offset;
+  if (!on_device()) return;
+  Tensor host = empty({3}, DType::i64);
+  host.data<int64_t>()[0] = int64_t(seed);
+  host.data<int64_t>()[1] = int64_t(offset);
+  host.data<int64_t>()[2] = 0;
+  NoGradGuard no_grad;
+  state_.copy_(host);
+}
+
+uint64_t Generator::take_offset() {
+  DUEL_CHECK(!on_device(), "Generator::take_offset: the generator lives on ", device().str(),
+             "; its draws advance the offset there");
+  return offset_++;
+}
+
+void Generator::to_device(Device d) {
+  if (d == device()) return;
+  if (on_device()) {  // back to the host, or on to another device
+    const std::vector<int64_t> v = read_device_state(state_);
+    seed_ = uint64_t(v[0]);
+    offset_ = uint64_t(v[1]);
+    state_ = Tensor();
+  }
+  if (d.is_cpu()) return;
+  state_ = empty({3}, DType::i64, d);
+  set_state(seed_, offset_);
+}
+
 Tensor uniform(const Shape& s, double lo, double hi, Generator& gen, DType t, Device d) {
   DUEL_CHECK(lo <= hi, "uniform: lo ", lo, " is above hi ", hi);
   Tensor out = empty(s, t, d);
+  if (gen.on_device()) {
+    DUEL_CUDA_CALL(d, random_uniform_state_f32, out.data<float>(), out.numel(), device_state_ptr(gen, d, "uniform"),
+                   lo, hi);
+    return out;
+  }
   const uint64_t offset = gen.take_offset();
   if (d.is_cuda()) {  // bitwise the same numbers as on the CPU
     DUEL_CUDA_CALL(d, random_uniform_f32, out.data<float>(), out.numel(), gen.seed(), offset, lo, hi);
@@ -325,6 +413,11 @@ Tensor uniform(const Shape& s, double lo, double hi, Generator& gen, DType t, De
 Tensor normal(const Shape& s, double mean, double std, Generator& gen, DType t, Device d) {
   DUEL_CHECK(std >= 0, "normal: standard deviation must be >= 0, got ", std);
   Tensor out = empty(s, t, d);
+  if (gen.on_device()) {
+    DUEL_CUDA_CALL(d, random_normal_state_f32, out.data<float>(), out.numel(), device_state_ptr(gen, d, "normal"),
+                   mean, std);
+    return out;
+  }
   const uint64_t offset = gen.take_offset();
   if (d.is_cuda()) {
     DUEL_CUDA_CALL(d, random_normal_f32, out.data<float>(), out.numel(), gen.seed(), offset, mean, std);

@@ -19,10 +19,15 @@
 
 namespace duel {
 
+namespace cuda_backend {
+class GraphPool;
+}
+
 struct Node;
 struct TensorImpl;
 
-// A block of memory on one device. CPU memory is 64-byte aligned.
+// A block of memory on one device. CPU memory is 64-byte aligned. CUDA memory allocated while a
+// graph capture is open comes from the capture's pool (core/graph_pool.h) and goes back there.
 class Storage {
  public:
   Storage(size_t bytes, Device device);
@@ -38,6 +43,7 @@ class Storage {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  std::shared_ptr<cuda_backend::GraphPool> pool_;
 };
 
 class Tensor {
@@ -109,6 +115,7 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;            // null for leaves
   Tensor grad;                              // leaves only
   std::weak_ptr<Node> grad_accumulator;     // leaves only: the node that accumulates into grad
+  bool read_only = false;                   // a shared constant (scalar_like on CUDA): never written
 };
 
 // Factories. Contents of empty() are unspecified (poisoned when poisoning is on).
@@ -120,7 +127,10 @@ Tensor empty_like(const Tensor& x);
 Tensor zeros_like(const Tensor& x);
 Tensor ones_like(const Tensor& x);
 Tensor full_like(const Tensor& x, double value);
-Tensor scalar_like(const Tensor& x, double value);  // shape [], x's dtype and device
+// Shape [], x's dtype and device. On CUDA the tensor is a shared read-only constant, filled once
+// per device, dtype and value: an op with a scalar operand (x * 0.5, 1 - eps) then costs no fill
+// kernel, which is a good part of the launches of a training step. Writing to it throws.
+Tensor scalar_like(const Tensor& x, double value);
 // A CPU tensor holding `values` converted to dtype t, reshaped to s.
 Tensor from_vector(const std::vector<double>& values, const Shape& s, DType t = DType::f32);
 Tensor arange(int64_t n, DType t = DType::i64, Device d = Device::cpu());

@@ -91,7 +91,7 @@ DetectorScores score_detector(nn::Module& detector, const Tensor& real, const Te
 
 Tensor images_of(const std::string& spec, int64_t n, uint64_t seed) {
   if (spec == "dataset:fashion-mnist:train" || spec == "dataset:fashion-mnist:test")
-    return pick_images(load_dataset("fashion-mnist", spec.ends_with(":train"), 1, 28), n, seed);
+    return sample_images(load_dataset("fashion-mnist", spec.ends_with(":train"), 1, 28), n, seed);
   if (spec.rfind("checkpoint:", 0) == 0) {
     TrainConfig cfg;
     auto model = load_checkpoint_models(spec.substr(11), &cfg, false);
@@ -290,17 +290,11 @@ std::string heat_png(const std::vector<double>& map, int64_t s, double lo, doubl
   return "data:image/png;base64," + b64;
 }
 
+// How a checkpoint's generator upsamples: its config.json's "upsample" (convT or nearest; runs
+// from before the choice existed used transposed convolutions).
 std::string upsampling_of(const std::string& spec) {
-  // Every generator duel builds today upsamples with transposed convolutions; a checkpoint whose
-  // config.json names another upsampling (the nearest-neighbour variant) reports it here.
-  const std::string dir = spec.substr(11);
-  for (const std::string& f : {dir + "/checkpoint/config.json", dir + "/config.json"})
-    if (fs::exists(f)) {
-      const nlohmann::json j = nlohmann::json::parse(read_text(f), nullptr, false);
-      if (!j.is_discarded() && j.contains("model") && j["model"].contains("upsample")) return j["model"]["upsample"].get<std::string>();
-      if (!j.is_discarded() && j.contains("upsample")) return j["upsample"].get<std::string>();
-    }
-  return "convT";
+  const std::string ckpt = checkpoint_dir(spec.substr(11));
+  return upsample_name(config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json").model.upsample);
 }
 
 }  // namespace
@@ -329,11 +323,14 @@ int run_detect_spectrum(const SpectrumConfig& c) {
     fakes.push_back(std::move(k));
   }
   make_dir(c.out);  // after every generator loaded: a refused run leaves nothing behind
-  bool nearest = false;
-  for (const Fake& f : fakes) nearest |= f.upsample == "nearest";
+  bool nearest = false, convt = false;
+  for (const Fake& f : fakes) (f.upsample == "nearest" ? nearest : convt) = true;
   if (!nearest)
-    std::printf("note: every generator here upsamples with transposed convolutions; duel has no nearest-neighbour "
-                "generator yet, so there is no convT-against-nearest comparison in this figure\n");
+    std::printf("note: every generator here upsamples with transposed convolutions, so there is no "
+                "convT-against-nearest comparison in this figure (add a --fake trained with --upsample nearest)\n");
+  else if (!convt)
+    std::printf("note: every generator here upsamples by nearest neighbour, so there is no convT-against-nearest "
+                "comparison in this figure (add a --fake trained with --upsample convT)\n");
 
   // Figure: the real spectrum, each generator's and its difference to the real one, and the
   // azimuthal averages.
@@ -469,7 +466,7 @@ int run_detect_attack(const AttackConfig& c) {
   for (int64_t s = 1; s <= c.steps; ++s) {
     Tensor fake;
     for (int64_t k = 0; k < oc.n_critic; ++k) {
-      const Tensor real = pick_images(train, c.batch, c.seed * 1'000'003 + uint64_t(s * oc.n_critic + k));
+      const Tensor real = sample_images(train, c.batch, c.seed * 1'000'003 + uint64_t(s * oc.n_critic + k));
       const Tensor z = randn({c.batch, cfg.model.nz, 1, 1}, rng);
       const Tensor eps = gp ? rand({c.batch, 1, 1, 1}, rng) : Tensor();
       fake = gan->generate(z);

@@ -25,7 +25,6 @@ namespace duel::gan {
 namespace fs = std::filesystem;
 namespace {
 
-
 // stb_image_write builds the whole PNG in one int-indexed buffer of (width * channels + 1)
 // bytes per row; doubles keep this check itself from overflowing.
 bool fits_png(double width, double height, double channels) {
@@ -38,34 +37,6 @@ uint8_t to_byte(double v) {
   if (!(v > -1.0)) return 0;
   if (v >= 1.0) return 255;
   return static_cast<uint8_t>(std::lround((v + 1.0) * 127.5));
-}
-
-bool has_image_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif" || ext == ".webp";
-}
-
-// The folder's image files, sorted by name. Anything with an image extension that is not a
-// folder is kept, so a broken link or unreadable file is reported by the decoder, not skipped.
-std::vector<fs::path> image_files(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    fail(dir, ": not a directory", ec ? str_cat(" (", ec.message(), ")") : std::string());
-  }
-  std::vector<fs::path> files;
-  fs::directory_iterator it(dir, ec);
-  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    std::error_code type_ec;
-    if (has_image_extension(it->path()) && !it->is_directory(type_ec)) files.push_back(it->path());
-  }
-  if (ec) fail(dir, ": cannot list the folder: ", ec.message());
-  if (files.empty()) fail(dir, ": no pictures (.png, .jpg, .jpeg) in this folder");
-  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
-    return a.filename().string() < b.filename().string();
-  });
-  return files;
 }
 
 }  // namespace
@@ -153,73 +124,6 @@ void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow
     }
   });
   write_picture(path, grid.data(), grid_w, grid_h, c);
-}
-
-std::string ImageFolder::skipped_summary(const std::string& dir) const {
-  if (skipped == 0) return "";
-  std::string out = str_cat("skipped ", skipped, " of ", files, " picture files in ", dir, " that could not be used");
-  if (!first_reasons.empty()) out += "; first: " + first_reasons.front();
-  return out;
-}
-
-ImageFolder read_image_folder(const std::string& dir, int64_t channels, int64_t size, int64_t memory_budget,
-                              const PictureLimits& limits) {
-  DUEL_CHECK(channels == 1 || channels == 3, dir,
-             ": read_image_folder: channels must be 1 (gray) or 3 (RGB), got ", channels);
-  // stb_image_resize indexes its output with int.
-  const int64_t max_size = int64_t(std::sqrt(double(INT_MAX / channels)));
-  DUEL_CHECK(size >= 1 && size <= max_size, dir, ": read_image_folder: size must be in [1, ",
-             max_size, "] for ", channels, " channels, got ", size);
-  const std::vector<fs::path> files = image_files(dir);
-  ImageFolder result;
-  result.files = int64_t(files.size());
-  const double need = double(files.size()) * double(channels) * double(size) * double(size) * 4.0;
-  DUEL_CHECK(need <= double(memory_budget), dir, ": ", files.size(), " pictures of ", channels, " x ", size, " x ",
-             size, " need ", bytes_text(need), " as float32, more than the data memory budget of ",
-             bytes_text(double(memory_budget)));
-
-  const int c = int(channels), s = int(size);
-  Tensor all = empty({int64_t(files.size()), channels, size, size}, DType::f32);
-  float* dst = all.data<float>();
-  std::vector<uint8_t> resized(size_t(s) * size_t(s) * size_t(c));
-  int64_t used = 0;
-  for (const fs::path& file : files) {
-    Picture picture;
-    try {
-      picture = read_picture(file.string(), channels, limits);
-    } catch (const Error& e) {
-      ++result.skipped;
-      if (result.first_reasons.size() < 3) result.first_reasons.push_back(e.what());
-      continue;
-    }
-    const int w = int(picture.width), h = int(picture.height);
-    // The central square, addressed in place: row stride of the whole picture.
-    const int side = std::min(w, h);
-    const size_t image_stride = size_t(w) * size_t(c);
-    const uint8_t* src = picture.pixels.data() + size_t((h - side) / 2) * image_stride +
-                         size_t((w - side) / 2) * size_t(c);
-    size_t src_stride = image_stride;
-    if (side != s) {
-      if (stbir_resize_uint8(src, side, side, int(image_stride), resized.data(), s, s, s * c, c) == 0) {
-        fail(file.string(), ": cannot resize ", side, " x ", side, " to ", s, " x ", s, " (out of memory?)");
-      }
-      src = resized.data();
-      src_stride = size_t(s) * size_t(c);
-    }
-    // HWC bytes -> CHW floats in [-1, 1]
-    for (int ch = 0; ch < c; ++ch) {
-      for (int y = 0; y < s; ++y) {
-        for (int x = 0; x < s; ++x) {
-          *dst++ = float(src[y * src_stride + size_t(x * c + ch)]) / 127.5f - 1.0f;
-        }
-      }
-    }
-    ++used;
-  }
-  if (used == 0)
-    fail(dir, ": none of the ", files.size(), " picture files could be used; first: ", result.first_reasons.front());
-  result.images = used == int64_t(files.size()) ? all : narrow(all, 0, 0, used).clone();
-  return result;
 }
 
 }  // namespace duel::gan

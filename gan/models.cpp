@@ -1,5 +1,6 @@
 #include "gan/models.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -19,7 +20,8 @@ using nn::Tanh;
 ModelKind parse_model(const std::string& s) {
   if (s == "dcgan28") return ModelKind::dcgan28;
   if (s == "dcgan64") return ModelKind::dcgan64;
-  fail("unknown model '", s, "' (expected dcgan28 or dcgan64)");
+  if (s == "dcgan") return ModelKind::dcgan;
+  fail("unknown model '", s, "' (expected dcgan, dcgan28 or dcgan64)");
 }
 
 CriticNorm parse_critic_norm(const std::string& s) {
@@ -29,9 +31,59 @@ CriticNorm parse_critic_norm(const std::string& s) {
   fail("unknown critic norm '", s, "' (expected batchnorm, none or layernorm)");
 }
 
-std::string model_name(ModelKind k) { return k == ModelKind::dcgan28 ? "dcgan28" : "dcgan64"; }
+UpsampleKind parse_upsample(const std::string& s) {
+  if (s == "convT") return UpsampleKind::convT;
+  if (s == "nearest") return UpsampleKind::nearest;
+  fail("unknown upsampling '", s, "' (expected convT or nearest)");
+}
+
+std::string model_name(ModelKind k) {
+  return k == ModelKind::dcgan28 ? "dcgan28" : k == ModelKind::dcgan64 ? "dcgan64" : "dcgan";
+}
 std::string critic_norm_name(CriticNorm n) {
   return n == CriticNorm::batchnorm ? "batchnorm" : n == CriticNorm::none ? "none" : "layernorm";
+}
+std::string upsample_name(UpsampleKind u) { return u == UpsampleKind::convT ? "convT" : "nearest"; }
+
+int64_t ModelConfig::image_size() const {
+  return kind == ModelKind::dcgan28 ? 28 : kind == ModelKind::dcgan64 ? 64 : size;
+}
+int64_t ModelConfig::g_width() const { return kind == ModelKind::dcgan ? ngf : 64; }
+int64_t ModelConfig::d_width() const { return kind == ModelKind::dcgan ? ndf : 64; }
+
+namespace {
+
+bool in_family(int64_t s) { return s == 28 || s == 16 || s == 32 || s == 64 || s == 128 || s == 256; }
+
+int64_t log2_exact(int64_t s) {
+  int64_t k = 0;
+  while ((int64_t(1) << k) < s) ++k;
+  return k;
+}
+
+}  // namespace
+
+void check_model_config(const ModelConfig& m) {
+  DUEL_CHECK(m.channels == 1 || m.channels == 3, "model: images must have 1 or 3 channels, got ", m.channels);
+  DUEL_CHECK(m.nz >= 1 && m.nz <= 4096, "model: nz must be in [1, 4096], got ", m.nz);
+  DUEL_CHECK(in_family(m.image_size()), "model: the image size must be a power of two from 16 to 256, or 28; got ",
+             m.image_size());
+  // The widest layer has width * S/8 channels (S = 256: 32x); 4096 keeps one layer's weights
+  // within a few hundred MB.
+  for (const auto& [name, w] : {std::pair<const char*, int64_t>{"ngf", m.g_width()}, {"ndf", m.d_width()}})
+    DUEL_CHECK(w >= 1 && w * std::max<int64_t>(4, m.image_size() / 8) <= 4096, "model: --", name, " ", w,
+               " is out of range for ", m.image_size(), "x", m.image_size(), " images (1 to ",
+               4096 / std::max<int64_t>(4, m.image_size() / 8), ")");
+  DUEL_CHECK(!m.conditional || m.num_classes > 1, "model: a conditional model needs at least 2 classes");
+}
+
+std::string describe_model(const ModelConfig& m) {
+  std::string out = m.kind == ModelKind::dcgan
+                        ? str_cat("dcgan ", m.size, "x", m.size, " (ngf ", m.ngf, ", ndf ", m.ndf, ")")
+                        : model_name(m.kind);
+  if (m.upsample == UpsampleKind::nearest) out += " with nearest upsampling";
+  if (m.conditional) out += ", conditional";
+  return out;
 }
 
 namespace {
@@ -55,81 +107,71 @@ std::shared_ptr<nn::Module> critic_norm_layer(CriticNorm n, int64_t c, int64_t s
   return nullptr;
 }
 
-// dcgan28 G: ConvT(nz->256, k7) BN ReLU, ConvT(256->128, k4 s2 p1) BN ReLU, ConvT(128->C, k4 s2 p1) Tanh
-std::shared_ptr<Sequential> dcgan28_g(int64_t nz, int64_t c) {
-  auto g = std::make_shared<Sequential>();
-  g->add(std::make_shared<ConvTranspose2d>(nz, 256, 7, 1, 0, 0, false))
-      .add(std::make_shared<BatchNorm2d>(256))
-      .add(std::make_shared<ReLU>())
-      .add(std::make_shared<ConvTranspose2d>(256, 128, 4, 2, 1, 0, false))
-      .add(std::make_shared<BatchNorm2d>(128))
-      .add(std::make_shared<ReLU>())
-      .add(std::make_shared<ConvTranspose2d>(128, c, 4, 2, 1, 0, false))
-      .add(std::make_shared<Tanh>());
-  return g;
-}
-
-// dcgan28 D: Conv(C->64, k4 s2 p1) LReLU(0.2), Conv(64->128, k4 s2 p1) N LReLU(0.2), Conv(128->1, k7)
-std::shared_ptr<Sequential> dcgan28_d(int64_t c, CriticNorm norm) {
-  auto d = std::make_shared<Sequential>();
-  d->add(std::make_shared<Conv2d>(c, 64, 4, 2, 1, false))
-      .add(std::make_shared<LeakyReLU>(0.2))
-      .add(std::make_shared<Conv2d>(64, 128, 4, 2, 1, false))
-      .add(critic_norm_layer(norm, 128, 7))
-      .add(std::make_shared<LeakyReLU>(0.2))
-      .add(std::make_shared<Conv2d>(128, 1, 7, 1, 0, false));
-  return d;
-}
-
-// The PyTorch DCGAN example's generator at 64x64 (ngf = 64).
-std::shared_ptr<Sequential> dcgan64_g(int64_t nz, int64_t c) {
-  const int64_t ngf = 64;
-  auto g = std::make_shared<Sequential>();
-  g->add(std::make_shared<ConvTranspose2d>(nz, ngf * 8, 4, 1, 0, 0, false))
-      .add(std::make_shared<BatchNorm2d>(ngf * 8))
-      .add(std::make_shared<ReLU>());
-  for (int64_t mult : {8, 4, 2}) {
-    g->add(std::make_shared<ConvTranspose2d>(ngf * mult, ngf * mult / 2, 4, 2, 1, 0, false))
-        .add(std::make_shared<BatchNorm2d>(ngf * mult / 2))
-        .add(std::make_shared<ReLU>());
+// One doubling of the generator's resolution, in -> out channels.
+void add_up(Sequential& g, int64_t in, int64_t out, UpsampleKind how) {
+  if (how == UpsampleKind::convT) {
+    g.add(std::make_shared<ConvTranspose2d>(in, out, 4, 2, 1, 0, false));
+  } else {
+    g.add(std::make_shared<nn::Upsample>(2)).add(std::make_shared<Conv2d>(in, out, 3, 1, 1, false));
   }
-  g->add(std::make_shared<ConvTranspose2d>(ngf, c, 4, 2, 1, 0, false)).add(std::make_shared<Tanh>());
+}
+
+// The generator. Power-of-two S: the PyTorch DCGAN example generalised, with n = log2(S) - 2
+// doublings after a 4x4 projection:
+//   ConvT(nz -> ngf*2^(n-1), k4) BN ReLU, then up(ngf*m -> ngf*m/2) BN ReLU for m = 2^(n-1)..2,
+//   then up(ngf -> C) Tanh.
+// S = 64 is the example (ngf*8, 4, 2, 1). S = 28 (dcgan28 at ngf 64):
+//   ConvT(nz -> ngf*4, k7) BN ReLU, up(ngf*4 -> ngf*2) BN ReLU, up(ngf*2 -> C) Tanh.
+// `up` is ConvT(k4 s2 p1), or Upsample(2) + Conv(k3 s1 p1) for nearest upsampling.
+std::shared_ptr<Sequential> dcgan_g(int64_t nz, int64_t c, int64_t size, int64_t ngf, UpsampleKind up) {
+  std::vector<int64_t> widths;  // after the projection and after each doubling but the last
+  int64_t first_kernel = 4;
+  if (size == 28) {
+    first_kernel = 7;
+    widths = {ngf * 4, ngf * 2};
+  } else {
+    for (int64_t k = log2_exact(size) - 3; k >= 0; --k) widths.push_back(ngf << k);
+  }
+  auto g = std::make_shared<Sequential>();
+  g->add(std::make_shared<ConvTranspose2d>(nz, widths[0], first_kernel, 1, 0, 0, false))
+      .add(std::make_shared<BatchNorm2d>(widths[0]))
+      .add(std::make_shared<ReLU>());
+  for (size_t i = 1; i < widths.size(); ++i) {
+    add_up(*g, widths[i - 1], widths[i], up);
+    g->add(std::make_shared<BatchNorm2d>(widths[i])).add(std::make_shared<ReLU>());
+  }
+  add_up(*g, widths.back(), c, up);
+  g->add(std::make_shared<Tanh>());
   return g;
 }
 
-// The example's discriminator (ndf = 64) without its final Sigmoid: duel's losses take logits
+// The critic, mirrored: Conv(C -> ndf, k4 s2 p1) LReLU(0.2), then Conv(ndf*m -> ndf*2m, k4 s2 p1)
+// norm LReLU(0.2) down to 4x4 (7x7 for S = 28), then Conv(-> 1, k4 (k7), valid): one logit.
+// This is the example's discriminator without its final Sigmoid: duel's losses take logits
 // (binary_cross_entropy_with_logits is the stable form), and Sigmoid has no state, so the saved
 // state matches the example's layer for layer.
-std::shared_ptr<Sequential> dcgan64_d(int64_t c, CriticNorm norm) {
-  const int64_t ndf = 64;
+std::shared_ptr<Sequential> dcgan_d(int64_t c, int64_t size, int64_t ndf, CriticNorm norm) {
   auto d = std::make_shared<Sequential>();
   d->add(std::make_shared<Conv2d>(c, ndf, 4, 2, 1, false)).add(std::make_shared<LeakyReLU>(0.2));
-  int64_t size = 32;
-  for (int64_t mult : {1, 2, 4}) {
-    size /= 2;
-    d->add(std::make_shared<Conv2d>(ndf * mult, ndf * mult * 2, 4, 2, 1, false))
-        .add(critic_norm_layer(norm, ndf * mult * 2, size))
+  const int64_t last = size == 28 ? 7 : 4;
+  int64_t width = ndf;
+  for (int64_t s = size / 4; s >= last; s /= 2) {
+    d->add(std::make_shared<Conv2d>(width, width * 2, 4, 2, 1, false))
+        .add(critic_norm_layer(norm, width * 2, s))
         .add(std::make_shared<LeakyReLU>(0.2));
+    width *= 2;
   }
-  d->add(std::make_shared<Conv2d>(ndf * 8, 1, 4, 1, 0, false));
+  d->add(std::make_shared<Conv2d>(width, 1, last, 1, 0, false));
   return d;
 }
 
 }  // namespace
 
 Gan::Gan(const ModelConfig& config) : config_(config) {
-  DUEL_CHECK(config.channels == 1 || config.channels == 3, "model: images must have 1 or 3 channels, got ",
-             config.channels);
-  DUEL_CHECK(config.nz > 0, "model: nz must be positive");
+  check_model_config(config);
   const int64_t cond = config.conditional ? config.num_classes : 0;
-  DUEL_CHECK(!config.conditional || config.num_classes > 1, "model: a conditional model needs at least 2 classes");
-  if (config.kind == ModelKind::dcgan28) {
-    g_net_ = dcgan28_g(config.nz + cond, config.channels);
-    d_ = dcgan28_d(config.channels + cond, config.critic_norm);
-  } else {
-    g_net_ = dcgan64_g(config.nz + cond, config.channels);
-    d_ = dcgan64_d(config.channels + cond, config.critic_norm);
-  }
+  g_net_ = dcgan_g(config.nz + cond, config.channels, config.image_size(), config.g_width(), config.upsample);
+  d_ = dcgan_d(config.channels + cond, config.image_size(), config.d_width(), config.critic_norm);
   if (config.conditional) {
     embed_ = std::make_shared<nn::Embedding>(config.num_classes, config.num_classes);
     g_state_ = std::make_shared<ConditionalG>(embed_, g_net_);

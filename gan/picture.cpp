@@ -66,7 +66,11 @@ void check_size(const std::string& path, const char* format, int64_t width, int6
 
 // ----- PNG: libpng's simplified API, which reports errors in the image struct ------------------
 
-Picture decode_png(const std::string& path, const std::vector<uint8_t>& bytes, const PictureLimits& limits) {
+// Read as RGBA whatever is stored, so that transparency can be composited onto the caller's
+// background in the stored (sRGB) values, as image editors and browsers do (libpng's own
+// compositing works in linear light, which lightens half-transparent pixels on black).
+Picture decode_png(const std::string& path, const std::vector<uint8_t>& bytes, const PictureLimits& limits,
+                   uint8_t background) {
   png_image image;
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
@@ -77,14 +81,25 @@ Picture decode_png(const std::string& path, const std::vector<uint8_t>& bytes, c
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
     fail(path, ": not a readable PNG: ", printable(image.message));
   check_size(path, "PNG", image.width, image.height, limits);
-  image.format = PNG_FORMAT_RGB;
   Picture p;
+  p.colour = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  const bool alpha = (image.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+  image.format = alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
   p.width = image.width;
   p.height = image.height;
   p.channels = 3;
-  p.pixels.assign(size_t(p.width) * size_t(p.height) * 3, 0);  // black: transparency composites onto it
+  const size_t n = size_t(p.width) * size_t(p.height);
+  p.pixels.assign(n * (alpha ? 4 : 3), 0);
   if (!png_image_finish_read(&image, nullptr, p.pixels.data(), 0, nullptr))
     fail(path, ": corrupt PNG: ", printable(image.message));
+  if (alpha) {  // in place: pixel i's 3 bytes go to 3 i, never ahead of what is still read
+    uint8_t* px = p.pixels.data();
+    for (size_t i = 0; i < n; ++i) {
+      const int a = px[4 * i + 3];
+      for (int c = 0; c < 3; ++c) px[3 * i + size_t(c)] = uint8_t((a * px[4 * i + size_t(c)] + (255 - a) * background + 127) / 255);
+    }
+    p.pixels.resize(n * 3);
+  }
   return p;
 }
 
@@ -121,7 +136,7 @@ extern "C" void jpeg_count_scans(j_common_ptr cinfo) {
 // Plain C-style on purpose: nothing with a destructor lives between setjmp and longjmp. Returns
 // an empty message on success, else the reason; `pixels` is sized once the header is read.
 std::string decode_jpeg_c(const std::vector<uint8_t>& bytes, const PictureLimits& limits, int64_t* width,
-                          int64_t* height, std::vector<uint8_t>* pixels, bool* too_large) {
+                          int64_t* height, std::vector<uint8_t>* pixels, bool* too_large, bool* colour) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   JpegScanLimit scans;
@@ -145,6 +160,7 @@ std::string decode_jpeg_c(const std::vector<uint8_t>& bytes, const PictureLimits
   jpeg_read_header(&cinfo, TRUE);
   *width = cinfo.image_width;
   *height = cinfo.image_height;
+  *colour = cinfo.num_components >= 3;
   if (*width < 1 || *height < 1 || *width > limits.max_pixels / std::max<int64_t>(*height, 1)) {
     *too_large = true;
     jpeg_destroy_decompress(&cinfo);
@@ -165,7 +181,7 @@ std::string decode_jpeg_c(const std::vector<uint8_t>& bytes, const PictureLimits
 Picture decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes, const PictureLimits& limits) {
   Picture p;
   bool too_large = false;
-  const std::string error = decode_jpeg_c(bytes, limits, &p.width, &p.height, &p.pixels, &too_large);
+  const std::string error = decode_jpeg_c(bytes, limits, &p.width, &p.height, &p.pixels, &too_large, &p.colour);
   if (!error.empty()) fail(path, ": corrupt JPEG: ", printable(error.c_str()));
   if (too_large) check_size(path, "JPEG", p.width, p.height, limits);  // throws with the reason
   p.channels = 3;
@@ -183,13 +199,13 @@ std::string picture_format(const uint8_t* b, size_t n) {
   return "";
 }
 
-Picture read_picture(const std::string& path, int64_t channels, const PictureLimits& limits) {
+Picture read_picture(const std::string& path, int64_t channels, const PictureLimits& limits, uint8_t background) {
   DUEL_CHECK(channels == 1 || channels == 3, path, ": read_picture: channels must be 1 or 3, got ", channels);
   const std::vector<uint8_t> bytes = read_file_bytes(path, limits.max_file_bytes);
   const std::string format = picture_format(bytes.data(), bytes.size());
   Picture p;
   if (format == "png") {
-    p = decode_png(path, bytes, limits);
+    p = decode_png(path, bytes, limits, background);
   } else if (format == "jpeg") {
     p = decode_jpeg(path, bytes, limits);
   } else if (bytes.empty()) {

@@ -152,10 +152,15 @@ std::string write_report(const std::string& dir, const std::string& out) {
          << chart("KID", {"kid"}) << chart("precision and recall", {"precision", "recall"})
          << chart("classifier score", {"classifier_score"}) << chart("classes covered (of 10)", {"classes_covered"});
   }
+  if (series.count("swd"))
+    html << "<h2>judging the generator (sliced Wasserstein distance, x 1e3)</h2>" << chart("SWD", {"swd"});
   std::vector<fs::path> grids;
   if (fs::exists(dir + "/samples"))
     for (const auto& e : fs::directory_iterator(dir + "/samples"))
-      if (e.path().extension() == ".png") grids.push_back(e.path());
+      if (e.path().extension() == ".png" && e.path().filename() != "real.png") grids.push_back(e.path());
+  if (fs::exists(dir + "/samples/real.png"))
+    html << "<h2>the first real batch, as the networks see it</h2><div class=\"grid\"><img alt=\"real.png\" "
+         << "src=\"data:image/png;base64," << base64(read_text(dir + "/samples/real.png")) << "\"></div>";
   std::sort(grids.begin(), grids.end());
   if (!grids.empty()) {
     // At most 12 grids, evenly spaced, always including the last.

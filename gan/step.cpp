@@ -1,11 +1,14 @@
 #include "gan/step.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/cuda_backend.h"
 #include "core/inplace.h"
+#include "kernels/params.h"
 
 namespace duel::gan {
 
@@ -37,9 +40,16 @@ namespace {
 std::unique_ptr<nn::Optimizer> make_optimizer(const OptimConfig& c, bool generator, NamedTensors params) {
   const std::string kind = optimiser_kind(c, generator);
   const double lr = generator ? c.lr_g : c.lr_d;
-  if (kind == "rmsprop") return std::make_unique<nn::RMSProp>(std::move(params), lr);
-  if (kind == "sgd") return std::make_unique<nn::SGD>(std::move(params), lr);
-  return std::make_unique<nn::Adam>(std::move(params), lr, c.beta1, c.beta2);
+  std::unique_ptr<nn::Optimizer> opt;
+  if (kind == "rmsprop")
+    opt = std::make_unique<nn::RMSProp>(std::move(params), lr);
+  else if (kind == "sgd")
+    opt = std::make_unique<nn::SGD>(std::move(params), lr);
+  else
+    opt = std::make_unique<nn::Adam>(std::move(params), lr, c.beta1, c.beta2);
+  // The logged gradient norms come from the update kernels' own pass where they can.
+  opt->track_grad_norm(true);
+  return opt;
 }
 
 // Gradients of `loss` for the parameters of `opt`, stored as their .grad (only those params: a
@@ -140,6 +150,7 @@ DStats GanStep::d_update(const Tensor& real, const Tensor& labels, const Tensor&
   }
   s.grads = apply_grads(s.loss, *opt_d_);
   opt_d_->step();
+  s.grad_sq = opt_d_->grad_sq_partials();
   if (k == LossKind::wgan) {
     NoGradGuard no_grad;
     for (const auto& [n, p] : opt_d_->params()) clamp_(p.detach(), -config_.clip, config_.clip);
@@ -160,6 +171,7 @@ GStats GanStep::g_update(const Tensor& fake, const Tensor& labels) {
   }
   s.grads = apply_grads(s.loss, *opt_g_);
   opt_g_->step();
+  s.grad_sq = opt_g_->grad_sq_partials();
   return s;
 }
 
@@ -174,6 +186,115 @@ double global_norm(const std::vector<Tensor>& grads) {
 double mean_output(LossKind loss, const Tensor& d) {
   NoGradGuard no_grad;
   return (is_probabilistic(loss) ? mean(sigmoid(d)) : mean(d)).item();
+}
+
+static_assert(kNumStepScalars == kernels::kStepScalars, "gan::StepScalar and the kernels' slots differ");
+
+namespace {
+
+// The CPU twin of the step_scalars kernel (kernels/cuda/step_stats.cu), in double.
+Tensor step_scalars_host(LossKind loss, const DStats& d, const GStats& g) {
+  const bool sig = is_probabilistic(loss);
+  auto mean_of = [&](const Tensor& t) {
+    double s = 0;
+    const std::vector<double> v = t.to_vector();
+    for (double x : v) s += sig ? 1.0 / (1.0 + std::exp(-x)) : x;
+    return v.empty() ? 0.0 : s / double(v.size());
+  };
+  auto norm_of = [](const std::vector<Tensor>& grads) {
+    double s = 0;
+    for (const Tensor& t : grads)
+      if (t.defined())
+        for (double x : t.to_vector()) s += x * x;
+    return std::sqrt(s);
+  };
+  const double v[kNonFinite] = {d.loss.item(), g.loss.item(), d.gp.defined() ? d.gp.item() : 0.0,
+                                mean_of(d.d_real), mean_of(d.d_fake), mean_of(g.d_fake),
+                                norm_of(g.grads), norm_of(d.grads)};
+  Tensor out = empty({kNumStepScalars});
+  bool bad = false;
+  for (int i = 0; i < kNonFinite; ++i) {
+    out.data<float>()[i] = float(v[i]);
+    bad |= !std::isfinite(float(v[i]));
+  }
+  out.data<float>()[kNonFinite] = bad ? 1.0f : 0.0f;
+  return out;
+}
+
+}  // namespace
+
+Tensor step_scalars(LossKind loss, const DStats& d, const GStats& g) {
+  NoGradGuard no_grad;
+  const Device dev = d.loss.device();
+  if (dev.is_cpu()) return step_scalars_host(loss, d, g);
+  // The gradients' squared norms in chunks: left by the optimiser's update, or computed here.
+  auto chunks_of = [&](const std::vector<Tensor>& grads, std::vector<const float*>& ptrs, std::vector<int64_t>& sizes) {
+    for (const Tensor& t : grads) {
+      DUEL_CHECK(t.defined() && t.device() == dev, "step_scalars: every gradient must be on ", dev.str());
+      ptrs.push_back(t.data<float>());
+      sizes.push_back(t.numel());
+    }
+    return kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(sizes.size()));
+  };
+  std::vector<const float*> g_ptrs, d_ptrs;
+  std::vector<int64_t> g_sizes, d_sizes;
+  const int64_t g_chunks = chunks_of(g.grads, g_ptrs, g_sizes), d_chunks = chunks_of(d.grads, d_ptrs, d_sizes);
+  auto partials_of = [&](const Tensor& given, std::vector<const float*>& ptrs, std::vector<int64_t>& sizes,
+                         int64_t chunks) {
+    if (given.defined() && given.numel() >= chunks) return given;
+    const Tensor p = empty({std::max<int64_t>(1, chunks)}, DType::f32, dev);
+    DUEL_CUDA_CALL(dev, sum_squares_partials_f32, p.data<float>(), ptrs.data(), sizes.data(), int(ptrs.size()));
+    return p;
+  };
+  const Tensor g_partials = partials_of(g.grad_sq, g_ptrs, g_sizes, g_chunks);
+  const Tensor d_partials = partials_of(d.grad_sq, d_ptrs, d_sizes, d_chunks);
+  kernels::StepScalarInputs in;
+  in.loss_d = d.loss.data<float>();
+  in.loss_g = g.loss.data<float>();
+  in.gp = d.gp.defined() ? d.gp.data<float>() : nullptr;
+  in.d_real = d.d_real.data<float>();
+  in.d_fake = d.d_fake.data<float>();
+  in.d_fake_after = g.d_fake.data<float>();
+  in.batch = d.d_real.numel();
+  DUEL_CHECK(d.d_fake.numel() == in.batch && g.d_fake.numel() == in.batch, "step_scalars: critic outputs of "
+             "different sizes");
+  in.sigmoid = is_probabilistic(loss);
+  in.g_partials = g_partials.data<float>();
+  in.d_partials = d_partials.data<float>();
+  in.g_chunks = g_chunks;
+  in.d_chunks = d_chunks;
+  Tensor out = empty({kNumStepScalars}, DType::f32, dev);
+  DUEL_CUDA_CALL(dev, step_scalars_f32, out.data<float>(), in);
+  return out;
+}
+
+Iteration run_iteration(Gan& gan, GanStep& step, Generator& rng, const std::vector<Tensor>& real,
+                        const std::vector<Tensor>& labels, bool with_scalars) {
+  const int64_t n_critic = step.config().n_critic;
+  DUEL_CHECK(int64_t(real.size()) == n_critic, "iteration: ", n_critic, " critic update(s) need as many real "
+             "batches, got ", real.size());
+  DUEL_CHECK(labels.empty() || labels.size() == real.size(), "iteration: one label tensor per real batch");
+  const bool wgan_gp = step.config().loss == LossKind::wgan_gp;
+  const Device dev = real.front().device();
+  const int64_t b = real.front().size(0), nz = gan.config().nz;
+  Iteration it;
+  Tensor fake;
+  for (int64_t c = 0; c < n_critic; ++c) {
+    const Tensor l = labels.empty() ? Tensor() : labels[size_t(c)];
+    // Philox draws are bitwise the same on the host and the device.
+    const Tensor z = randn({b, nz, 1, 1}, rng, DType::f32, dev);
+    const Tensor eps = wgan_gp ? rand({b, 1, 1, 1}, rng, DType::f32, dev) : Tensor();
+    if (c + 1 == n_critic) {
+      fake = gan.generate(z, l);  // with G's graph: the G update follows
+    } else {
+      NoGradGuard no_grad;
+      fake = gan.generate(z, l);
+    }
+    it.d = step.d_update(real[size_t(c)], l, fake, eps);
+  }
+  it.g = step.g_update(fake, labels.empty() ? Tensor() : labels.back());
+  if (with_scalars) it.scalars = step_scalars(step.config().loss, it.d, it.g);
+  return it;
 }
 
 }  // namespace duel::gan

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
 #include "gan/losses.h"
 #include "gan/models.h"
 #include "nn/optim.h"
@@ -39,11 +40,13 @@ struct DStats {
   Tensor loss, gp;             // loss includes lambda * gp for wgan-gp
   Tensor d_real, d_fake;       // critic outputs [B]
   std::vector<Tensor> grads;   // the gradient each D parameter was updated with
+  Tensor grad_sq;              // their squared norm in parts, when the optimiser left it (Optimizer::grad_sq_partials)
 };
 struct GStats {
   Tensor loss;
   Tensor d_fake;               // D(G(z)) through the updated critic
   std::vector<Tensor> grads;   // the gradient each G parameter was updated with
+  Tensor grad_sq;              // as DStats::grad_sq
 };
 
 class GanStep {
@@ -76,5 +79,28 @@ class GanStep {
 double global_norm(const std::vector<Tensor>& grads);
 // Mean of sigmoid(d) for probabilistic losses, else mean of d; reads the device.
 double mean_output(LossKind loss, const Tensor& d);
+
+// What one iteration logs, in one small float32 tensor on the step's device, written by device
+// kernels (on the CPU, by host loops), so an iteration never reads the device from the host:
+// slot i holds what StepScalar i names. The host copies it back asynchronously and reads it an
+// iteration late (gan/step_graph.h ScalarReader).
+enum StepScalar : int {
+  kLossD, kLossG, kGp, kDx, kDGz, kDGzAfter, kGradNormG, kGradNormD,
+  kNonFinite,  // 1 when any of the above is NaN or infinite (a diverged step), else 0
+  kNumStepScalars
+};
+Tensor step_scalars(LossKind loss, const DStats& d, const GStats& g);
+
+// One training iteration as `duel train` and `duel bench step` run it: n_critic critic updates,
+// update c on real[c] with fresh z [B, nz, 1, 1] (and eps [B, 1, 1, 1] for wgan-gp) drawn from
+// `rng` in that order, the last one's fake batch keeping G's graph; then the generator update;
+// then, when `with_scalars`, step_scalars. labels[c] (conditional models) or empty.
+struct Iteration {
+  DStats d;      // the last critic update's
+  GStats g;
+  Tensor scalars;
+};
+Iteration run_iteration(Gan& gan, GanStep& step, Generator& rng, const std::vector<Tensor>& real,
+                        const std::vector<Tensor>& labels, bool with_scalars);
 
 }  // namespace duel::gan

@@ -23,13 +23,23 @@ std::vector<Setting> make_settings() {
   auto ints = [](double lo, double hi) { return Range::ints(lo, hi); };
   std::vector<Setting> s;
   auto add = [&](Setting x) { s.push_back(std::move(x)); };
-  add({"model", "model", K::text, {}, {"dcgan28", "dcgan64"}, "", "the architecture: 28x28 or 64x64 pictures"});
+  add({"model", "model", K::text, {}, {"dcgan28", "dcgan64", "dcgan"}, "",
+       "the architecture: dcgan28, dcgan64 or the DCGAN family at --image-size"});
+  // The DCGAN family's size and widths (older config.json files have none: their named model
+  // fixes them); gan/models.h checks the combinations.
+  add({"image_size", "image-size", K::integer, ints(16, 256), {}, "S",
+       "dcgan: picture side, a power of two from 16 to 256, or 28", false, true});
+  add({"ngf", "ngf", K::integer, ints(1, 4096), {}, "N", "dcgan: the generator's width", false, true});
+  add({"ndf", "ndf", K::integer, ints(1, 4096), {}, "N", "dcgan: the critic's width", false, true});
+  add({"upsample", "upsample", K::text, {}, {"convT", "nearest"}, "",
+       "the generator's upsampling: transposed convolution, or nearest-neighbour + 3x3 convolution", false,
+       true});
   add({"critic_norm", "critic-norm", K::text, {}, {"batchnorm", "none", "layernorm"}, "",
        "normalisation in the critic"});
   add({"conditional", "conditional", K::boolean, {}, {}, "", "class-conditional G and D (labelled data)"});
   add({"channels", "channels", K::integer, ints(1, 3), {}, "C",
        "picture channels: 1 (gray) or 3 (RGB)"});
-  add({"nz", "", K::integer, ints(1, 4096), {}, "", "latent size"});
+  add({"nz", "nz", K::integer, ints(1, 4096), {}, "N", "latent size"});
   // Labels of IDX data are bytes; the conditional G embeds classes x classes.
   add({"num_classes", "", K::integer, ints(1, 256), {}, "", "classes of a conditional model"});
   add({"loss", "loss", K::text, {}, {"minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"}, "",
@@ -53,12 +63,23 @@ std::vector<Setting> make_settings() {
   add({"checkpoint_every", "checkpoint-every", K::integer, ints(0, kBillion), {}, "K",
        "a checkpoint every K steps (0: at the end)", true});
   add({"eval_every", "eval-every", K::integer, ints(0, kBillion), {}, "K",
-       "FID, KID, precision/recall and coverage every K steps (0: never)", true, true});
+       "the sliced Wasserstein distance (and, for 28x28 gray pictures, FID, KID,\n"
+       "                                      precision/recall and coverage) every K steps (0: never)", true, true});
   add({"eval_n", "eval-n", K::integer, ints(10, 100000), {}, "N", "generated pictures per evaluation", true, true});
   add({"device", "device", K::text, {}, {}, "DEV", "cpu, cuda or cuda:N"});
   // Older runs have no "math": they ran before the math modes, in fp32.
   add({"math", "math", K::text, {}, {"fp32", "tf32", "bf16"}, "",
        "the arithmetic of the convolutions and matmuls (tf32: cuda only; bf16: cuda, or a cpu with AVX512_BF16)", false, true});
+  // Settings newer than the first config.json files: absent means the default.
+  add({"ema", "ema", K::real, Range::reals(0, 1, false, true), {}, "DECAY",
+       "keep a moving average of G with this decay, e.g. 0.999 (0: none)", false, true});
+  add({"init_from", "init-from", K::text, {}, {}, "DIR", "start G and D from another run's checkpoint", false, true});
+  add({"background", "background", K::text, {}, {"white", "black"}, "",
+       "folder data: the colour under transparent pixels", false, true});
+  add({"flip", "flip", K::boolean, {}, {}, "", "mirror each real picture left to right with probability 1/2", false,
+       true});
+  add({"data_memory_mb", "data-memory", K::integer, ints(-1, double(int64_t(1) << 40)), {}, "MB",
+       "folder data: MB of pictures kept in memory, the rest streamed (0: all streamed; -1: default)", true, true});
   return s;
 }
 
@@ -192,6 +213,15 @@ std::string config_to_json(const TrainConfig& c) {
   j["eval_n"] = c.eval_n;
   j["device"] = c.device.str();
   j["math"] = std::string(math_mode_name(c.math));
+  j["image_size"] = c.model.image_size();
+  j["ngf"] = c.model.g_width();
+  j["ndf"] = c.model.d_width();
+  j["upsample"] = upsample_name(c.model.upsample);
+  j["ema"] = c.ema;
+  j["init_from"] = c.init_from;
+  j["background"] = c.background;
+  j["flip"] = c.flip;
+  j["data_memory_mb"] = c.data_memory_mb;
   return j.dump(2) + "\n";
 }
 
@@ -204,6 +234,11 @@ void validate(const TrainConfig& c, const std::string& source) {
   }
   DUEL_CHECK(c.model.channels == 1 || c.model.channels == 3, source, ": --channels must be 1 or 3, got ",
              c.model.channels);
+  try {
+    check_model_config(c.model);  // the family's sizes and widths together
+  } catch (const Error& e) {
+    fail(source, ": ", e.what());
+  }
 }
 
 TrainConfig config_from_json(const std::string& text, const std::string& source) {
@@ -243,6 +278,24 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
   c.eval_n = j.value("eval_n", int64_t(2000));
   c.device = parse_device(j.at("device").get<std::string>());
   c.math = parse_math_mode(j.value("math", std::string("fp32")));
+  if (c.model.kind == ModelKind::dcgan) {
+    DUEL_CHECK(j.contains("image_size") && j.contains("ngf") && j.contains("ndf"), source,
+               ": a dcgan run needs \"image_size\", \"ngf\" and \"ndf\"");
+    c.model.size = j.at("image_size").get<int64_t>();
+    c.model.ngf = j.at("ngf").get<int64_t>();
+    c.model.ndf = j.at("ndf").get<int64_t>();
+  }
+  c.model.upsample = parse_upsample(j.value("upsample", std::string("convT")));
+  c.ema = j.value("ema", 0.0);
+  c.init_from = j.value("init_from", std::string());
+  c.background = j.value("background", std::string("white"));
+  c.flip = j.value("flip", false);
+  c.data_memory_mb = j.value("data_memory_mb", int64_t(-1));
+  try {
+    check_model_config(c.model);
+  } catch (const Error& e) {
+    fail(source, ": ", e.what());
+  }
   return c;
 }
 

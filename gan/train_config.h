@@ -34,6 +34,19 @@ struct TrainConfig {
   // The GEMM kernels' math mode (core/config.h); `duel train` defaults to tf32 on cuda, fp32 on
   // the cpu (docs/cuda.md says why).
   MathMode math = MathMode::fp32;
+  // G's exponential moving average (gan/ema.h): 0 for none, else the decay (e.g. 0.999). The
+  // average is saved as G_ema.safetensors; grids, `duel sample` and `duel eval` use it.
+  double ema = 0;
+  // A checkpoint (run or checkpoint directory) whose G and D start this run, with fresh
+  // optimisers (the PyTorch example's --netG / --netD); empty for the DCGAN initialisation.
+  std::string init_from;
+  // Folder data (gan/folder.h): the colour under transparent pixels, mirrored copies of the real
+  // images (--flip), and the bytes of decoded pictures kept in memory before the rest is streamed
+  // from disk (MB; 0 streams every picture; -1: the data memory budget, gan/data.h). The budget
+  // does not change the batches.
+  std::string background = "white";
+  bool flip = false;
+  int64_t data_memory_mb = -1;
 };
 
 // One setting of a run.

@@ -12,21 +12,26 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/config.h"
 #include "core/cuda_backend.h"
 #include "gan/data.h"
+#include "gan/ema.h"
 #include "gan/files.h"
 #include "gan/image.h"
 #include "gan/metrics.h"
 #include "gan/metrics_log.h"
+#include "gan/step_graph.h"
+#include "gan/swd.h"
 
 namespace duel::gan {
 
@@ -198,6 +203,24 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_text_atomic(path, kept);
 }
 
+// The model fields of a configuration that decide its state's names and shapes, as one line.
+std::string model_signature(const ModelConfig& m) {
+  return str_cat(describe_model(m), ", ", m.channels, " channel(s), nz ", m.nz, ", critic norm ",
+                 critic_norm_name(m.critic_norm), m.conditional ? str_cat(", ", m.num_classes, " classes") : "");
+}
+
+// --init-from: G and D from another run's checkpoint (built with the same architecture).
+void start_from(Gan& gan, const std::string& dir) {
+  const std::string ckpt = checkpoint_dir(dir);
+  DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --init-from ", dir, ": no checkpoint there (expected "
+             "config.json, G.safetensors and D.safetensors in it or in its checkpoint/)");
+  const TrainConfig source = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
+  const std::string have = model_signature(source.model), want = model_signature(gan.config());
+  DUEL_CHECK(have == want, "train: --init-from ", dir, " holds ", have, "; this run builds ", want);
+  nn::load_module(gan.G(), ckpt + "/G.safetensors", "G");
+  nn::load_module(gan.D(), ckpt + "/D.safetensors", "D");
+}
+
 // Names matching write_file_atomic's temporary files: NAME.tmp.PID.N
 bool is_temporary_file(const fs::path& p) {
   const std::string name = p.filename().string();
@@ -225,8 +248,22 @@ class Run {
   void load_checkpoint();
   void save_checkpoint();
   void check_finite_weights(const char* when);
-  [[noreturn]] void diverged(const std::string& what);
-  void log(int64_t step, const DStats& d, const GStats& g, bool with_eval);
+  // step: the step that diverged (-1: the latest, done_).
+  [[noreturn]] void diverged(const std::string& what, int64_t step = -1);
+  // A step's logged values come back from the device late (gan/step_graph.h ScalarReader): every
+  // step's scalars are queued after the step, and each is checked for NaN or infinity (and its
+  // log line written, if it has one) when it is back: one or two steps later, or at once where
+  // the host reads the device anyway (the CPU, samples, evaluations, checkpoints, the end).
+  struct PendingLog {
+    int64_t step;
+    double epoch, images_per_s, time_s;
+    bool with_eval;
+  };
+  void after_step(int64_t step, bool log_now, bool eval_now);
+  void drain();  // waits for every queued step's scalars and handles them
+  void handle(int64_t step, const ScalarReader::Values& v);
+  void write_log(const PendingLog& p, const ScalarReader::Values& v, const std::string& eval);
+  void prepare_evaluation();
   std::string evaluate_now(int64_t step);
   void progress(int64_t step, bool force);
 
@@ -235,8 +272,13 @@ class Run {
   TrainOptions options_;
   Dataset data_;
   std::unique_ptr<Gan> gan_;
+  std::unique_ptr<Gan> ema_;  // --ema: G's moving average (only its G is used)
   std::unique_ptr<GanStep> step_;
   std::unique_ptr<BatchLoader> loader_;
+  std::unique_ptr<StepRunner> runner_;
+  std::unique_ptr<ScalarReader> reader_;
+  std::deque<PendingLog> pending_logs_;
+  bool graph_fallback_told_ = false;
   Generator rng_;
   int64_t done_ = 0, start_step_ = 0, target_ = 0, checkpoint_step_ = -1;
   int lock_fd_ = -1;
@@ -247,10 +289,20 @@ class Run {
   bool tty_ = false;
   std::chrono::steady_clock::time_point last_bar_;
   double last_loss_d_ = NAN, last_loss_g_ = NAN;
-  // --eval-every: the feature network and the test set's features, prepared once.
+  // --eval-every: the real images for the sliced Wasserstein distance and (28x28 gray images) the
+  // feature network and the test set's features, prepared before training starts.
+  Tensor swd_real_;
   std::unique_ptr<Classifier> classifier_;
   FeatureSet test_features_;
   Moments test_moments_;
+  std::string dir() const { return cfg_.out; }
+  // The generator that grids and evaluations show: the average, its batch norms recalibrated
+  // (the same draws every time, so the result does not depend on when it was last used), or G.
+  Gan& shown() {
+    if (!ema_) return *gan_;
+    recalibrate_batch_norm(*ema_, cfg_.seed ^ 0xB7E15163ULL);
+    return *ema_;
+  }
 };
 
 Run::~Run() {
@@ -305,10 +357,10 @@ void Run::check_finite_weights(const char* when) {
   }
 }
 
-void Run::diverged(const std::string& what) {
+void Run::diverged(const std::string& what, int64_t step) {
   std::fflush(stdout);
   if (tty_) std::fputc('\n', stderr);
-  fail("train: step ", done_, ": ", what, ": training diverged (try lower --lr-d/--lr-g",
+  fail("train: step ", step >= 0 ? step : done_, ": ", what, ": training diverged (try lower --lr-d/--lr-g",
        options_.anomaly ? "" : ", or --anomaly to name the op that made the first NaN", "); ",
        checkpoint_step_ >= 0 ? str_cat("the checkpoint of step ", checkpoint_step_, " is kept")
                              : std::string("no checkpoint was written"));
@@ -329,6 +381,7 @@ void Run::save_checkpoint() {
   const std::map<std::string, std::string> meta{{"step", std::to_string(done_)}, {"format", "duel-checkpoint-1"}};
   nn::save_module(gan_->G(), stage + "/G.safetensors", meta);
   nn::save_module(gan_->D(), stage + "/D.safetensors", meta);
+  if (ema_) nn::save_module(shown().G(), stage + "/G_ema.safetensors", meta);
   NamedTensors state{{"step", scalar_i64(done_)},
                      {"rng.seed", scalar_i64(int64_t(rng_.seed()))},
                      {"rng.offset", scalar_i64(int64_t(rng_.offset()))},
@@ -347,6 +400,7 @@ void Run::load_checkpoint() {
   const std::string ckpt = cfg_.out + "/checkpoint";
   nn::load_module(gan_->G(), ckpt + "/G.safetensors", "G");
   nn::load_module(gan_->D(), ckpt + "/D.safetensors", "D");
+  if (ema_) nn::load_module(ema_->G(), ckpt + "/G_ema.safetensors", "G's moving average");
   for (nn::Module* m : {&gan_->G(), &gan_->D()}) {
     const std::string bad = first_non_finite(*m);
     DUEL_CHECK(bad.empty(), ckpt, "/", m == &gan_->G() ? "G" : "D", ".safetensors: ", bad,
@@ -371,17 +425,31 @@ void Run::load_checkpoint() {
   g_checkpoint_step.store(done_);
 }
 
-std::string Run::evaluate_now(int64_t step) {
-  if (!classifier_) {
+void Run::prepare_evaluation() {
+  // The real side, chosen once: eval_n training images (all of them when there are fewer) for
+  // the sliced Wasserstein distance, and for 28x28 gray images the Fashion-MNIST classifier and
+  // its test set's features.
+  const int64_t m = std::min(cfg_.eval_n, data_.count());
+  DUEL_CHECK(m >= 2, "train: --eval-every needs at least 2 real images, ", data_.description, " has ",
+             data_.count());
+  swd_real_ = sample_images(data_, m, cfg_.seed ^ 0x5EA1ULL);
+  if (cfg_.model.image_size() == 28 && cfg_.model.channels == 1) {
     classifier_ = load_classifier(default_classifier_path());
     const Dataset test = load_dataset("fashion-mnist", false, 1, 28);
     test_features_ = extract_features(*classifier_, test.images);
     test_moments_ = moments(test_features_);
   }
+}
+
+std::string Run::evaluate_now(int64_t step) {
   // Latent vectors from a seed of their own: evaluating never moves the training stream.
-  const Tensor fake = generate_images(*gan_, cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
-  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
+  const Tensor fake = generate_images(shown(), cfg_.eval_n, cfg_.seed ^ 0xE7A1ULL ^ uint64_t(step));
   std::ostringstream os;
+  const int64_t m = swd_real_.size(0);
+  os << ",\"eval_of\":\"" << (ema_ ? "G_ema" : "G") << "\","
+     << swd_json_fields(sliced_wasserstein(swd_real_, m < cfg_.eval_n ? narrow(fake, 0, 0, m) : fake, cfg_.seed));
+  if (!classifier_) return os.str();
+  const EvalReport r = evaluate(test_features_, test_moments_, extract_features(*classifier_, fake), cfg_.seed);
   os << ",\"fid\":" << json_number(r.fid) << ",\"kid\":" << json_number(r.kid.mean) << ",\"kid_std\":"
      << json_number(r.kid.std) << ",\"precision\":" << json_number(r.pr.precision) << ",\"recall\":"
      << json_number(r.pr.recall) << ",\"classifier_score\":" << json_number(r.classifier_score)
@@ -390,36 +458,73 @@ std::string Run::evaluate_now(int64_t step) {
   return os.str();
 }
 
-void Run::log(int64_t step, const DStats& d, const GStats& g, bool with_eval) {
-  const auto now = std::chrono::steady_clock::now();
-  const double dt = std::chrono::duration<double>(now - t_log_).count();
-  const double ips = dt > 0 ? double(images_since_log_) / dt : 0.0;
-  const LossKind k = cfg_.optim.loss;
-  last_loss_d_ = d.loss.item();
-  last_loss_g_ = g.loss.item();
-  const double norm_g = global_norm(g.grads), norm_d = global_norm(d.grads);
-  const bool finite = std::isfinite(last_loss_d_) && std::isfinite(last_loss_g_);
-  const std::string extra = with_eval && finite ? evaluate_now(step) : "";
-  t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
-  images_since_log_ = 0;
+void Run::after_step(int64_t step, bool log_now, bool eval_now) {
+  if (log_now) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - t_log_).count();
+    PendingLog p;
+    p.step = step;
+    p.images_per_s = dt > 0 ? double(images_since_log_) / dt : 0.0;
+    p.time_s = std::chrono::duration<double>(now - t0_).count();
+    p.epoch = double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch);
+    p.with_eval = eval_now;
+    t_log_ = now;
+    images_since_log_ = 0;
+    pending_logs_.push_back(p);
+  }
+  if (auto older = reader_->push(step, runner_->last().scalars)) handle(older->first, older->second);
+}
+
+void Run::drain() {
+  while (auto v = reader_->pop()) handle(v->first, v->second);
+}
+
+void Run::handle(int64_t step, const ScalarReader::Values& v) {
+  while (!pending_logs_.empty() && pending_logs_.front().step < step) pending_logs_.pop_front();  // cannot happen
+  const bool logged = !pending_logs_.empty() && pending_logs_.front().step == step;
+  if (v[kNonFinite] != 0) {
+    PendingLog p = logged ? pending_logs_.front() : PendingLog{step, NAN, 0.0, NAN, false};
+    if (!logged) {
+      p.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+      p.epoch = double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch);
+    }
+    write_log(p, v, "");  // the diverged step's line (null where not finite)
+    const struct {
+      StepScalar i;
+      const char* name;
+    } order[] = {{kLossD, "loss_D"}, {kLossG, "loss_G"}, {kGp, "the gradient penalty"},
+                 {kGradNormD, "D's gradient norm"}, {kGradNormG, "G's gradient norm"}, {kDx, "D(x)"},
+                 {kDGz, "D(G(z))"}, {kDGzAfter, "D(G(z)) after the critic's update"}};
+    for (const auto& [i, name] : order)
+      if (!std::isfinite(v[i])) diverged(str_cat(name, " is ", v[i]), step);
+    diverged("a logged value is NaN or infinite", step);
+  }
+  if (!logged) return;
+  const PendingLog p = pending_logs_.front();
+  pending_logs_.pop_front();
+  // An evaluation needs the weights of its step: its step drains the scalars before the next one.
+  const std::string eval = p.with_eval && step == done_ ? evaluate_now(step) : "";
+  if (p.with_eval) t_log_ = std::chrono::steady_clock::now();  // the evaluation's time is not training time
+  write_log(p, v, eval);
+}
+
+void Run::write_log(const PendingLog& p, const ScalarReader::Values& v, const std::string& eval) {
+  last_loss_d_ = v[kLossD];
+  last_loss_g_ = v[kLossG];
   std::ostringstream os;
-  os << "{\"step\":" << step << ",\"epoch\":"
-     << json_number(double(loader_->epoch()) + double(loader_->position()) / double(loader_->batches_per_epoch() * cfg_.batch))
-     << ",\"loss_D\":" << json_number(last_loss_d_) << ",\"loss_G\":" << json_number(last_loss_g_);
-  if (d.gp.defined()) os << ",\"gp\":" << json_number(d.gp.item());
-  os << ",\"D_x\":" << json_number(mean_output(k, d.d_real)) << ",\"D_G_z\":" << json_number(mean_output(k, d.d_fake))
-     << ",\"D_G_z_after\":" << json_number(mean_output(k, g.d_fake)) << ",\"grad_norm_G\":" << json_number(norm_g)
-     << ",\"grad_norm_D\":" << json_number(norm_d) << ",\"images_per_s\":" << json_number(ips)
-     << ",\"time_s\":" << json_number(std::chrono::duration<double>(now - t0_).count()) << extra << "}";
+  os << "{\"step\":" << p.step << ",\"epoch\":" << json_number(p.epoch) << ",\"loss_D\":" << json_number(v[kLossD])
+     << ",\"loss_G\":" << json_number(v[kLossG]);
+  if (cfg_.optim.loss == LossKind::wgan_gp) os << ",\"gp\":" << json_number(v[kGp]);
+  os << ",\"D_x\":" << json_number(v[kDx]) << ",\"D_G_z\":" << json_number(v[kDGz])
+     << ",\"D_G_z_after\":" << json_number(v[kDGzAfter]) << ",\"grad_norm_G\":" << json_number(v[kGradNormG])
+     << ",\"grad_norm_D\":" << json_number(v[kGradNormD]) << ",\"images_per_s\":" << json_number(p.images_per_s)
+     << ",\"time_s\":" << json_number(p.time_s) << eval << "}";
   metrics_.append(os.str());
-  if (!std::isfinite(norm_g) || !std::isfinite(norm_d))
-    diverged(str_cat(std::isfinite(norm_d) ? "G's" : "D's", " gradient norm is ",
-                     std::isfinite(norm_d) ? norm_g : norm_d));
   if (!tty_) {
-    const double rate = double(step - start_step_) / std::max(1e-9, std::chrono::duration<double>(now - t0_).count());
-    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)step,
+    const double rate = double(p.step - start_step_) / std::max(1e-9, p.time_s);
+    std::printf("step %lld/%lld  loss_D %.4f  loss_G %.4f  %.1f it/s  ETA %s\n", (long long)p.step,
                 (long long)target_, last_loss_d_, last_loss_g_, rate,
-                format_duration(double(target_ - step) / std::max(rate, 1e-9)).c_str());
+                format_duration(double(target_ - p.step) / std::max(rate, 1e-9)).c_str());
     std::fflush(stdout);
   }
 }
@@ -451,16 +556,23 @@ int Run::go() {
     if (check.epochs > 0 && check.steps == 0) check.steps = 1;  // steps follow from the data, below
     validate(check, "train");
   }
+  check_math_device(cfg_.math, cfg_.device.is_cpu());
+  std::string graph_note;
+  bool graph = false;
+  {
+    const AnomalyModeGuard anomaly(options_.anomaly || anomaly_mode_enabled());  // anomaly mode is not captured
+    graph = decide_cuda_graph("train", options_.cuda_graph, cfg_.device, cfg_.model, &graph_note);
+  }
   set_run_math_mode(cfg_.math, cfg_.device.is_cpu());
   if (resume_) DUEL_CHECK(fs::exists(cfg_.out + "/checkpoint/config.json"), "train: --resume: no checkpoint in ", cfg_.out);
   else
     check_new_run_folder();
-  if (cfg_.eval_every > 0)
-    DUEL_CHECK(cfg_.model.image_size() == 28 && cfg_.model.channels == 1, "train: --eval-every measures 28x28 "
-               "grayscale images (the Fashion-MNIST classifier's); ", model_name(cfg_.model.kind), " makes ",
-               cfg_.model.image_size(), "x", cfg_.model.image_size(), "x", cfg_.model.channels);
-  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size());
-  if (data_.skipped > 0) std::printf("duel train: %s\n", data_.skipped_summary.c_str());
+  DataOptions data_options;
+  data_options.background = parse_background(cfg_.background);
+  data_options.class_folders = cfg_.model.conditional;
+  if (cfg_.data_memory_mb >= 0) data_options.memory_budget = cfg_.data_memory_mb << 20;
+  data_ = load_dataset(cfg_.data, true, cfg_.model.channels, cfg_.model.image_size(), data_options);
+  for (const std::string& note : data_.notes) std::fprintf(stderr, "duel: warning: %s\n", note.c_str());
   if (cfg_.model.conditional) {
     DUEL_CHECK(data_.labels.defined(), "train: --conditional needs labelled data; ", data_.description,
                " has no labels");
@@ -469,15 +581,24 @@ int Run::go() {
     cfg_.model.num_classes = data_.num_classes;
   }
   gan_ = std::make_unique<Gan>(cfg_.model);
-  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed);
+  loader_ = std::make_unique<BatchLoader>(data_, cfg_.batch, cfg_.seed, cfg_.flip);
+  if (cfg_.eval_every > 0) prepare_evaluation();  // refuses what cannot be measured before step 1
   if (cfg_.epochs > 0)
     cfg_.steps = std::max<int64_t>(1, cfg_.epochs * loader_->batches_per_epoch() / cfg_.optim.n_critic);
   DUEL_CHECK(cfg_.steps > 0, "train: give --steps N or --epochs E (both positive)");
   target_ = cfg_.steps;
   rng_.set_state(cfg_.seed, 0);
   if (!resume_) gan_->init_dcgan(rng_);  // on the host, so a seed gives the same weights anywhere
+  if (!resume_ && !cfg_.init_from.empty()) start_from(*gan_, cfg_.init_from);
+  if (cfg_.ema > 0) {
+    ema_ = std::make_unique<Gan>(cfg_.model);
+    copy_state(ema_->G(), gan_->G());
+    ema_->G().to_device(cfg_.device);
+    ema_->G().eval();
+  }
   gan_->G().to_device(cfg_.device);
   gan_->D().to_device(cfg_.device);
+  rng_.to_device(cfg_.device);  // z and eps are drawn, and the offset advanced, on the device
   step_ = std::make_unique<GanStep>(*gan_, cfg_.optim);
   prepare_output();
   if (resume_) load_checkpoint();
@@ -487,6 +608,8 @@ int Run::go() {
                 "further)\n", cfg_.out.c_str(), (long long)done_, (long long)target_);
     return 0;
   }
+  runner_ = std::make_unique<StepRunner>(*gan_, *step_, rng_, cfg_.batch, cfg_.device, graph);
+  reader_ = std::make_unique<ScalarReader>(cfg_.device);
   start_step_ = done_;
   fixed_z_ = fixed_latents(64, cfg_.model.nz, cfg_.seed).to(cfg_.device);
   fixed_labels_ = grid_labels(64, cfg_.model);
@@ -495,40 +618,50 @@ int Run::go() {
   if (resume_) truncate_metrics(metrics_path, done_);
   metrics_.open(metrics_path);
   write_text_atomic(cfg_.out + "/config.json", config_to_json(cfg_));
+  if (!resume_) {
+    // The first grid of a run: the first batch exactly as the networks will see it (order, flips).
+    BatchLoader first(data_, cfg_.batch, cfg_.seed, cfg_.flip);
+    const Tensor real = first.next().images;
+    const int64_t shown = std::min<int64_t>(64, cfg_.batch);
+    save_image_grid(cfg_.out + "/samples/real.png", narrow(real, 0, 0, shown),
+                    std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(shown))))));
+  }
 
   tty_ = ::isatty(STDERR_FILENO);
   std::printf("duel train: %s with %s loss on %s, batch %lld, %lld critic update(s) per step, steps %lld..%lld, "
-              "%d CPU thread(s) -> %s\n",
-              model_name(cfg_.model.kind).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
+              "%d CPU thread(s)%s -> %s\n",
+              describe_model(cfg_.model).c_str(), loss_name(cfg_.optim.loss).c_str(), data_.description.c_str(),
               (long long)cfg_.batch, (long long)cfg_.optim.n_critic, (long long)done_ + 1, (long long)target_,
-              num_threads(), cfg_.out.c_str());
+              num_threads(), graph ? ", one CUDA graph per step" : "", cfg_.out.c_str());
+  if (!graph_note.empty()) std::printf("%s\n", graph_note.c_str());
+  if (!data_.class_names.empty()) {
+    std::string classes;
+    for (size_t k = 0; k < data_.class_names.size(); ++k)
+      classes += str_cat(k ? ", " : "", k, " ", data_.class_names[k]);
+    std::printf("classes (the labels of --label): %s\n", classes.c_str());
+  }
   std::fflush(stdout);
   g_checkpoint_step.store(checkpoint_step_);
   const StopSignals signals;
   const AnomalyModeGuard anomaly(options_.anomaly || anomaly_mode_enabled());
   t0_ = t_log_ = last_bar_ = std::chrono::steady_clock::now();
 
-  const bool wgan_gp = cfg_.optim.loss == LossKind::wgan_gp;
   int code = 0;
   while (done_ < target_) {
-    DStats d;
-    Tensor fake, labels;
-    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) {
-      const Batch batch = loader_->next();
-      labels = cfg_.model.conditional ? batch.labels.to(cfg_.device) : Tensor();
-      // Philox draws are bitwise the same on the host and the device.
-      const Tensor z = randn({cfg_.batch, cfg_.model.nz, 1, 1}, rng_, DType::f32, cfg_.device);
-      const Tensor eps = wgan_gp ? rand({cfg_.batch, 1, 1, 1}, rng_, DType::f32, cfg_.device) : Tensor();
-      if (c + 1 == cfg_.optim.n_critic) {
-        fake = gan_->generate(z, labels);  // with G's graph: the G update follows
-      } else {
-        NoGradGuard no_grad;
-        fake = gan_->generate(z, labels);
-      }
-      d = step_->d_update(batch.images.to(cfg_.device), labels, fake, eps);
-      images_since_log_ += cfg_.batch;
+    std::vector<Batch> batches;
+    for (int64_t c = 0; c < cfg_.optim.n_critic; ++c) batches.push_back(loader_->next());
+    runner_->stage(batches);
+    runner_->run();
+    if (!runner_->graph().fallback().empty() && !graph_fallback_told_) {
+      std::printf("CUDA graph off from step %lld: %s; running eagerly\n", (long long)done_ + 1,
+                  runner_->graph().fallback().c_str());
+      std::fflush(stdout);
+      graph_fallback_told_ = true;
     }
-    const GStats g = step_->g_update(fake, labels);
+    images_since_log_ += cfg_.batch * cfg_.optim.n_critic;
+    // The decay ramps up as tf.train.ExponentialMovingAverage's with num_updates, so the
+    // average forgets the random initial weights within the first few hundred steps.
+    if (ema_) ema_update(ema_->G(), gan_->G(), std::min(cfg_.ema, double(1 + done_) / double(10 + done_)));
     ++done_;
     const bool last = done_ == target_;
     const bool stop = signals.received() != 0;
@@ -536,21 +669,17 @@ int Run::go() {
     const bool log_now = done_ % cfg_.log_every == 0 || last || eval_now;
     const bool sample_now = (cfg_.sample_every > 0 && done_ % cfg_.sample_every == 0) || last;
     const bool checkpoint_now = (cfg_.checkpoint_every > 0 && done_ % cfg_.checkpoint_every == 0) || last || stop;
-    // Non-finite training stops here. On the CPU the losses are checked every step (reading them
-    // is free); on a GPU at the steps that read the device anyway.
-    if (cfg_.device.is_cpu() || log_now || sample_now || checkpoint_now) {
-      const double ld = d.loss.item(), lg = g.loss.item();
-      if (!std::isfinite(ld) || !std::isfinite(lg)) {
-        log(done_, d, g, false);  // the diverged step's line (null where not finite)
-        diverged(!std::isfinite(ld) ? str_cat("loss_D is ", ld) : str_cat("loss_G is ", lg));
-      }
-      if (cfg_.device.is_cpu()) check_finite_weights("after the update");
-    }
-    if (log_now) log(done_, d, g, eval_now);
+    // Non-finite training stops at the step that made it. The scalars of a step (losses, outputs,
+    // gradient norms, a non-finite flag) are read back late on a GPU, so that the host never
+    // waits for the step it has just queued; where the host reads the device anyway (the CPU,
+    // samples, evaluations, checkpoints) every step up to this one is checked first.
+    after_step(done_, log_now, eval_now);
+    if (cfg_.device.is_cpu() || eval_now || sample_now || checkpoint_now) drain();
+    if (cfg_.device.is_cpu()) check_finite_weights("after the update");
     if (sample_now) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)done_);
-      write_sample_grid(*gan_, cfg_.out + name, fixed_z_, fixed_labels_);
+      write_sample_grid(shown(), cfg_.out + name, fixed_z_, fixed_labels_);
     }
     if (checkpoint_now) save_checkpoint();
     progress(done_, last);
@@ -561,6 +690,7 @@ int Run::go() {
       break;
     }
   }
+  drain();
   if (code == 0)
     std::printf("done: %lld steps in %s; samples in %s/samples, checkpoint in %s/checkpoint\n", (long long)target_,
                 format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()).c_str(),
@@ -570,16 +700,21 @@ int Run::go() {
 
 }  // namespace
 
-std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d) {
+std::string checkpoint_dir(const std::string& dir) {
   // A run directory holds checkpoint/ (and a config.json of its own, without weights).
-  std::string ckpt = dir;
   recover_directory(dir + "/checkpoint");
-  if (fs::exists(dir + "/checkpoint/config.json")) ckpt = dir + "/checkpoint";
+  return fs::exists(dir + "/checkpoint/config.json") ? dir + "/checkpoint" : dir;
+}
+
+std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d,
+                                            bool use_ema, bool* used_ema) {
+  const std::string ckpt = checkpoint_dir(dir);
   DUEL_CHECK(fs::exists(ckpt + "/config.json"), "no checkpoint in ", dir, " (expected config.json and "
              "G.safetensors there or in ", dir, "/checkpoint)");
   const TrainConfig c = config_from_json(read_text(ckpt + "/config.json"), ckpt + "/config.json");
   auto gan = std::make_unique<Gan>(c.model);
-  nn::load_module(gan->G(), ckpt + "/G.safetensors", "G");
+  const bool ema = use_ema && fs::exists(ckpt + "/G_ema.safetensors");
+  nn::load_module(gan->G(), ckpt + (ema ? "/G_ema.safetensors" : "/G.safetensors"), ema ? "G's moving average" : "G");
   if (with_d) nn::load_module(gan->D(), ckpt + "/D.safetensors", "D");
   for (nn::Module* m : {&gan->G(), &gan->D()}) {
     if (m == &gan->D() && !with_d) continue;
@@ -587,6 +722,7 @@ std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig*
     DUEL_CHECK(bad.empty(), ckpt, "/", m == &gan->G() ? "G" : "D", ".safetensors: ", bad, " holds NaN or infinity");
   }
   if (config) *config = c;
+  if (used_ema) *used_ema = ema;
   return gan;
 }
 
@@ -594,6 +730,8 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
           const TrainOptions& options) {
   if (resume) {
     DUEL_CHECK(!config.out.empty(), "train: --resume needs --out DIR");
+    DUEL_CHECK(config.init_from.empty(), "train: --init-from starts a new run from another's weights; --resume "
+               "continues ", config.out, " from its own checkpoint (give one of them)");
     const std::string ckpt = config.out + "/checkpoint";
     recover_directory(ckpt);
     DUEL_CHECK(fs::exists(ckpt + "/config.json"), "train: --resume: no checkpoint in ", ckpt);
@@ -612,6 +750,7 @@ int train(TrainConfig config, bool resume, const std::map<std::string, std::stri
       if (key == "checkpoint_every") saved.checkpoint_every = config.checkpoint_every;
       if (key == "eval_every") saved.eval_every = config.eval_every;
       if (key == "eval_n") saved.eval_n = config.eval_n;
+      if (key == "data_memory_mb") saved.data_memory_mb = config.data_memory_mb;
     }
     saved.out = config.out;
     config = saved;

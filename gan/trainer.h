@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/config.h"
@@ -16,6 +17,10 @@ namespace duel::gan {
 
 struct TrainOptions {
   bool anomaly = false;  // anomaly mode: the first op that makes a NaN or infinity is named
+  // --cuda-graph on|off (unset: on for CUDA when the configuration allows it). How the run is
+  // executed, not what it computes (a graph replays the eager step bitwise), so it is not saved
+  // in config.json and may change on resume.
+  std::optional<bool> cuda_graph;
 };
 
 // Runs (or, with resume, continues) training as configured. On resume the configuration comes
@@ -36,8 +41,13 @@ Tensor generate_images(Gan& gan, int64_t n, uint64_t seed);
 void write_sample_grid(Gan& gan, const std::string& path, const Tensor& z, const Tensor& labels);
 
 // A run's model from its checkpoint: `dir` is the checkpoint directory or the run directory that
-// holds checkpoint/. Loads config.json and G (and D when `with_d`); errors name the files.
-std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d);
+// holds checkpoint/. Loads config.json and G (and D when `with_d`); errors name the files. With
+// `use_ema` and a G_ema.safetensors in the checkpoint, G is G's moving average (*used_ema says
+// whether it was).
+std::unique_ptr<Gan> load_checkpoint_models(const std::string& dir, TrainConfig* config, bool with_d,
+                                            bool use_ema = false, bool* used_ema = nullptr);
+// The checkpoint directory of `dir` (itself, or dir/checkpoint when that holds the run's files).
+std::string checkpoint_dir(const std::string& dir);
 
 // The latent vectors and labels a run shows in its grids (drawn from the seed, never from the
 // training stream) and `duel sample` draws.

@@ -80,13 +80,43 @@ struct ConvEpilogue {
 };
 
 // One tensor of a multi-tensor optimiser update (the CUDA Adam kernel): parameter, gradient and
-// the two moments, n elements each.
+// the two moments, n elements each, and the parameter's step count (a device int64): the kernel
+// computes the bias corrections of step *step + 1 and leaves *step one higher, so nothing about
+// the step is baked into the launch and a captured update stays right at every replay.
 struct AdamTensor {
   float* p;
   const float* g;
   float* m;
   float* v;
   int64_t n;
+  int64_t* step;
+};
+
+// The step count of a one-tensor optimiser update on the device: read by every block, advanced
+// by one when all have read it; `ticket` is a device word that is 0 between launches.
+struct StepCounter {
+  int64_t* step;
+  unsigned long long* ticket;
+};
+
+// What a training step logs, gathered on the device (kernels step_scalars_*), so that a step
+// never reads the device from the host: out[0..8] = loss_D, loss_G, gp, D(x), D(G(z)) in the
+// critic update, D(G(z)) in the generator update, |grad G|, |grad D|, and 1 where any of them
+// is NaN or infinite (else 0).
+constexpr int kStepScalars = 9;
+struct StepScalarInputs {
+  const float* loss_d = nullptr;  // one element each
+  const float* loss_g = nullptr;
+  const float* gp = nullptr;      // null without a gradient penalty (logged as 0)
+  const float* d_real = nullptr;  // critic outputs, `batch` each
+  const float* d_fake = nullptr;
+  const float* d_fake_after = nullptr;
+  int64_t batch = 0;
+  bool sigmoid = false;           // average sigmoid(d) (probabilistic losses), else d
+  // Sums of squares of the gradients' chunks (sum_squares_chunks), G's and D's.
+  const float* g_partials = nullptr;
+  const float* d_partials = nullptr;
+  int64_t g_chunks = 0, d_chunks = 0;
 };
 
 }  // namespace duel::kernels

@@ -1,5 +1,7 @@
 #include "nn/layers.h"
 
+#include "core/inplace.h"
+
 #include <optional>
 
 #include <cmath>
@@ -167,6 +169,10 @@ void ConvTranspose2d::reset_parameters(Generator& gen) {
   for (auto& [n, t] : named_parameters()) uniform_fan_in(t, out_channels * kernel_size * kernel_size, gen);
 }
 
+Upsample::Upsample(int64_t s) : Module("Upsample"), scale_factor(s) {
+  DUEL_CHECK(s >= 1, "Upsample: scale_factor must be >= 1, got ", s);
+}
+
 BatchNorm2d::BatchNorm2d(int64_t c, double eps, double momentum)
     : Module("BatchNorm2d"), num_features(c), eps(eps), momentum(momentum) {
   DUEL_CHECK(c > 0, "BatchNorm2d: num_features must be positive, got ", c);
@@ -187,8 +193,7 @@ Tensor BatchNorm2d::forward_activation(const Tensor& x, const ChannelStats& stat
   DUEL_CHECK(x.dim() == 4, "BatchNorm2d: expected a 4-D input [N, C, H, W], got ", describe(x));
   if (training()) {
     NoGradGuard no_grad;  // a counter kept for PyTorch compatibility (momentum is fixed)
-    Tensor& n = buffer("num_batches_tracked");
-    n.data<int64_t>()[0] += 1;
+    add_(buffer("num_batches_tracked"), 1);  // on its device: a kernel on CUDA, never a host write
   }
   return batch_norm_activation(x, buffer("running_mean"), buffer("running_var"), parameter("weight"),
                                parameter("bias"), training(), momentum, eps, stats, act, slope);

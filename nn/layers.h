@@ -55,6 +55,16 @@ class ConvTranspose2d : public Module {
   int64_t in_channels, out_channels, kernel_size, stride, padding, output_padding;
 };
 
+// Nearest-neighbour upsampling by an integer factor (torch.nn.Upsample(scale_factor=s,
+// mode="nearest")); no parameters, so it shifts the names of the layers after it exactly as in
+// torch.nn.Sequential.
+class Upsample : public Module {
+ public:
+  explicit Upsample(int64_t scale_factor = 2);
+  Tensor forward(const Tensor& x) override { return upsample_nearest2d(x, {scale_factor, scale_factor}); }
+  int64_t scale_factor;
+};
+
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1);

@@ -69,8 +69,9 @@ void Module::to_device(Device d) {
     moved.requires_grad_(true);
     p = moved;
   }
-  for (auto& [n, b] : buffers_)
-    if (is_floating(b.dtype())) b = b.to(d);
+  // Counters too (batch norm's num_batches_tracked): they are advanced on the device, so a
+  // training step captured into a CUDA graph keeps counting at every replay.
+  for (auto& [n, b] : buffers_) b = b.to(d);
   for (auto& [n, m] : children_) m->to_device(d);
 }
 

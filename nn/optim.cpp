@@ -1,11 +1,13 @@
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/inplace.h"
+#include "kernels/cuda/emu_api.h"
 
 namespace duel::nn {
 
@@ -58,9 +60,28 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 }  // namespace
 
 Optimizer::Optimizer(NamedTensors params) : params_(std::move(params)) {
-  for (const auto& [name, p] : params_)
+  Device device = params_.empty() ? Device::cpu() : params_.front().second.device();
+  for (const auto& [name, p] : params_) {
     DUEL_CHECK(p.requires_grad() && p.is_leaf(), "optimizer: parameter '", name,
                "' must be a leaf tensor that requires grad");
+    DUEL_CHECK(p.device() == device, "optimizer: parameter '", name, "' is on ", p.device().str(), ", the first on ",
+               device.str(), "; all must share one device");
+    steps_.push_back(zeros({}, DType::i64, device));
+  }
+  ticket_ = zeros({1}, DType::i64, device);
+}
+
+Tensor Optimizer::step_state(size_t i) const { return steps_[i].to(Device::cpu()); }
+
+void Optimizer::check_steps(const std::map<std::string, Tensor>& s, const std::string& source) const {
+  for (const auto& [name, p] : params_) need_step(s, name + ".step", source);
+}
+
+void Optimizer::load_steps(const std::map<std::string, Tensor>& s, const std::string& source) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    need_step(s, params_[i].first + ".step", source);
+    copy_into(steps_[i], s.at(params_[i].first + ".step"));
+  }
 }
 
 void Optimizer::zero_grad() {
@@ -78,7 +99,6 @@ Adam::Adam(NamedTensors params, double lr, double b1, double b2, double e, doubl
   for (const auto& [name, p] : params_) {
     m_.push_back(zeros_like(p));
     v_.push_back(zeros_like(p));
-    steps_.push_back(0);
   }
 }
 
@@ -90,9 +110,18 @@ void Adam::step() {
     const Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    slots.push_back({p.detach(), g, m_[i], v_[i], ++steps_[i]});
+    slots.push_back({p.detach(), g, m_[i], v_[i], steps_[i]});
   }
-  adam_step_(slots, h);
+  const bool cuda = !slots.empty() && slots.front().param.device().is_cuda();
+  if (track_ && cuda) {
+    std::vector<int64_t> sizes;
+    for (const AdamSlot& s : slots) sizes.push_back(s.param.numel());
+    const int64_t chunks = std::max<int64_t>(1, kernels::cuda_emu::sum_squares_chunks(sizes.data(), int(sizes.size())));
+    if (!grad_sq_.defined() || grad_sq_.numel() != chunks) grad_sq_ = zeros({chunks}, DType::f32, slots.front().param.device());
+  } else {
+    grad_sq_ = Tensor();
+  }
+  adam_step_(slots, h, ticket_, grad_sq_);
 }
 
 NamedTensors Adam::state() const {
@@ -101,7 +130,7 @@ NamedTensors Adam::state() const {
     const std::string& n = params_[i].first;
     s.emplace_back(n + ".exp_avg", m_[i]);
     s.emplace_back(n + ".exp_avg_sq", v_[i]);
-    s.emplace_back(n + ".step", step_tensor(steps_[i]));
+    s.emplace_back(n + ".step", step_state(i));
   }
   return s;
 }
@@ -111,14 +140,14 @@ void Adam::load_state(const std::map<std::string, Tensor>& s, const std::string&
     const std::string& n = params_[i].first;
     need_finite(s, n + ".exp_avg", m_[i], source, false);
     need_finite(s, n + ".exp_avg_sq", v_[i], source, true);
-    need_step(s, n + ".step", source);
   }
+  check_steps(s, source);
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& n = params_[i].first;
     copy_into(m_[i], s.at(n + ".exp_avg"));
     copy_into(v_[i], s.at(n + ".exp_avg_sq"));
-    steps_[i] = need_step(s, n + ".step", source);
   }
+  load_steps(s, source);
 }
 
 // ----- RMSProp ------------------------------------------------------------------------------------
@@ -128,10 +157,7 @@ RMSProp::RMSProp(NamedTensors params, double lr, double a, double e)
   DUEL_CHECK(lr >= 0, "RMSProp: invalid learning rate ", lr);
   DUEL_CHECK(a >= 0 && a < 1, "RMSProp: alpha must be in [0, 1), got ", a);
   lr_ = lr;
-  for (const auto& [name, p] : params_) {
-    square_avg_.push_back(zeros_like(p));
-    steps_.push_back(0);
-  }
+  for (const auto& [name, p] : params_) square_avg_.push_back(zeros_like(p));
 }
 
 void RMSProp::step() {
@@ -140,8 +166,7 @@ void RMSProp::step() {
     const Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    ++steps_[i];
-    rmsprop_step_(p.detach(), g, square_avg_[i], lr_, alpha, eps);
+    rmsprop_step_(p.detach(), g, square_avg_[i], lr_, alpha, eps, steps_[i], ticket_);
   }
 }
 
@@ -149,20 +174,17 @@ NamedTensors RMSProp::state() const {
   NamedTensors s;
   for (size_t i = 0; i < params_.size(); ++i) {
     s.emplace_back(params_[i].first + ".square_avg", square_avg_[i]);
-    s.emplace_back(params_[i].first + ".step", step_tensor(steps_[i]));
+    s.emplace_back(params_[i].first + ".step", step_state(i));
   }
   return s;
 }
 
 void RMSProp::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i = 0; i < params_.size(); ++i)
     need_finite(s, params_[i].first + ".square_avg", square_avg_[i], source, true);
-    need_step(s, params_[i].first + ".step", source);
-  }
-  for (size_t i = 0; i < params_.size(); ++i) {
-    copy_into(square_avg_[i], s.at(params_[i].first + ".square_avg"));
-    steps_[i] = need_step(s, params_[i].first + ".step", source);
-  }
+  check_steps(s, source);
+  for (size_t i = 0; i < params_.size(); ++i) copy_into(square_avg_[i], s.at(params_[i].first + ".square_avg"));
+  load_steps(s, source);
 }
 
 // ----- SGD ----------------------------------------------------------------------------------------
@@ -171,10 +193,7 @@ SGD::SGD(NamedTensors params, double lr, double mom) : Optimizer(std::move(param
   DUEL_CHECK(lr >= 0, "SGD: invalid learning rate ", lr);
   DUEL_CHECK(mom >= 0, "SGD: invalid momentum ", mom);
   lr_ = lr;
-  for (const auto& [name, p] : params_) {
-    buf_.push_back(momentum > 0 ? zeros_like(p) : Tensor());
-    steps_.push_back(0);
-  }
+  for (const auto& [name, p] : params_) buf_.push_back(momentum > 0 ? zeros_like(p) : Tensor());
 }
 
 void SGD::step() {
@@ -183,8 +202,7 @@ void SGD::step() {
     const Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    sgd_step_(p.detach(), g, buf_[i], lr_, momentum, steps_[i] == 0);
-    ++steps_[i];
+    sgd_step_(p.detach(), g, buf_[i], lr_, momentum, steps_[i], ticket_);
   }
 }
 
@@ -192,20 +210,18 @@ NamedTensors SGD::state() const {
   NamedTensors s;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (buf_[i].defined()) s.emplace_back(params_[i].first + ".momentum_buffer", buf_[i]);
-    s.emplace_back(params_[i].first + ".step", step_tensor(steps_[i]));
+    s.emplace_back(params_[i].first + ".step", step_state(i));
   }
   return s;
 }
 
 void SGD::load_state(const std::map<std::string, Tensor>& s, const std::string& source) {
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i = 0; i < params_.size(); ++i)
     if (buf_[i].defined()) need_finite(s, params_[i].first + ".momentum_buffer", buf_[i], source, false);
-    need_step(s, params_[i].first + ".step", source);
-  }
-  for (size_t i = 0; i < params_.size(); ++i) {
+  check_steps(s, source);
+  for (size_t i = 0; i < params_.size(); ++i)
     if (buf_[i].defined()) copy_into(buf_[i], s.at(params_[i].first + ".momentum_buffer"));
-    steps_[i] = need_step(s, params_[i].first + ".step", source);
-  }
+  load_steps(s, source);
 }
 
 }  // namespace duel::nn

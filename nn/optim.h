@@ -1,6 +1,10 @@
 // Optimisers with PyTorch semantics: SGD (with momentum), Adam (bias-corrected, eps 1e-8) and
 // RMSProp. A parameter whose gradient is undefined is skipped, as in PyTorch. Their state
 // (moments and step counts, by parameter name) is saved in checkpoints.
+//
+// All of the state lives on the parameters' device, the step counts included (int64 scalars,
+// read and advanced by the update kernels), so step() never reads the device from the host and
+// an update captured into a CUDA graph is the same at every replay as the eager one.
 #pragma once
 
 #include <cstdint>
@@ -25,10 +29,20 @@ class Optimizer {
   // Restores state() output; throws naming `source` if a tensor is missing or mismatched.
   virtual void load_state(const std::map<std::string, Tensor>& s, const std::string& source) = 0;
   const NamedTensors& params() const { return params_; }
+  // The squared norm of the gradients the last step() applied, in parts: f32 on the device, one
+  // sum per fixed-size chunk (sum_squares_chunks), left by the update kernel itself when
+  // tracking is on (Adam on CUDA); undefined otherwise. The tensor is the same at every step.
+  virtual void track_grad_norm(bool on) { (void)on; }
+  virtual Tensor grad_sq_partials() const { return Tensor(); }
 
  protected:
   NamedTensors params_;
   double lr_ = 1e-3;
+  std::vector<Tensor> steps_;  // int64 [] per parameter, on its device
+  Tensor ticket_;              // int64 [1] on the parameters' device: the update kernels' ticket
+  Tensor step_state(size_t i) const;  // steps_[i] as a CPU tensor (for state())
+  void load_steps(const std::map<std::string, Tensor>& s, const std::string& source);
+  void check_steps(const std::map<std::string, Tensor>& s, const std::string& source) const;
 };
 
 class Adam : public Optimizer {
@@ -38,11 +52,14 @@ class Adam : public Optimizer {
   void step() override;
   NamedTensors state() const override;
   void load_state(const std::map<std::string, Tensor>& s, const std::string& source) override;
+  void track_grad_norm(bool on) override { track_ = on; }
+  Tensor grad_sq_partials() const override { return grad_sq_; }
   double beta1, beta2, eps, weight_decay;
 
  private:
   std::vector<Tensor> m_, v_;
-  std::vector<int64_t> steps_;
+  bool track_ = false;
+  Tensor grad_sq_;
 };
 
 class RMSProp : public Optimizer {
@@ -55,7 +72,6 @@ class RMSProp : public Optimizer {
 
  private:
   std::vector<Tensor> square_avg_;
-  std::vector<int64_t> steps_;
 };
 
 class SGD : public Optimizer {
@@ -68,7 +84,6 @@ class SGD : public Optimizer {
 
  private:
   std::vector<Tensor> buf_;
-  std::vector<int64_t> steps_;
 };
 
 }  // namespace duel::nn

@@ -5,7 +5,7 @@ Run from anywhere (Debian's python3-torch; the pyenv python on PATH has no torch
     /usr/bin/python3 scripts/crosscheck_torch.py [--trials N] [--seed S] [--ops a,b] [--json]
                                                  [--duel PATH] [--keep DIR] [--cpu-path fast|reference]
 
-For every op of `duel op` (36 of them), in float64 and float32, each trial draws random shapes and
+For every op of `duel op` (all 39), in float64 and float32, each trial draws random shapes and
 attributes (odd sizes, broadcasting patterns, strides/paddings/output_padding, dims/keepdim,
 transpose flags, ...) and inputs kept in the op's domain and away from kinks, runs
 `duel op NAME --backward` once (forward value and the gradient of every differentiable input with a
@@ -474,6 +474,20 @@ def gen_mse(rng):
                 lambda t: F.mse_loss(t["input"], t["target"], reduction=red), f"{s} reduction={red}")
 
 
+def gen_sample_norm_penalty(rng):
+    s = rand_shape(rng, 1, 4)
+    target = float(rng.choice([1.0, 0.5, 2.0]))
+    eps = float(rng.choice([1e-12, 1e-3]))
+    attrs = with_attrs({"target": None if target == 1.0 and rng.random() < 0.5 else real_attr(target),
+                        "eps": None if eps == 1e-12 and rng.random() < 0.5 else real_attr(eps)})
+
+    def ref(t):  # WGAN-GP's penalty as the composition PyTorch users write
+        x = t["input"]
+        norm = torch.sqrt((x * x).reshape(x.shape[0], -1).sum(1) + eps)
+        return ((norm - target) ** 2).mean()
+    return Case({"input": normal(rng, s, 0.6)}, attrs, ref, f"{s} target={target} eps={eps}")
+
+
 def indices(rng, shape, n):
     return rng.integers(0, n, shape).astype(np.int64)
 
@@ -495,6 +509,34 @@ def gen_embedding_backward(rng):
         return gw
     return Case({"grad_output": normal(rng, s + [dim]), "input": indices(rng, s, num)}, {"num_weights": str(num)},
                 ref, f"g{s + [dim]} idx{s} n={num}")
+
+
+def upsample_geometry(rng):
+    n, c, h, w = size(rng, 1, 3), size(rng, 1, 4), size(rng, 1, 6), size(rng, 1, 6)
+    sh, sw = (2, 2) if rng.random() < 0.4 else (size(rng, 1, 4), size(rng, 1, 4))
+    return n, c, h, w, sh, sw
+
+
+def gen_upsample_nearest2d(rng):
+    n, c, h, w, sh, sw = upsample_geometry(rng)
+    attrs = with_attrs({"scale_factor": pair_attr(rng, sh, sw, default=2)})
+    return Case({"input": normal(rng, [n, c, h, w])}, attrs,
+                lambda t: F.interpolate(t["input"], scale_factor=(sh, sw), mode="nearest"),
+                f"x[{n},{c},{h},{w}] s=({sh},{sw})")
+
+
+def gen_upsample_nearest2d_backward(rng):
+    n, c, h, w, sh, sw = upsample_geometry(rng)
+    attrs = with_attrs({"scale_factor": pair_attr(rng, sh, sw, default=2)})
+
+    def ref(t):
+        gy = t["grad_output"]
+        x = torch.zeros(n, c, h, w, dtype=gy.dtype, requires_grad=True)
+        y = F.interpolate(x, scale_factor=(sh, sw), mode="nearest")
+        (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
+        return gx
+    return Case({"grad_output": normal(rng, [n, c, h * sh, w * sw])}, attrs, ref,
+                f"g[{n},{c},{h * sh},{w * sw}] s=({sh},{sw})")
 
 
 OPS = {
@@ -528,11 +570,14 @@ OPS = {
     "conv2d": gen_conv2d,
     "conv_transpose2d": gen_conv_transpose2d,
     "conv2d_weight_grad": gen_conv2d_weight_grad,
+    "upsample_nearest2d": gen_upsample_nearest2d,
+    "upsample_nearest2d_backward": gen_upsample_nearest2d_backward,
     "batch_norm": gen_batch_norm,
     "layer_norm": gen_layer_norm,
     "log_softmax": gen_log_softmax,
     "binary_cross_entropy_with_logits": gen_bce,
     "mse_loss": gen_mse,
+    "sample_norm_penalty": gen_sample_norm_penalty,
     "embedding": gen_embedding,
     "embedding_backward": gen_embedding_backward,
 }

@@ -7,6 +7,8 @@
 #   here:           bash scripts/device_pack.sh            (builds and fills device-bundle/)
 #   device tool:    run(command="bash scripts/device_check.sh", carry=["device-bundle"], timeout_s=420)
 #   rehearse here:  bash scripts/device_check.sh --rehearse (no GPU: the route and the bookkeeping)
+#                   bash scripts/device_check.sh --rehearse-steps (only the training-steps step, with
+#                   this tree's build/duel on the emulated device: a minute or two)
 #
 # Route: the carried binaries (device-bundle/bin) when the sources still hash as when they were
 # packed, the CPU runs x86-64-v3 code and the carried duel starts; otherwise the source route
@@ -26,11 +28,12 @@ OUT="${OUT:-build-device/report}"
 BUNDLE="${BUNDLE:-device-bundle}"
 BUDGET_S="${BUDGET_S:-330}"
 WORK="${WORK:-build-device}"
-REHEARSE=0
+REHEARSE=0 STEPS_ONLY=0
 case "${1:-}" in
   "") ;;
   --rehearse) REHEARSE=1 ;;
-  *) echo "usage: device_check.sh [--rehearse]" >&2; exit 2 ;;
+  --rehearse-steps) REHEARSE=1 STEPS_ONLY=1 ;;
+  *) echo "usage: device_check.sh [--rehearse | --rehearse-steps]" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT" "$WORK"
 START=$(date +%s)
@@ -147,7 +150,11 @@ cpu_runs_v3() {
   f=$(grep -m1 '^flags' /proc/cpuinfo)
   for flag in avx2 fma bmi2 movbe f16c; do [[ " $f " == *" $flag "* ]] || return 1; done
 }
-if [ ! -x "$BUNDLE/bin/duel" ]; then
+if [ "$STEPS_ONLY" = 1 ]; then
+  ROUTE=tree
+  BIN="$ROOT/build"
+  row route pass 0 "this tree's build/ (--rehearse-steps)"
+elif [ ! -x "$BUNDLE/bin/duel" ]; then
   WHY="no carried binaries in $BUNDLE/bin"
 elif [ "$(tr '\n' '\0' <"$BUNDLE/SOURCES" | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -d' ' -f1)" != \
        "$(sed -n 's/^sources_sha256: //p' "$BUNDLE/MANIFEST")" ]; then
@@ -183,7 +190,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 3. CUDA tests (on a GPU machine a skip is a failure)
 # ---------------------------------------------------------------------------------------------
-if [ -x "$BIN/duel_cuda_tests" ]; then
+if [ "$STEPS_ONLY" = 1 ]; then
+  :
+elif [ -x "$BIN/duel_cuda_tests" ]; then
   run_step "CUDA tests (duel_cuda_tests)" 100 "$OUT/cuda_tests.log" "$BIN/duel_cuda_tests" --durations yes
   rc=$?
   if [ $rc = 77 ] && [ "$HAVE_GPU" = 1 ]; then
@@ -212,19 +221,42 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 5. Whole training steps: duel against PyTorch on the same card, TF32 off and on
+# 5. Whole training steps: duel eager and as one CUDA graph per step, against PyTorch eager and
+#    PyTorch's step captured as a CUDA graph, TF32 off and on, on the same card. Bounded: the
+#    script starts no measurement after --time-budget seconds (those are written as skipped) and
+#    stops a duel run after --duel-timeout; each line of steps.jsonl is written as it is measured.
+#    Rehearsal (no GPU): PyTorch on the CPU, duel on the emulated device with --dry-run.
 # ---------------------------------------------------------------------------------------------
-if [ "$HAVE_GPU" = 0 ]; then
-  row "training steps vs PyTorch" skipped 0 "no GPU"
-elif [ -z "$PY" ]; then
-  row "training steps vs PyTorch" "not run" 0 "no python3"
+STEP_CONFIGS=(--config dcgan28:ns:64 --config dcgan28:wgan-gp:64 --config dcgan64:ns:128)
+steps_budget() {  # the step's cap, what the script may start within it, and each duel run's limit
+  local cap=$1 remain
+  remain=$(left)
+  [ "$cap" -le $((remain - 10)) ] || cap=$((remain - 10))
+  echo "--time-budget $((cap > 60 ? cap - 35 : cap / 2)) --duel-timeout 30"
+}
+TORCH_PY=""
+for cand in "$PY" /usr/bin/python3; do
+  if [ -n "$cand" ] && "$cand" -c "import torch" 2>/dev/null; then TORCH_PY="$cand"; break; fi
+done
+if [ -z "$TORCH_PY" ]; then
+  row "training steps vs PyTorch" "not run" 0 "no python3 with torch"
   FAILED=1
-else
+elif [ ! -x "$BIN/duel" ]; then
+  row "training steps vs PyTorch" "not run" 0 "no duel (route failed)"
+  FAILED=1
+elif [ "$HAVE_GPU" = 1 ]; then
   math=()
   if "$BIN/duel" bench step --help 2>&1 | grep -q -- "--math"; then math=(--duel-math fp32 tf32 bf16); fi
+  # shellcheck disable=SC2046  # steps_budget prints options
   run_step "training steps vs PyTorch" 150 "$ENV" bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
-    "$PY" --device cuda --config dcgan28:ns:64 --config dcgan28:wgan-gp:64 --config dcgan64:ns:128 \
-    --tf32 off on --json --duel "$BIN/duel" "${math[@]}"
+    "$TORCH_PY" --device cuda "${STEP_CONFIGS[@]}" --tf32 off on --torch-graph off on --duel-graph off on \
+    --json --duel "$BIN/duel" "${math[@]}" $(steps_budget 150)
+else
+  # shellcheck disable=SC2046
+  run_step "training steps (rehearsal: torch on the cpu, duel --dry-run on the emulated device)" 150 "$ENV" \
+    env DUEL_CUDA_EMULATE=1 bash -c '"$0" bench/torch_train_step.py "$@" >"'"$OUT"'/steps.jsonl"' \
+    "$TORCH_PY" --device cpu --duel-device cuda:0 --duel-dry-run "${STEP_CONFIGS[@]}" --duel-graph off on \
+    --steps 1 --warmup 0 --json --duel "$BIN/duel" --duel-math fp32 tf32 bf16 $(steps_budget 150)
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +291,9 @@ fi
 # 8. The whole test suite, with the GPU visible, in the time that remains
 # ---------------------------------------------------------------------------------------------
 SUITE="$OUT/suite.log"
-if [ "$ROUTE" = carried ] && [ -x "$BIN/duel_tests" ]; then
+if [ "$STEPS_ONLY" = 1 ]; then
+  :
+elif [ "$ROUTE" = carried ] && [ -x "$BIN/duel_tests" ]; then
   # Three processes side by side (Catch2 tag filters), paths pointed at this tree.
   suite() {
     local tmp="$WORK/suite" pids=() rc=0 i=0

@@ -6,7 +6,8 @@
 # with the emulated CUDA device visible (DUEL_CUDA_EMULATE=1: tests must hold with and without a
 # device), the standard-include check and a clang + libc++ compile of the tree (portability to
 # newer compilers), the configure step of the GPU machine's source route
-# (scripts/device_rehearsal.sh), and last the sanitizer build and the fuzzers
+# (scripts/device_rehearsal.sh), duel as an installed library: examples/ built against it from
+# outside the tree (scripts/check_install.sh), and last the sanitizer build and the fuzzers
 # (scripts/sanitize.sh; SANITIZE=0 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ bash scripts/build.sh -DDUEL_CUDA="${DUEL_CUDA:-AUTO}"
 echo "test: the whole suite again with the emulated CUDA device visible"
 # (The crash-safety checks are CPU-only processes killed and starved of disk: once is enough.)
 (cd build && DUEL_CUDA_EMULATE=1 ctest --output-on-failure -j"${JOBS:-2}" -E '^crash\.')
+bash scripts/check_install.sh
 bash scripts/check_libcxx.sh
 bash scripts/device_rehearsal.sh --configure-only
 if [ "${SANITIZE:-1}" != 0 ]; then

@@ -4,11 +4,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace duel::test {
 
@@ -39,6 +43,22 @@ inline Run run_duel(const std::string& args, const std::string& env = "") {
   const int status = std::system((env + (env.empty() ? "" : " ") + std::string(DUEL_BINARY) + " " + args +
                                   " >" + base + ".out 2>" + base + ".err").c_str());
   return {WEXITSTATUS(status), slurp(base + ".out"), slurp(base + ".err")};
+}
+
+// Command lines that must be refused: each exits non-zero with one error line containing `expect`.
+struct Refusal {
+  Refusal(std::string a, std::string e, std::string v = "") : args(std::move(a)), expect(std::move(e)), env(std::move(v)) {}
+  std::string args, expect, env;
+};
+
+inline void check_refusals(const std::vector<Refusal>& cases) {
+  for (const Refusal& c : cases) {
+    const Run r = run_duel(c.args, c.env);
+    INFO("duel " << c.args << "\n" << r.err);
+    CHECK(r.code != 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find(c.expect) != std::string::npos);
+  }
 }
 
 }  // namespace duel::test

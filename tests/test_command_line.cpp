@@ -189,10 +189,10 @@ TEST_CASE("a refused command line is one line, and leaves nothing behind", "[cli
       {"train --stpes 3 --out " + out, "did you mean --steps?"},
       {"train --steps 3 --gp-lambda -10 --out " + out, "--gp-lambda must be"},
       {"train --steps 0 --out " + out, "--steps must be an integer from 1"},
-      {"train --steps 3 --data folder:" + base + "/none --out " + out, "not a directory"},
+      {"train --steps 3 --data folder:" + base + "/none --out " + out, "not a folder"},
       {"train --steps 3 --data idx:" + garbage + " --out " + out, "not an IDX file"},
       {"train --steps 3 --data synthetic --batch 4096 --out " + out, "larger than the dataset"},
-      {"train --steps 3 --data synthetic --model dcgan64 --eval-every 2 --out " + out, "--eval-every measures 28x28"},
+      {"train --steps 3 --data synthetic --model dcgan --image-size 48 --out " + out, "power of two from 16 to 256"},
       {"train --steps 3 --data synthetic --resume --out " + out, "no checkpoint"},
       // The commands of the studio and detection issue, through the same parser.
       {"graph --view sumary --out " + out + "/g.dot", "--view must be one of full|summary, got 'sumary' (did you "
@@ -308,12 +308,16 @@ TEST_CASE("a run's config.json is held to the flags' ranges, with the file and f
       {"lr_g", 1e308, "\"lr_g\" must be a number > 0 and <= 10"},
       {"eval_every", -1, "\"eval_every\" must be an integer from 0"},
       {"seed", std::numeric_limits<uint64_t>::max(), "got 18446744073709551615"},
-      {"model", 5, "\"model\" must be one of dcgan28, dcgan64, got 5"},
+      {"model", 5, "\"model\" must be one of dcgan28, dcgan64, dcgan, got 5"},
       {"loss", nullptr, "\"loss\" must be one of"},
       {"channels", 2, "\"channels\" must be 1 or 3"},
       {"device", "tpu", "\"device\" must be cpu, cuda or cuda:N"},
       {"data", "ftp://x", "\"data\" must be fashion-mnist"},
       {"surprise", 1, "unknown field \"surprise\""},
+      {"upsample", "bilinear", "\"upsample\" must be one of convT, nearest, got \"bilinear\""},
+      {"ema", 1.5, "\"ema\" must be a number >= 0 and < 1, got 1.5"},
+      {"background", "gray", "\"background\" must be one of white, black"},
+      {"data_memory_mb", -2, "\"data_memory_mb\" must be an integer from -1"},
   };
   for (const Case& c : cases) {
     edit_config(run, [&](nlohmann::json& j) { j[c.key] = c.value; });
@@ -454,7 +458,7 @@ TEST_CASE("metrics.jsonl of older runs with bare NaN keeps its history on resume
 
 // ---- Partial files, locks, signals -------------------------------------------------------------
 
-TEST_CASE("partial files of an interrupted run are removed at the next start; a run has one writer",
+TEST_CASE("partial files of an interrupted run are removed at the next start, and a run has one writer",
           "[cli][crash]") {
   const std::string run = small_run("stale");
   for (const std::string& f : {run + "/config.json.tmp.4242.0", run + "/checkpoint/G.safetensors.tmp.4242.3",
@@ -486,7 +490,7 @@ TEST_CASE("partial files of an interrupted run are removed at the next start; a 
   CHECK(fs::exists(run + "/notes.tmp.txt"));
 }
 
-TEST_CASE("Ctrl-C stops after the step with a checkpoint; a second one at once; SIGTERM exits 143",
+TEST_CASE("Ctrl-C stops after the step with a checkpoint, a second one at once, SIGTERM exits 143",
           "[cli][signals]") {
   const std::string dir = tmp_dir("signals");
   const std::vector<std::string> common{"train", "--data", "synthetic", "--batch", "32", "--steps", "100000",

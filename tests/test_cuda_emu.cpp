@@ -267,6 +267,34 @@ TEST_CASE("emulated CUDA fused losses: every reduction", "[cuda-emu][loss]") {
   }
 }
 
+TEST_CASE("emulated CUDA gradient penalty: norms, mean and derivative on long samples and large batches",
+          "[cuda-emu][loss]") {
+  // b = 300: the mean's block loops over more samples than it has threads; per = 5000: each
+  // norm's block loops, and the derivative covers a sample in three slices, the last partial.
+  struct Shape {
+    int64_t b, per;
+    double target, eps;
+  } shapes[] = {{300, 37, 1.0, 1e-12}, {3, 5000, 1.0, 1e-12}, {5, 1, 0.5, 0.1}};
+  for (const Shape& sh : shapes) {
+    INFO("b " << sh.b << " per " << sh.per);
+    const int64_t n = sh.b * sh.per;
+    auto x = random_vec(n, 31);
+    for (float& v : x) v *= float(1.5 / std::sqrt(double(sh.per)));  // norms about 1.5
+    for (int64_t j = 0; j < sh.per; ++j) x[size_t(j)] = 0.0f;        // a zero gradient: norm sqrt(eps)
+    auto out_r = poisoned(1), out_g = poisoned(1), norms_r = poisoned(sh.b), norms_g = poisoned(sh.b);
+    ref::sample_norm_penalty(out_r.data(), norms_r.data(), x.data(), sh.b, sh.per, sh.target, sh.eps);
+    emu::sample_norm_penalty_f32(out_g.data(), norms_g.data(), x.data(), sh.b, sh.per, sh.target, sh.eps, nullptr);
+    CHECK(nmse(norms_g, norms_r) <= kBound);
+    CHECK(nmse(out_g, out_r) <= kBound);
+    const std::vector<float> g{0.75f};
+    auto dx_r = poisoned(n), dx_g = poisoned(n);
+    ref::sample_norm_penalty_backward(dx_r.data(), g.data(), x.data(), norms_r.data(), sh.b, sh.per, sh.target);
+    emu::sample_norm_penalty_backward_f32(dx_g.data(), g.data(), x.data(), norms_r.data(), sh.b, sh.per, sh.target,
+                                          nullptr);
+    CHECK(nmse(dx_g, dx_r) <= kBound);
+  }
+}
+
 TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", "[cuda-emu]") {
   // Sizes that leave partial chunks, an empty tensor, and more tensors than one launch carries.
   std::vector<int64_t> sizes = {5000, 0, 1, 2048, 333};
@@ -275,6 +303,8 @@ TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", 
     std::vector<float> p, g, m, v;
   };
   std::vector<State> cpu(sizes.size()), gpu(sizes.size());
+  std::vector<int64_t> steps(sizes.size(), 0);
+  unsigned long long ticket = 0;
   std::vector<emu::AdamTensor> list;
   for (size_t i = 0; i < sizes.size(); ++i) {
     const int64_t n = sizes[i];
@@ -282,20 +312,38 @@ TEST_CASE("emulated CUDA Adam updates many tensors in one launch like the CPU", 
               random_vec(n, 400 + i)};
     for (float& v : cpu[i].v) v = v * v;  // second moments are non-negative
     gpu[i] = cpu[i];
-    list.push_back({gpu[i].p.data(), gpu[i].g.data(), gpu[i].m.data(), gpu[i].v.data(), n});
+    list.push_back({gpu[i].p.data(), gpu[i].g.data(), gpu[i].m.data(), gpu[i].v.data(), n, &steps[i]});
   }
-  for (double wd : {0.0, 0.01}) {
-    INFO("weight decay " << wd);
+  // The step counts live with the tensors: the kernel takes step count + 1 (here 1, then 2) and
+  // advances every count once (tests/test_cuda_graph.cpp runs the blocks backwards too).
+  for (int step = 1; step <= 2; ++step) {
+    const double wd = step == 1 ? 0.0 : 0.01;
+    INFO("step " << step << ", weight decay " << wd);
+    const double bc1 = 1 - std::pow(0.5, step), bc2 = 1 - std::pow(0.999, step);
     for (size_t i = 0; i < sizes.size(); ++i)
       kernels::cpu::adam_step(cpu[i].p.data(), cpu[i].g.data(), cpu[i].m.data(), cpu[i].v.data(),
-                              sizes[i], 0.5, 0.999, 1e-8, wd, 2e-4 / 0.5, std::sqrt(0.001));
-    emu::adam_step_f32(list.data(), int(list.size()), 0.5, 0.999, 1e-8, wd, 2e-4 / 0.5,
-                       std::sqrt(0.001), nullptr);
+                              sizes[i], 0.5, 0.999, 1e-8, wd, 2e-4 / bc1, std::sqrt(bc2));
+    // The update also leaves each 2048-element chunk's sum of squared gradients (step 2 only).
+    std::vector<float> sumsq(size_t(emu::sum_squares_chunks(sizes.data(), int(sizes.size()))), -1.0f);
+    emu::adam_step_f32(list.data(), int(list.size()), 2e-4, 0.5, 0.999, 1e-8, wd, &ticket,
+                       step == 2 ? sumsq.data() : nullptr, nullptr);
+    if (step == 2) {
+      double want = 0, got = 0;
+      for (const State& st : cpu)
+        for (float g : st.g) want += double(g) * g;
+      for (float c : sumsq) {
+        CHECK(c >= 0.0f);  // every chunk written
+        got += c;
+      }
+      CHECK(std::abs(got - want) <= 1e-6 * want);
+    }
     for (size_t i = 0; i < sizes.size(); ++i) {
       INFO("tensor " << i << " of size " << sizes[i]);
+      CHECK(steps[i] == step);
       CHECK(nmse(gpu[i].p, cpu[i].p) <= kBound);
       CHECK(nmse(gpu[i].m, cpu[i].m) <= kBound);
       CHECK(nmse(gpu[i].v, cpu[i].v) <= kBound);
     }
+    CHECK(ticket == 0);
   }
 }

@@ -160,6 +160,33 @@ TEST_CASE("emulated CUDA embedding: lookup, and a gradient accumulated in index 
   CHECK(nmse(got1, want1) <= kBound);
 }
 
+TEST_CASE("emulated CUDA nearest upsampling: the float2 path, other factors, and the block sums",
+          "[cuda-emu][misc]") {
+  struct Case {
+    int64_t planes, h, w, sh, sw;
+  };
+  // (2, 2): the float2 stores and loads; odd planes and widths leave partial warps and blocks.
+  for (const Case& c : {Case{7, 5, 9, 2, 2}, Case{3, 4, 37, 3, 1}, Case{2, 3, 5, 1, 4}, Case{1, 1, 1, 3, 3},
+                        Case{5, 17, 13, 2, 3}}) {
+    INFO(c.planes << " planes " << c.h << "x" << c.w << " by " << c.sh << "x" << c.sw);
+    const int64_t small = c.planes * c.h * c.w, big = small * c.sh * c.sw;
+    const auto x = random_vec(small, 31), dy = random_vec(big, 32);
+    auto want = poisoned(big), got = poisoned(big);
+    ref::upsample_nearest2d(want.data(), x.data(), c.planes, c.h, c.w, c.sh, c.sw);
+    emu::upsample_nearest2d_f32(got.data(), x.data(), c.planes, c.h, c.w, c.sh, c.sw, nullptr);
+    CHECK(same_bits(got, want));
+    auto want_dx = poisoned(small), got_dx = poisoned(small), again = poisoned(small);
+    ref::upsample_nearest2d_backward(want_dx.data(), dy.data(), c.planes, c.h, c.w, c.sh, c.sw);
+    emu::upsample_nearest2d_backward_f32(got_dx.data(), dy.data(), c.planes, c.h, c.w, c.sh, c.sw, nullptr);
+    emu::upsample_nearest2d_backward_f32(again.data(), dy.data(), c.planes, c.h, c.w, c.sh, c.sw, nullptr);
+    CHECK(nmse(got_dx, want_dx) <= kBound);
+    CHECK(same_bits(got_dx, again));
+  }
+  // An output beyond 32-bit indexing is refused before any launch.
+  CHECK_THROWS_WITH(emu::upsample_nearest2d_f32(nullptr, nullptr, 1 << 20, 64, 64, 2, 2, nullptr),
+                    Catch::Contains("32 bits"));
+}
+
 TEST_CASE("emulated CUDA log_softmax: thread-per-line and block-per-line paths",
           "[cuda-emu][misc]") {
   struct Shape {
@@ -310,27 +337,35 @@ TEST_CASE("emulated CUDA RMSprop, SGD and clamp match the CPU updates", "[cuda-e
 
   {
     auto p_c = p0, s_c = s0, p_g = p0, s_g = s0;
+    int64_t count = 0;
+    unsigned long long ticket = 0;
     for (int step = 0; step < 2; ++step) {
       kernels::cpu::rmsprop_step(p_c.data(), g.data(), s_c.data(), n, 1e-3, 0.99, 1e-8);
-      emu::rmsprop_step_f32(p_g.data(), g.data(), s_g.data(), n, 1e-3, 0.99, 1e-8, nullptr);
+      emu::rmsprop_step_f32(p_g.data(), g.data(), s_g.data(), n, 1e-3, 0.99, 1e-8, {&count, &ticket}, nullptr);
     }
     CHECK(nmse(p_g, p_c) <= kBound);
     CHECK(nmse(s_g, s_c) <= kBound);
+    CHECK(count == 2);  // advanced on the device, once per update
+    CHECK(ticket == 0);
   }
   {
     // With momentum: the first step sets buf = g (the poisoned buf must not be read), the
     // second accumulates.
+    // The first step is the one whose device count reads 0.
     auto p_c = p0, p_g = p0, buf_c = poisoned(n), buf_g = poisoned(n);
+    int64_t count = 0;
+    unsigned long long ticket = 0;
     for (bool first : {true, false}) {
       kernels::cpu::sgd_step(p_c.data(), g.data(), buf_c.data(), n, 0.05, 0.9, first);
-      emu::sgd_step_f32(p_g.data(), g.data(), buf_g.data(), n, 0.05, 0.9, first, nullptr);
+      emu::sgd_step_f32(p_g.data(), g.data(), buf_g.data(), n, 0.05, 0.9, {&count, &ticket}, nullptr);
     }
     CHECK(nmse(p_g, p_c) <= kBound);
     CHECK(nmse(buf_g, buf_c) <= kBound);
+    CHECK(count == 2);
     // Without momentum: no buffer.
     kernels::cpu::sgd_step(p_c.data(), g.data(), static_cast<float*>(nullptr), n, 0.05, 0.0,
                            false);
-    emu::sgd_step_f32(p_g.data(), g.data(), nullptr, n, 0.05, 0.0, false, nullptr);
+    emu::sgd_step_f32(p_g.data(), g.data(), nullptr, n, 0.05, 0.0, {&count, &ticket}, nullptr);
     CHECK(nmse(p_g, p_c) <= kBound);
   }
   // Clamp: float4 and scalar paths; a NaN stays NaN as in the CPU version.

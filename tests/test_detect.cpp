@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "gan/detect.h"
 #include "tests/run_duel.h"
@@ -113,6 +114,22 @@ TEST_CASE("duel detect train, spectrum and attack run end to end on a tiny gener
   REQUIRE(s.code == 0);
   CHECK(s.out.find("no convT-against-nearest comparison") != std::string::npos);
   CHECK(slurp(dir + "/spec/spectrum.svg").find("<svg") == 0);
+  // Against a generator that upsamples by nearest neighbour (--upsample nearest), on one figure,
+  // each labelled by the upsampling its config.json names.
+  const duel::test::Run near = run_duel("train --model dcgan --image-size 28 --ngf 8 --ndf 8 --channels 1 --upsample "
+                                        "nearest --data synthetic --batch 8 --steps 1 --out " + dir + "/near");
+  INFO(near.err);
+  REQUIRE(near.code == 0);
+  const duel::test::Run both = run_duel("detect spectrum --fake " + fake + " --fake checkpoint:" + dir + "/near --n 20 --out " +
+                                        dir + "/spec2");
+  INFO(both.err);
+  REQUIRE(both.code == 0);
+  CHECK(both.out.find("no convT-against-nearest") == std::string::npos);
+  const nlohmann::json spectra = nlohmann::json::parse(slurp(dir + "/spec2/spectrum.json"));
+  REQUIRE(spectra["fakes"].size() == 2);
+  CHECK(spectra["fakes"][0]["upsample"] == "convT");
+  CHECK(spectra["fakes"][1]["upsample"] == "nearest");
+  CHECK(slurp(dir + "/spec2/spectrum.svg").find("near (nearest)") != std::string::npos);
   const duel::test::Run a = run_duel("detect attack --detector " + dir + "/det --fake " + fake +
                                      " --steps 2 --eval-every 1 --eval-n 100 --batch 8 --no-retrain --out " + dir + "/attack");
   INFO(a.err);

@@ -46,6 +46,10 @@ TEST_CASE("shape errors name the op and the shapes", "[errors]") {
   CHECK_THROWS_WITH(linear(f32({3, 5}), f32({4, 6})), Contains("in_features = 6"));
   CHECK_THROWS_WITH(embedding(idx({0, 7}), f32({5, 2})), Contains("index 7") && Contains("5 embeddings"));
   CHECK_THROWS_WITH(embedding_backward(f32({2, 3}), idx({0, 1, 2}), 4), Contains("grad_output"));
+  CHECK_THROWS_WITH(upsample_nearest2d(f32({2, 3, 4}), {2, 2}), Contains("upsample_nearest2d: input must be 4-D"));
+  CHECK_THROWS_WITH(upsample_nearest2d(f32({1, 1, 2, 2}), {0, 2}), Contains("scale_factor must be >= 1"));
+  CHECK_THROWS_WITH(upsample_nearest2d_backward(f32({1, 1, 5, 4}), {2, 2}),
+                    Contains("upsample_nearest2d_backward") && Contains("multiples of the scale factor (2, 2)"));
 }
 
 TEST_CASE("dtype errors name the op and both dtypes", "[errors]") {

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "gan/data.h"
+#include "gan/folder.h"
 #include "gan/idx.h"
 #include "gan/image.h"
 #include "gan/picture.h"
@@ -610,9 +612,39 @@ TEST_CASE("save_image_grid rejects bad input, naming the path", "[image]") {
   CHECK(dir.entries().empty());
 }
 
-// ---- Image folders ---------------------------------------------------------------------------
+// ---- Image folders (gan/folder.h, through read_picture) ---------------------------------------
 
-TEST_CASE("read_image_folder reads PNG and JPEG of any size in name order, skipping what it cannot use",
+namespace {
+
+// A folder's pictures as f32 [N, C, S, S] in [-1, 1] (as a batch sees them), with what
+// read_folder reported.
+struct FolderRead {
+  Tensor images;
+  FolderData data;
+};
+
+FolderRead read_all(const std::string& dir, int64_t channels, int64_t size, int64_t budget = -1) {
+  FolderOptions o;
+  o.channels = channels;
+  o.size = size;
+  o.progress = false;
+  o.memory_budget = budget;
+  FolderRead r;
+  r.data = read_folder(dir, o);
+  const PictureStore& p = *r.data.pictures;
+  r.images = empty({p.count(), channels, size, size}, DType::f32);
+  std::vector<uint8_t> bytes(size_t(p.picture_bytes()));
+  float* dst = r.images.data<float>();
+  for (int64_t i = 0; i < p.count(); ++i) {
+    p.read(i, bytes.data());
+    for (uint8_t b : bytes) *dst++ = scaled(b);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("read_folder reads PNG and JPEG of any size in name order, skipping what it cannot use",
           "[image]") {
   ScratchDir dir;
   const std::string root = dir.path.string();
@@ -626,13 +658,17 @@ TEST_CASE("read_image_folder reads PNG and JPEG of any size in name order, skipp
   write_raw(dir.file("notes.txt"), {'h', 'i'});
   fs::create_directories(dir.path / "e.png");  // a folder, not an image
 
-  const ImageFolder folder = read_image_folder(root, 3, 4);
+  const FolderRead folder = read_all(root, 3, 4);
   const Tensor& rgb = folder.images;
-  CHECK(folder.files == 4);
-  CHECK(folder.skipped == 1);  // the BMP: only PNG and JPEG are decoded
-  REQUIRE(folder.first_reasons.size() == 1);
-  CHECK_THAT(folder.first_reasons[0], Contains("c.bmp") && Contains("only PNG and JPEG"));
-  CHECK_THAT(folder.skipped_summary(root), Contains("skipped 1 of 4") && Contains("c.bmp"));
+  CHECK(folder.data.files == 4);
+  CHECK(folder.data.skipped == 1);  // the BMP: only PNG and JPEG are decoded
+  REQUIRE(folder.data.first_skipped.size() == 1);
+  CHECK_THAT(folder.data.first_skipped[0], Contains("c.bmp") && Contains("only PNG and JPEG"));
+  DataOptions quiet;
+  quiet.progress = false;
+  const Dataset d = load_dataset("folder:" + root, true, 3, 4, quiet);
+  REQUIRE(d.notes.size() == 1);
+  CHECK_THAT(d.notes[0], Contains("skipped 1 of 4") && Contains("c.bmp"));
   REQUIRE(rgb.dtype() == DType::f32);
   REQUIRE(rgb.shape() == Shape{3, 3, 4, 4});
   const float* p = rgb.data<float>();
@@ -650,13 +686,13 @@ TEST_CASE("read_image_folder reads PNG and JPEG of any size in name order, skipp
   CHECK(plane_is(rgb, 2, 2, -1.0f, jpeg_tolerance));
 }
 
-TEST_CASE("read_image_folder converts RGB to gray with the BT.601 luma weights", "[image]") {
+TEST_CASE("read_folder converts RGB to gray with the BT.601 luma weights", "[image]") {
   ScratchDir dir;
   write_png(dir.file("1_red.png"), uniform_pixels(5, 5, {255, 0, 0}).data(), 5, 5, 3);
   write_png(dir.file("2_green.png"), uniform_pixels(5, 5, {0, 255, 0}).data(), 5, 5, 3);
   write_png(dir.file("3_blue.png"), uniform_pixels(5, 5, {0, 0, 255}).data(), 5, 5, 3);
   write_png(dir.file("4_gray.png"), uniform_pixels(5, 5, {77}).data(), 5, 5, 1);
-  const Tensor gray = read_image_folder(dir.path.string(), 1, 5).images;
+  const Tensor gray = read_all(dir.path.string(), 1, 5).images;
   REQUIRE(gray.shape() == Shape{4, 1, 5, 5});
   // round(0.299 r + 0.587 g + 0.114 b)
   CHECK(plane_is(gray, 0, 0, scaled(76)));
@@ -665,7 +701,7 @@ TEST_CASE("read_image_folder converts RGB to gray with the BT.601 luma weights",
   CHECK(plane_is(gray, 3, 0, scaled(77)));
 }
 
-TEST_CASE("read_image_folder crops the central square before resizing", "[image]") {
+TEST_CASE("read_folder crops the central square before resizing", "[image]") {
   ScratchDir dir;
   // 8 wide x 4 high: two white columns at each side around a black 4 x 4 centre.
   Bytes wide(8 * 4, 0);
@@ -678,17 +714,17 @@ TEST_CASE("read_image_folder crops the central square before resizing", "[image]
   for (int x = 0; x < 4; ++x) tall[size_t(x)] = tall[size_t(5 * 4 + x)] = 255;
   write_png(dir.file("b_tall.png"), tall.data(), 4, 6, 1);
 
-  const Tensor same = read_image_folder(dir.path.string(), 1, 4).images;  // no resize
+  const Tensor same = read_all(dir.path.string(), 1, 4).images;  // no resize
   CHECK(plane_is(same, 0, 0, -1.0f));
   CHECK(plane_is(same, 1, 0, -1.0f));
   // Resized from the cropped square only: the white border never leaks in.
-  const Tensor small = read_image_folder(dir.path.string(), 1, 2).images;
+  const Tensor small = read_all(dir.path.string(), 1, 2).images;
   REQUIRE(small.shape() == Shape{2, 1, 2, 2});
   CHECK(plane_is(small, 0, 0, -1.0f));
   CHECK(plane_is(small, 1, 0, -1.0f));
 }
 
-TEST_CASE("read_image_folder resizes up and down, keeping a left-to-right ramp", "[image]") {
+TEST_CASE("read_folder resizes up and down, keeping a left-to-right ramp", "[image]") {
   ScratchDir dir;
   Bytes ramp(16 * 16);
   for (int y = 0; y < 16; ++y) {
@@ -697,7 +733,7 @@ TEST_CASE("read_image_folder resizes up and down, keeping a left-to-right ramp",
   write_png(dir.file("ramp.png"), ramp.data(), 16, 16, 1);
   for (int64_t size : {4, 8, 32}) {
     INFO("size " << size);
-    const Tensor t = read_image_folder(dir.path.string(), 1, size).images;
+    const Tensor t = read_all(dir.path.string(), 1, size).images;
     REQUIRE(t.shape() == Shape{1, 1, size, size});
     for (int64_t y = 0; y < size; ++y) {
       for (int64_t x = 0; x + 1 < size; ++x) {
@@ -710,7 +746,7 @@ TEST_CASE("read_image_folder resizes up and down, keeping a left-to-right ramp",
   }
 }
 
-TEST_CASE("read_image_folder skips and counts files it cannot decode, and names them when none is left",
+TEST_CASE("read_folder skips and counts files it cannot decode, and names them when none is left",
           "[image]") {
   ScratchDir dir;
   write_png(dir.file("a_good.png"), uniform_pixels(4, 4, {9}).data(), 4, 4, 1);
@@ -721,49 +757,46 @@ TEST_CASE("read_image_folder skips and counts files it cannot decode, and names 
   fs::remove(dir.path / "big.png");
   write_raw(dir.file("c_cut.png"), Bytes(whole.begin(), whole.begin() + whole.size() / 2));
 
-  const ImageFolder f = read_image_folder(dir.path.string(), 1, 4);
+  const FolderRead f = read_all(dir.path.string(), 1, 4);
   CHECK(f.images.size(0) == 1);
-  CHECK(f.files == 3);
-  CHECK(f.skipped == 2);
-  REQUIRE(f.first_reasons.size() == 2);
-  CHECK_THAT(f.first_reasons[0], Contains("b_bad.png") && Contains("not a PNG or JPEG file"));
-  CHECK_THAT(f.first_reasons[1], Contains("c_cut.png") && Contains("PNG"));
+  CHECK(f.data.files == 3);
+  CHECK(f.data.skipped == 2);
+  REQUIRE(f.data.first_skipped.size() == 2);
+  CHECK_THAT(f.data.first_skipped[0], Contains("b_bad.png") && Contains("not a PNG or JPEG file"));
+  CHECK_THAT(f.data.first_skipped[1], Contains("c_cut.png") && Contains("PNG"));
 
   fs::remove(dir.path / "a_good.png");
-  CHECK_THAT(error_of([&] { read_image_folder(dir.path.string(), 1, 4); }),
-             Contains("none of the 2 picture files could be used") && Contains("b_bad.png"));
+  CHECK_THAT(error_of([&] { read_all(dir.path.string(), 1, 4); }),
+             Contains("none of its 2 picture files could be used") && Contains("b_bad.png"));
 }
 
-TEST_CASE("read_image_folder rejects a missing folder, a file and a folder with no images",
+TEST_CASE("read_folder rejects a missing folder, a file and a folder with no images",
           "[image]") {
   ScratchDir dir;
   const std::string missing = dir.file("missing");
-  CHECK_THAT(error_of([&] { read_image_folder(missing, 3, 8); }),
-             Contains(missing) && Contains("not a directory"));
+  CHECK_THAT(error_of([&] { read_all(missing, 3, 8); }), Contains(missing) && Contains("not a folder"));
   write_raw(dir.file("file.png"), {1});
-  CHECK_THAT(error_of([&] { read_image_folder(dir.file("file.png"), 3, 8); }),
-             Contains("file.png") && Contains("not a directory"));
+  CHECK_THAT(error_of([&] { read_all(dir.file("file.png"), 3, 8); }), Contains("file.png") && Contains("not a folder"));
 
   fs::create_directories(dir.path / "empty");
   write_raw(dir.file("empty/readme.txt"), {'x'});
   const std::string empty = dir.file("empty");
-  CHECK_THAT(error_of([&] { read_image_folder(empty, 3, 8); }),
-             Contains(empty) && Contains("no pictures"));
+  CHECK_THAT(error_of([&] { read_all(empty, 3, 8); }), Contains(empty) && Contains("no pictures"));
 }
 
-TEST_CASE("read_image_folder rejects bad channels and sizes, and a folder over the memory budget", "[image]") {
+TEST_CASE("read_folder rejects bad channels and sizes, and streams a folder over the memory budget", "[image]") {
   ScratchDir dir;
   write_png(dir.file("a.png"), uniform_pixels(4, 4, {9}).data(), 4, 4, 1);
   const std::string root = dir.path.string();
-  CHECK_THAT(error_of([&] { read_image_folder(root, 2, 8); }),
-             Contains(root) && Contains("channels must be 1 (gray) or 3 (RGB), got 2"));
-  CHECK_THAT(error_of([&] { read_image_folder(root, 3, 0); }),
+  CHECK_THAT(error_of([&] { read_all(root, 2, 8); }), Contains(root) && Contains("1 or 3 channels, got 2"));
+  CHECK_THAT(error_of([&] { read_all(root, 3, 0); }),
              Contains(root) && Contains("size must be in [1, ") && Contains("got 0"));
-  CHECK_THAT(error_of([&] { read_image_folder(root, 1, int64_t(1) << 20); }),
-             Contains("size must be in"));
-  // 1 picture of 3 x 64 x 64 floats is 48 KiB.
-  CHECK_THAT(error_of([&] { read_image_folder(root, 3, 64, 40000); }),
-             Contains(root) && Contains("more than the data memory budget"));
+  CHECK_THAT(error_of([&] { read_all(root, 1, int64_t(1) << 20); }), Contains("size must be in"));
+  // 1 picture of 3 x 64 x 64 bytes is 12 KiB: beyond a budget of 10000 bytes it is streamed.
+  const FolderRead streamed = read_all(root, 3, 64, 10000), kept = read_all(root, 3, 64, 20000);
+  CHECK(streamed.data.pictures->streaming());
+  CHECK_FALSE(kept.data.pictures->streaming());
+  CHECK(streamed.images.to_vector() == kept.images.to_vector());
 }
 
 // ---- Pictures from untrusted files: regressions of the 2026-11-30 probe ----------------------

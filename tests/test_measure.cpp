@@ -137,6 +137,22 @@ TEST_CASE("duel eval prints JSON and refuses bad specs", "[metrics][cli]") {
   const auto j = nlohmann::json::parse(r.out);
   for (const char* key : {"fid", "kid", "precision", "recall", "classifier_score", "class_histogram", "classes_covered"})
     CHECK(j.contains(key));
+  // Never silent: one progress line per phase, each with its time, on stderr (stdout stays JSON).
+  for (const char* phase : {"eval: [1/4] making 500 pictures from noise",
+                            "eval: [2/4] the sliced Wasserstein distance against fashion-mnist",
+                            "eval: [3/4] the classifier's features of the Fashion-MNIST test set",
+                            "eval: [4/4] features of the 500 pictures judged; Frechet distance"})
+    CHECK(r.err.find(phase) != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 4);
+  CHECK(r.err.find(" s\n") != std::string::npos);
+  // The text report names the classes of its histogram, with counts and shares.
+  const Run text = run_duel("eval --fake dataset:fashion-mnist:test --n 100");
+  INFO(text.err);
+  REQUIRE(text.code == 0);
+  for (const char* name : {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                           "Ankle boot"})
+    CHECK(text.out.find(std::string("    ") + name) != std::string::npos);
+  CHECK(text.out.find("predicted classes:") != std::string::npos);
   for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
            {"eval --fake pictures --n 100", "unknown --fake"},
            {"eval --fake noise --n 5", "--n must be an integer from 10"},

@@ -250,11 +250,9 @@ TEST_CASE("duel train answers bad input with one line and a non-zero exit", "[tr
   const std::string run = dir + "/run";
   REQUIRE(run_duel("train --model dcgan28 --loss ns --data synthetic --batch 8 --steps 1 --out " + run).code == 0);
 
-  struct Case {
-    std::string args, expect;
-  } cases[] = {
+  const std::vector<test::Refusal> cases = {
       {"train --steps 1 --batch 0 --data synthetic --out " + dir + "/a", "batch"},
-      {"train --steps 1 --model dcgan32 --out " + dir + "/a", "--model must be one of dcgan28|dcgan64, got 'dcgan32'"},
+      {"train --steps 1 --model dcgan32 --out " + dir + "/a", "--model must be one of dcgan28|dcgan64|dcgan, got 'dcgan32'"},
       {"train --steps 1 --loss wgan-lp --out " + dir + "/a", "got 'wgan-lp' (did you mean wgan-gp?)"},
       {"train --resume --out " + dir + "/nothing-here", "no checkpoint"},
       {"train --steps 1 --data idx:" + dir + "/missing --out " + dir + "/a", "does not exist"},
@@ -277,13 +275,7 @@ TEST_CASE("duel train answers bad input with one line and a non-zero exit", "[tr
       {"sample --checkpoint " + run + " --label 3 --out " + dir + "/x.png", "conditional"},
       {"step --loss ns --init " + dir + "/nothing --batch " + dir + "/none.safetensors --dump " + dir + "/d", "none.safetensors"},
   };
-  for (const Case& c : cases) {
-    const Run r = run_duel(c.args);
-    INFO("duel " << c.args << "\n" << r.err);
-    CHECK(r.code != 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    CHECK(r.err.find(c.expect) != std::string::npos);
-  }
+  test::check_refusals(cases);
 
   SECTION("a truncated checkpoint file is named, and the run can still not be half-resumed") {
     const std::string g = run + "/checkpoint/G.safetensors";

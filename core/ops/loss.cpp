@@ -72,6 +72,43 @@ Tensor mse_loss(const Tensor& x, const Tensor& t, Reduction reduction) {
   });
 }
 
+Tensor sample_norm_penalty(const Tensor& x, double target, double eps) {
+  const char* op = "sample_norm_penalty";
+  check_floating(op, "input", x);
+  DUEL_CHECK(x.dim() >= 1 && x.size(0) >= 1, op, ": input must be [B, ...] with B >= 1, got ", describe(x));
+  DUEL_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps);
+  check_device_supported(op, x);
+  const int64_t b = x.size(0), per = x.numel() / b;
+  Tensor out = empty({}, x.dtype(), x.device());
+  const Tensor norms = empty({b}, x.dtype(), x.device());  // kept for the derivative
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    DUEL_KERNEL(x.device(), T, sample_norm_penalty, out.data<T>(), norms.data<T>(), x.data<T>(), b, per, target,
+                eps);
+  });
+  return record(op, out, {x}, [x, norms, target, eps, b, per](Node& n, const Tensor& g) {
+    if (!n.needs_grad(0)) return std::vector<Tensor>{Tensor()};
+    if (grad_mode_enabled()) {
+      // Differentiated again: d/dx = 2 (n_i - target) / (B n_i) x g, in differentiable ops.
+      std::vector<int64_t> dims;
+      Shape sample_shape{b};
+      for (int64_t d = 1; d < x.dim(); ++d) {
+        dims.push_back(d);
+        sample_shape.push_back(1);
+      }
+      const Tensor norm = x.dim() > 1 ? sqrt(add(sum(mul(x, x), dims), scalar_like(x, eps)))
+                                      : sqrt(add(mul(x, x), scalar_like(x, eps)));
+      const Tensor f = mul(div(sub(norm, scalar_like(x, target)), norm), mul(g, scalar_like(x, 2.0 / double(b))));
+      return std::vector<Tensor>{mul(x, reshape(f, sample_shape))};
+    }
+    Tensor dx = empty_like(x);
+    dispatch_floating(x.dtype(), "sample_norm_penalty backward", [&]<class T>() {
+      DUEL_KERNEL(x.device(), T, sample_norm_penalty_backward, dx.data<T>(), g.data<T>(), x.data<T>(),
+                  norms.data<T>(), b, per, target);
+    });
+    return std::vector<Tensor>{dx};
+  });
+}
+
 namespace {
 
 void check_indices(const char* op, const Tensor& idx, int64_t num_weights) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "kernels/params.h"
@@ -29,6 +30,37 @@ void copy_to_device(void* dst, const void* src, size_t bytes, int device);   // 
 void copy_to_host(void* dst, const void* src, size_t bytes, int device);     // waits for it
 void copy_on_device(void* dst, const void* src, size_t bytes, int device);   // device -> device
 void synchronize(int device);
+
+// ---- launch accounting, graphs, pinned memory and events (the graph-captured training step)
+// Every kernel launch counts itself (launch() in portable.cuh), by the launcher's name too; the
+// counts are cumulative.
+void count_kernel_launch(const char* name);
+int64_t kernel_launches();
+std::map<std::string, int64_t> kernel_launches_by_name();
+// Sets a kernel's dynamic shared memory limit (above 48 KiB) once per function and size; legal
+// inside a graph capture too.
+void allow_dynamic_shared(const void* kernel, size_t bytes, const char* name);
+// Memory that a captured graph owns for good: cudaMalloc, allowed while a capture is open (its
+// address is what every replay uses), and its release (cudaFree, which waits for the device).
+void* device_allocate_static(size_t bytes, int device);
+void device_release_static(void* p, int device);
+// Capture of the compute stream into a graph (thread-local mode: only this thread is barred
+// from unsafe calls), its instantiation, launch and release. end_capture returns the
+// instantiated graph (a cudaGraphExec_t) and its kernel node count.
+void begin_capture(int device);
+void* end_capture(int device, int64_t* kernel_nodes);
+void abort_capture(int device);  // ends a capture that failed and discards what it recorded
+void launch_graph(void* exec, int device);
+void destroy_graph(void* exec);
+// Page-locked host memory: copies from it can be asynchronous (and captured).
+void* pinned_allocate(size_t bytes);
+void pinned_release(void* p);
+// A copy to (pinned) host memory that does not wait, and events to wait for it later.
+void copy_to_host_async(void* dst, const void* src, size_t bytes, int device);
+void* event_create(int device);
+void event_record(void* event, int device);  // on the compute stream
+void event_wait(void* event);                // the host waits for it
+void event_release(void* event);
 
 // Runs the three fills above (uniform on [lo, hi), normals with mean and std) into device buffers
 // and copies them to the host arrays (n each): the host-versus-device RNG test, usable before

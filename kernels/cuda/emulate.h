@@ -24,6 +24,7 @@ extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
 #endif
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,7 @@ extern "C" void duel_emu_switch(void** save_sp, void* next_sp);
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cuda/emu_graph.h"
 #include "kernels/cuda/emu_asan.h"
 
 namespace duel::emu {
@@ -56,8 +58,12 @@ struct ThreadState {
   dim3 thread_idx, block_idx, block_dim, grid_dim;
   int lane = 0, warp = 0;
   unsigned collectives = 0;  // warp collectives entered so far: picks the collective buffer
-  std::vector<AsyncCopy> async_open;                 // issued, not yet committed
-  std::vector<std::vector<AsyncCopy>> async_groups;  // committed groups, oldest first
+  unsigned exchanges = 0;    // warp shuffles entered so far: picks the half of the warp's slots
+  // cp.async copies issued and not landed yet, oldest first: the committed groups end at
+  // async_group_ends (counts into async_copies), the open group is the rest. Both vectors keep
+  // their capacity from block to block, so steady state allocates nothing.
+  std::vector<AsyncCopy> async_copies;
+  std::vector<size_t> async_group_ends;
 };
 
 enum class Wait { none, block, warp, done };
@@ -82,7 +88,7 @@ struct Block {
   size_t scheduler_stack_size = 0;
   void* scheduler_asan_fake = nullptr;
   std::vector<Fiber> fibers;
-  std::vector<uint64_t> warp_slots;  // 32 per warp
+  std::vector<uint64_t> warp_slots;  // 2 x 32 per warp (successive shuffles alternate)
   // Two buffers per warp of 32 x kCollectiveBytes, used alternately by successive collectives,
   // so one warp barrier per collective suffices (a lane cannot reach collective i+2 before every
   // lane has read collective i).
@@ -116,18 +122,21 @@ inline void yield_at(Wait w) {
 
 inline void syncthreads() { yield_at(Wait::block); }
 
-// Exchange of one value across the warp: every lane publishes, then reads lane `src`.
+// Exchange of one value across the warp: every lane publishes, then reads lane `src`. Successive
+// exchanges use the two halves of the warp's slots in turn, so one warp barrier suffices: no lane
+// can reach exchange i+2, which reuses exchange i's half, before every lane has passed exchange
+// i+1's barrier, that is, before every lane has read exchange i.
 template <class T>
 T warp_exchange(T v, int src) {
   static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
-  uint64_t* slot = &block_now->warp_slots[size_t(current->warp) * 32];
+  const unsigned parity = current->exchanges++ & 1u;
+  uint64_t* slot = &block_now->warp_slots[(size_t(current->warp) * 2 + parity) * 32];
   uint64_t bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
   slot[current->lane] = bits;
   yield_at(Wait::warp);
   T out;
   std::memcpy(&out, &slot[src], sizeof(T));
-  yield_at(Wait::warp);
   return out;
 }
 
@@ -138,8 +147,7 @@ inline void fiber_main() {
   asan::arrived(nullptr, &b.scheduler_stack, &b.scheduler_stack_size);
   b.body();
   // Copies still in flight when a thread exits land anyway.
-  current->async_groups.push_back(std::move(current->async_open));
-  current->async_open.clear();
+  current->async_group_ends.push_back(current->async_copies.size());
   retire_async_copies(*current, 0);
   Fiber& f = b.fibers[size_t(b.running)];
   f.wait = Wait::done;
@@ -157,18 +165,12 @@ inline void init_fiber(Fiber& f, Block& b, char* stack, size_t size) {
   f.stack = stack;
   f.stack_size = size;
 #ifdef DUEL_EMU_FAST_SWITCH
-  // The frame duel_emu_switch pops: control words, r15 r14 r13 r12 rbx rbp (zero), then the
-  // return address fiber_main, placed so that rsp is 8 mod 16 on entry, as after a call.
+  // The frame duel_emu_switch pops: r15 r14 r13 r12 rbx rbp (zero), then the return address
+  // fiber_main, placed so that rsp is 8 mod 16 on entry, as after a call.
   const uintptr_t top = (reinterpret_cast<uintptr_t>(stack) + size) & ~uintptr_t(15);
-  void** frame = reinterpret_cast<void**>(top) - 9;
-  uint32_t mxcsr;
-  uint16_t fpucw;
-  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-  __asm__ volatile("fnstcw %0" : "=m"(fpucw));
-  std::memset(frame, 0, 9 * sizeof(void*));
-  std::memcpy(reinterpret_cast<char*>(frame), &mxcsr, 4);
-  std::memcpy(reinterpret_cast<char*>(frame) + 4, &fpucw, 2);
-  frame[7] = reinterpret_cast<void*>(&fiber_main);  // top - 16
+  void** frame = reinterpret_cast<void**>(top) - 8;
+  std::memset(frame, 0, 8 * sizeof(void*));
+  frame[6] = reinterpret_cast<void*>(&fiber_main);  // top - 16
   f.sp = frame;
   (void)b;
 #else
@@ -234,17 +236,20 @@ void launch_shared(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_by
     fail("launch with a block size that is not a multiple of 32 up to 1024");
   // Fiber stacks, kept from launch to launch (a fresh mapping per launch costs page faults).
   constexpr size_t kStack = 64 * 1024;  // kernels use a few hundred bytes
+  // Stacks 64 KiB apart would put every fiber's top frame in the same cache set; an odd number
+  // of extra cache lines per stack spreads them over all sets (the switch is memory-bound).
+  constexpr size_t kStride = kStack + 3 * 64;
   static thread_local std::unique_ptr<char[]> stacks;
   static thread_local int stacks_for = 0;
   if (stacks_for < threads) {
-    if (stacks) asan::unpoison(stacks.get(), kStack * size_t(stacks_for));
-    stacks.reset(new char[kStack * size_t(threads)]);
+    if (stacks) asan::unpoison(stacks.get(), kStride * size_t(stacks_for));
+    stacks.reset(new char[kStride * size_t(threads)]);
     stacks_for = threads;
-    for (int t = 0; t < threads; ++t) asan::poison_guard(stacks.get() + kStack * size_t(t));
+    for (int t = 0; t < threads; ++t) asan::poison_guard(stacks.get() + kStride * size_t(t));
   }
   Block b;
   b.fibers.resize(size_t(threads));
-  b.warp_slots.assign(size_t(threads), 0);
+  b.warp_slots.assign(size_t(threads) * 2, 0);
   b.collective.assign(size_t(threads) * 2 * kCollectiveBytes, 0);
   struct Aligned {
     void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t(64)); }
@@ -257,26 +262,30 @@ void launch_shared(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_by
   Block* const outer = block_now;
   ThreadState* const outer_state = current;
   block_now = &b;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        for (int t = 0; t < threads; ++t) {
-          Fiber& f = b.fibers[size_t(t)];
-          f.state.thread_idx = dim3(unsigned(t) % block.x, unsigned(t) / block.x % block.y,
-                                    unsigned(t) / (block.x * block.y));
-          f.state.block_idx = dim3(bx, by, bz);
-          f.state.block_dim = block;
-          f.state.grid_dim = grid;
-          f.state.lane = t % 32;
-          f.state.warp = t / 32;
-          f.state.collectives = 0;
-          f.state.async_open.clear();
-          f.state.async_groups.clear();
-          init_fiber(f, b, stacks.get() + kStack * size_t(t) + asan::kGuard, kStack - asan::kGuard);
-        }
-        if (shared_bytes) std::memset(b.dynamic_shared, 0xff, shared_bytes);  // NaN floats
-        run_block(b, threads);
-      }
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  const bool reverse = block_order() == BlockOrder::reverse;
+  for (uint64_t k = 0; k < blocks; ++k) {
+    const uint64_t linear = reverse ? blocks - 1 - k : k;
+    const unsigned bx = unsigned(linear % grid.x), by = unsigned(linear / grid.x % grid.y),
+                   bz = unsigned(linear / (uint64_t(grid.x) * grid.y));
+    for (int t = 0; t < threads; ++t) {
+      Fiber& f = b.fibers[size_t(t)];
+      f.state.thread_idx = dim3(unsigned(t) % block.x, unsigned(t) / block.x % block.y,
+                                unsigned(t) / (block.x * block.y));
+      f.state.block_idx = dim3(bx, by, bz);
+      f.state.block_dim = block;
+      f.state.grid_dim = grid;
+      f.state.lane = t % 32;
+      f.state.warp = t / 32;
+      f.state.collectives = 0;
+      f.state.exchanges = 0;
+      f.state.async_copies.clear();
+      f.state.async_group_ends.clear();
+      init_fiber(f, b, stacks.get() + kStride * size_t(t) + asan::kGuard, kStack - asan::kGuard);
+    }
+    if (shared_bytes) std::memset(b.dynamic_shared, 0xff, shared_bytes);  // NaN floats
+    run_block(b, threads);
+  }
   block_now = outer;
   current = outer_state;
 }
@@ -309,10 +318,16 @@ auto warp_collective(const In& mine, Fn&& fn) {
 
 // Lands the oldest committed cp.async groups of thread t until `keep_groups` remain in flight.
 inline void retire_async_copies(ThreadState& t, size_t keep_groups) {
-  while (t.async_groups.size() > keep_groups) {
-    for (const AsyncCopy& c : t.async_groups.front()) std::memcpy(c.dst, c.bytes, size_t(c.size));
-    t.async_groups.erase(t.async_groups.begin());
+  if (t.async_group_ends.size() <= keep_groups) return;
+  const size_t groups = t.async_group_ends.size() - keep_groups;
+  const size_t landed = t.async_group_ends[groups - 1];
+  for (size_t i = 0; i < landed; ++i) {
+    const AsyncCopy& c = t.async_copies[i];
+    std::memcpy(c.dst, c.bytes, size_t(c.size));
   }
+  t.async_copies.erase(t.async_copies.begin(), t.async_copies.begin() + std::ptrdiff_t(landed));
+  t.async_group_ends.erase(t.async_group_ends.begin(), t.async_group_ends.begin() + std::ptrdiff_t(groups));
+  for (size_t& end : t.async_group_ends) end -= landed;
 }
 
 }  // namespace duel::emu
@@ -357,4 +372,13 @@ struct alignas(8) float2 {
   float x, y;
 };
 inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((uint64_t(a) * b) >> 32); }
+// Atomics are plain read-modify-writes: one fiber runs at a time, so nothing comes between.
+template <class T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = T(old + value);
+  return old;
+}
+// Memory fences order nothing here: every write is visible to every fiber at once.
+inline void __threadfence() {}
 #define DUEL_EMU_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::duel::emu::dynamic_shared())

@@ -168,12 +168,11 @@ inline void cp_async(void* dst, const void* src, int cp_size, int src_size) {
   if (src_size < 0 || src_size > cp_size) fail("cp.async with src_size outside [0, cp_size]");
   AsyncCopy c{dst, {}, cp_size};
   if (src_size > 0) std::memcpy(c.bytes, src, size_t(src_size));
-  current->async_open.push_back(c);
+  current->async_copies.push_back(c);
 }
 
 inline void cp_async_commit_group() {
-  current->async_groups.push_back(std::move(current->async_open));
-  current->async_open.clear();
+  current->async_group_ends.push_back(current->async_copies.size());
 }
 
 // cp.async.wait_group n: waits until at most n committed groups are in flight.

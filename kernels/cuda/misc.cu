@@ -175,18 +175,22 @@ __global__ void bn_update_running_kernel(float* running_mean, float* running_var
 
 // ---- optimiser updates and in-place ops, the operation order of kernels/cpu/optim.cpp
 
+// The optimisers' step counts live on the device (StepCounter): the grid's last block advances
+// the count once every block has read it (SGD reads it for its first step).
 __global__ void rmsprop_kernel(float* p, const float* g, float* s, int64_t n, float a,
-                               float one_minus_a, float eps, float neg_lr) {
+                               float one_minus_a, float eps, float neg_lr, StepCounter counter) {
   for (int64_t i = thread_index(); i < n; i += grid_stride()) {
     const float gi = g[i];
     const float si = s[i] * a + one_minus_a * gi * gi;
     s[i] = si;
     p[i] = p[i] + neg_lr * gi / (sqrtf(si) + eps);
   }
+  if (last_block_done(counter.ticket)) *counter.step += 1;
 }
 
 __global__ void sgd_kernel(float* p, const float* g, float* buf, int64_t n, float mu,
-                           float neg_lr, bool first) {
+                           float neg_lr, StepCounter counter) {
+  const bool first = *counter.step == 0;
   for (int64_t i = thread_index(); i < n; i += grid_stride()) {
     float d = g[i];
     if (buf) {
@@ -195,6 +199,11 @@ __global__ void sgd_kernel(float* p, const float* g, float* buf, int64_t n, floa
     }
     p[i] = p[i] + neg_lr * d;
   }
+  if (last_block_done(counter.ticket)) *counter.step += 1;
+}
+
+__global__ void add_i64_kernel(int64_t* x, int64_t n, int64_t value) {
+  for (int64_t i = thread_index(); i < n; i += grid_stride()) x[i] += value;
 }
 
 // std::min(std::max(x, lo), hi) exactly, NaN included: a NaN stays NaN (fminf/fmaxf would
@@ -343,18 +352,22 @@ void log_softmax_f32(float* out, const float* x, int64_t outer, int64_t n, int64
          out, x, lines, n, inner);
 }
 
+// An empty tensor still takes its step: these launch at least one block.
 void rmsprop_step_f32(float* p, const float* g, float* s, int64_t n, double lr, double alpha,
-                      double eps, Stream stream) {
-  if (n <= 0) return;
-  launch("rmsprop_step_f32", rmsprop_kernel, dim3(grid_for(n)), dim3(kThreads), stream, p, g, s, n,
-         float(alpha), float(1 - alpha), float(eps), float(-lr));
+                      double eps, StepCounter counter, Stream stream) {
+  launch("rmsprop_step_f32", rmsprop_kernel, dim3(grid_for(n > 0 ? n : 1)), dim3(kThreads), stream, p, g,
+         s, n, float(alpha), float(1 - alpha), float(eps), float(-lr), counter);
 }
 
 void sgd_step_f32(float* p, const float* g, float* buf, int64_t n, double lr, double momentum,
-                  bool first, Stream stream) {
+                  StepCounter counter, Stream stream) {
+  launch("sgd_step_f32", sgd_kernel, dim3(grid_for(n > 0 ? n : 1)), dim3(kThreads), stream, p, g, buf, n,
+         float(momentum), float(-lr), counter);
+}
+
+void add_i64(int64_t* x, int64_t n, int64_t value, Stream stream) {
   if (n <= 0) return;
-  launch("sgd_step_f32", sgd_kernel, dim3(grid_for(n)), dim3(kThreads), stream, p, g, buf, n,
-         float(momentum), float(-lr), first);
+  launch("add_i64", add_i64_kernel, dim3(grid_for(n)), dim3(kThreads), stream, x, n, value);
 }
 
 void clamp_inplace_f32(float* x, int64_t n, double lo, double hi, Stream stream) {

@@ -27,16 +27,18 @@
 
 namespace duel::kernels::DUEL_CUDA_NS {
 using Stream = void*;
+// A launch goes to the emulated stream (kernels/cuda/emu_graph.h): it runs at once, or, while a
+// graph capture is open, is recorded with a copy of its arguments.
 template <class... P, class... A>
-inline void launch(const char*, void (*kernel)(P...), dim3 grid, dim3 block, Stream, A... args) {
+inline void launch_shared(const char* name, void (*kernel)(P...), dim3 grid, dim3 block,
+                          size_t shared_bytes, Stream, A... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
-  duel::emu::launch(kernel, grid, block, args...);
+  const unsigned g[3] = {grid.x, grid.y, grid.z}, b[3] = {block.x, block.y, block.z};
+  ::duel::emu::submit_kernel(name, g, b, [=] { ::duel::emu::launch_shared(kernel, grid, block, shared_bytes, args...); });
 }
 template <class... P, class... A>
-inline void launch_shared(const char*, void (*kernel)(P...), dim3 grid, dim3 block, size_t shared_bytes,
-                          Stream, A... args) {
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
-  duel::emu::launch_shared(kernel, grid, block, shared_bytes, args...);
+inline void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, Stream stream, A... args) {
+  launch_shared(name, kernel, grid, block, 0, stream, args...);
 }
 }  // namespace duel::kernels::DUEL_CUDA_NS
 
@@ -54,17 +56,18 @@ template <class... P, class... A>
 inline void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, Stream stream,
                    A... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  count_kernel_launch(name);
   kernel<<<grid, block, 0, cudaStream_t(stream)>>>(P(args)...);
   check_launch(name);
 }
 // Above 48 KiB a kernel must opt in to dynamic shared memory; the attribute is a property of the
-// function, set before each such launch (a host-side call, no synchronisation).
+// function, set once per function and size (runtime.cu), outside any graph capture's way.
 template <class... P, class... A>
 inline void launch_shared(const char* name, void (*kernel)(P...), dim3 grid, dim3 block,
                           size_t shared_bytes, Stream stream, A... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
-  if (shared_bytes > 48 * 1024)
-    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)), name);
+  if (shared_bytes > 48 * 1024) allow_dynamic_shared(reinterpret_cast<const void*>(kernel), shared_bytes, name);
+  count_kernel_launch(name);
   kernel<<<grid, block, shared_bytes, cudaStream_t(stream)>>>(P(args)...);
   check_launch(name);
 }
@@ -121,5 +124,21 @@ __device__ __forceinline__ void broadcast_offsets(int64_t i, const Broadcast& bc
 }
 
 inline unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
+
+// True in one thread of the whole grid, thread 0 of the block that reaches this point last, once
+// every thread of every block has: the place to move on a counter that all blocks have read (a
+// random offset, an optimiser's step count), so a kernel can both use a device-side counter and
+// advance it in one launch. Every thread of every block must call it (it has a __syncthreads).
+// `ticket` is a device word that is 0 between launches: the last block resets it.
+__device__ __forceinline__ bool last_block_done(unsigned long long* ticket) {
+  __syncthreads();  // every thread of this block is past its reads of the counter
+  if (threadIdx.x != 0 || threadIdx.y != 0 || threadIdx.z != 0) return false;
+  __threadfence();
+  const unsigned long long blocks =
+      (unsigned long long)gridDim.x * gridDim.y * gridDim.z;
+  if (atomicAdd(ticket, 1ull) != blocks - 1) return false;
+  *ticket = 0;
+  return true;
+}
 
 }  // namespace duel::kernels::DUEL_CUDA_NS

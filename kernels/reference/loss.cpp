@@ -38,6 +38,30 @@ void mse(T* out, const T* x, const T* t, int64_t n, Reduce r) {
 }
 
 template <class T>
+void sample_norm_penalty(T* out, T* norms, const T* x, int64_t b, int64_t per, double target,
+                         double eps) {
+  double acc = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    double s = 0;  // the sample's squared norm
+    for (int64_t j = 0; j < per; ++j) s += double(x[i * per + j]) * double(x[i * per + j]);
+    const double n = std::sqrt(s + eps);
+    norms[i] = T(n);
+    acc += (n - target) * (n - target);
+  }
+  out[0] = T(acc / double(b));
+}
+
+template <class T>
+void sample_norm_penalty_backward(T* dx, const T* g, const T* x, const T* norms, int64_t b,
+                                  int64_t per, double target) {
+  for (int64_t i = 0; i < b; ++i) {
+    const double n = norms[i];
+    const double f = double(g[0]) * 2.0 * (n - target) / (double(b) * n);
+    for (int64_t j = 0; j < per; ++j) dx[i * per + j] = T(f * double(x[i * per + j]));
+  }
+}
+
+template <class T>
 void embedding_forward(T* out, const int64_t* idx, const T* w, int64_t n_idx, int64_t dim) {
   for (int64_t i = 0; i < n_idx; ++i)
     for (int64_t k = 0; k < dim; ++k) out[i * dim + k] = w[idx[i] * dim + k];
@@ -55,6 +79,8 @@ void embedding_backward(T* dw, const T* g, const int64_t* idx, int64_t n_idx, in
 #define DUEL_INSTANTIATE(T)                                                               \
   template void bce_with_logits<T>(T*, const T*, const T*, int64_t, Reduce);             \
   template void mse<T>(T*, const T*, const T*, int64_t, Reduce);                         \
+  template void sample_norm_penalty<T>(T*, T*, const T*, int64_t, int64_t, double, double); \
+  template void sample_norm_penalty_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, double); \
   template void embedding_forward<T>(T*, const int64_t*, const T*, int64_t, int64_t);    \
   template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);
 DUEL_INSTANTIATE(float)
