@@ -1,7 +1,8 @@
-// CPU kernels on GAN layer shapes: the fast path (Eigen GEMM + OpenMP) against the reference
-// loops, in the same run. Each benchmark reports GFLOP/s; compare a fast/... line with its
-// reference/... twin for the speed-up. The reference runs only on dcgan28 (it takes seconds
-// per iteration on dcgan64).
+// CPU kernels on GAN layer shapes: the fast path against the reference loops, in the same run.
+// Each benchmark reports GFLOP/s. fast/... is the fast path's automatic choice per pass; im2col/...
+// and direct/... force one algorithm (im2col + Eigen GEMM, or the direct convolution of
+// kernels/cpu/conv_direct.h where the CPU has AVX2+FMA); reference/... runs the reference loops
+// (dcgan28 only: they take seconds per iteration on dcgan64).
 //
 //   build/bench/duel_bench_cpu [--benchmark_filter=dcgan28]
 #include <benchmark/benchmark.h>
@@ -12,6 +13,7 @@
 
 #include "bench/gan_shapes.h"
 #include "core/random.h"
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/reference/reference.h"
 
@@ -19,7 +21,10 @@ namespace {
 
 using duel::kernels::ConvShape;
 enum class Pass { forward, input_grad, weight_grad };
-enum class Path { fast, reference };
+enum class Path { fast, im2col, direct, reference };
+const char* path_name(Path p) {
+  return p == Path::fast ? "fast/" : p == Path::im2col ? "im2col/" : p == Path::direct ? "direct/" : "reference/";
+}
 
 std::vector<float> random_floats(int64_t n, uint64_t seed) {
   duel::Generator g(seed);
@@ -36,32 +41,39 @@ void run_conv(benchmark::State& state, duel::bench::ConvLayer layer, Pass pass, 
   const auto y = random_floats(s.n * s.c_out * s.h_out * s.w_out, 3);
   std::vector<float> out_x(x.size()), out_y(y.size()), out_w(w.size());
   const bool gemm_like_forward = (pass == Pass::forward) != layer.transposed;  // conv2d_forward
+  namespace cpu = duel::kernels::cpu;
+  cpu::set_conv_algo(path == Path::im2col   ? cpu::ConvAlgo::im2col
+                     : path == Path::direct ? cpu::ConvAlgo::direct
+                                            : cpu::ConvAlgo::automatic);
   for (auto _ : state) {
     if (pass == Pass::weight_grad) {
-      if (path == Path::fast) duel::kernels::cpu::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
+      if (path != Path::reference) duel::kernels::cpu::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
       else duel::kernels::reference::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
     } else if (gemm_like_forward) {
-      if (path == Path::fast) duel::kernels::cpu::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
+      if (path != Path::reference) duel::kernels::cpu::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
       else duel::kernels::reference::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
     } else {
-      if (path == Path::fast) duel::kernels::cpu::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
+      if (path != Path::reference) duel::kernels::cpu::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
       else duel::kernels::reference::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
     }
     benchmark::ClobberMemory();
   }
+  cpu::set_conv_algo(cpu::ConvAlgo::automatic);
   state.counters["GFLOP/s"] = benchmark::Counter(duel::bench::conv_flops(s) * double(state.iterations()) / 1e9,
                                                  benchmark::Counter::kIsRate);
 }
 
 void register_all() {
   const char* pass_names[] = {"forward", "input_grad", "weight_grad"};
-  for (Path path : {Path::fast, Path::reference}) {
+  for (Path path : {Path::fast, Path::im2col, Path::direct, Path::reference}) {
+    if (path == Path::direct && duel::kernels::cpu::direct_isa_available() == duel::kernels::cpu::DirectIsa::none)
+      continue;
     std::vector<duel::bench::ConvLayer> layers = duel::bench::dcgan28_layers();
-    if (path == Path::fast)
+    if (path != Path::reference)
       for (auto& l : duel::bench::dcgan64_layers()) layers.push_back(l);
     for (const auto& layer : layers)
       for (Pass pass : {Pass::forward, Pass::input_grad, Pass::weight_grad}) {
-        const std::string name = std::string(path == Path::fast ? "fast/" : "reference/") + layer.name +
+        const std::string name = std::string(path_name(path)) + layer.name +
                                  "/" + pass_names[int(pass)];
         auto* b = benchmark::RegisterBenchmark(name.c_str(), run_conv, layer, pass, path);
         b->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -20,6 +20,7 @@
 #include "core/cuda_backend.h"
 #include "kernels/cuda/emu_graph.h"
 #include "gan/step.h"
+#include "kernels/cpu/conv_direct.h"
 #include "nn/layers.h"
 #include "gan/step_graph.h"
 
@@ -59,6 +60,9 @@ Command make_bench_step_command() {
                  choice_flag("math", {"fp32", "tf32", "bf16"}, "the arithmetic of matmul and convolutions",
                              "tf32 on cuda, fp32 on the cpu, as duel train"),
                  switch_flag("unfused", "every layer as its own op (no fused ops): to measure what fusion gains"),
+                 choice_flag("cpu-conv", {"auto", "im2col", "direct"},
+                             "the CPU's FP32 convolutions: the fast path's choice per layer, or im2col + GEMM, or "
+                             "the direct kernel (AVX2/AVX-512) everywhere: to measure what each gains", "auto"),
                  switch_flag("json", "machine-readable output"),
                  choice_flag("cuda-graph", {"on", "off"},
                              "on cuda, time each step as one launch of a CUDA graph", "on for cuda"),
@@ -87,6 +91,12 @@ int cmd_bench(int argc, char** argv) {
   check_math_device(math, device.is_cpu());
   if (args.has("threads")) set_num_threads(int(args.get_int("threads", 0)));
   const bool fused = !args.has("unfused");
+  const std::string cpu_conv = args.get_or("cpu-conv", "auto");
+  DUEL_CHECK(cpu_conv != "direct" || kernels::cpu::direct_isa_available() != kernels::cpu::DirectIsa::none,
+             "bench step: --cpu-conv direct: this CPU lacks AVX2+FMA, which the direct convolution needs");
+  kernels::cpu::set_conv_algo(cpu_conv == "im2col"   ? kernels::cpu::ConvAlgo::im2col
+                              : cpu_conv == "direct" ? kernels::cpu::ConvAlgo::direct
+                                                     : kernels::cpu::ConvAlgo::automatic);
   nn::set_fused_layers(fused);
   const gan::LossKind loss = gan::parse_loss(args.get_or("loss", "ns"));
   gan::ModelConfig m;
@@ -145,7 +155,7 @@ int cmd_bench(int argc, char** argv) {
   if (args.has("json")) {
     nlohmann::json j{{"model", gan::model_name(m.kind)}, {"image_size", m.image_size()}, {"ngf", m.g_width()},
                      {"ndf", m.d_width()}, {"upsample", gan::upsample_name(m.upsample)}, {"loss", gan::loss_name(loss)}, {"batch", batch},
-                     {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"fused", fused}, {"n_critic", oc.n_critic},
+                     {"device", device.str()}, {"math", std::string(math_mode_name(math))}, {"threads", num_threads()}, {"fused", fused}, {"cpu_conv", cpu_conv}, {"n_critic", oc.n_critic},
                      {"steps", steps}, {"median_ms_per_step", med}, {"min_ms_per_step", *std::min_element(ms.begin(), ms.end())},
                      {"max_ms_per_step", *std::max_element(ms.begin(), ms.end())}, {"images_per_s", images_per_s},
                      {"host_ms_per_step", median(host_ms)},

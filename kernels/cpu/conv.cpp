@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
@@ -127,8 +129,29 @@ bool is_dense(const ConvShape& s) {
   return s.h_out == 1 && s.w_out == 1 && s.kh == s.h && s.kw == s.w && s.pad_h == 0 && s.pad_w == 0;
 }
 
+// The instruction set of the direct convolution (conv_direct.h) for this pass, or none for im2col +
+// GEMM: float in FP32 only (double is the exact reference arithmetic; bf16 runs the BF16 GEMM).
+template <class T>
+DirectIsa direct_isa(const ConvShape& s, ConvPass pass, MathMode math) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return DirectIsa::none;
+  } else {
+    if (math != MathMode::fp32 || s.n <= 0 || s.c_in <= 0 || s.c_out <= 0 || s.h <= 0 || s.w <= 0 ||
+        s.h_out <= 0 || s.w_out <= 0)
+      return DirectIsa::none;
+    const ConvAlgo algo = conv_algo();
+    const DirectIsa isa = direct_isa_available();
+    if (algo == ConvAlgo::im2col || isa == DirectIsa::none) return DirectIsa::none;
+    return algo == ConvAlgo::direct || conv_direct_pays(s, pass) ? isa : DirectIsa::none;
+  }
+}
+
 template <class T>
 void conv2d_forward_in(T* y, const T* x, const T* w, const T* bias, const ConvShape& s, MathMode math) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const DirectIsa isa = direct_isa<T>(s, ConvPass::forward, math); isa != DirectIsa::none)
+      return conv2d_direct_forward(y, x, w, bias, s, isa);
+  }
   const Geometry g(s);
   if (is_dense(s)) {
     MatMap<T> Y(y, s.n, s.c_out);
@@ -157,6 +180,10 @@ void conv2d_forward_in(T* y, const T* x, const T* w, const T* bias, const ConvSh
 
 template <class T>
 void conv2d_input_grad_in(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s, MathMode math) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const DirectIsa isa = direct_isa<T>(s, ConvPass::input_grad, math); isa != DirectIsa::none)
+      return conv2d_direct_input_grad(dx, dy, w, bias, s, isa);
+  }
   const Geometry g(s);
   if (is_dense(s)) {
     // dx [n, c_in*h*w] = dy [n, c_out] w, plus the bias of each input channel
@@ -181,6 +208,10 @@ void conv2d_input_grad_in(T* dx, const T* dy, const T* w, const T* bias, const C
 
 template <class T>
 void conv2d_weight_grad_in(T* dw, const T* x, const T* dy, const ConvShape& s, MathMode math) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const DirectIsa isa = direct_isa<T>(s, ConvPass::weight_grad, math); isa != DirectIsa::none)
+      return conv2d_direct_weight_grad(dw, x, dy, s, isa);
+  }
   const Geometry g(s);
   if (s.n == 0) std::fill(dw, dw + s.c_out * g.rows, T(0));
   if (is_dense(s) && s.n > 0) {

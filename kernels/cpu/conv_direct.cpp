@@ -1,0 +1,397 @@
+// Direct convolution (see conv_direct.h): packing, the three passes, and the micro-kernels.
+#include "kernels/cpu/conv_direct.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define DUEL_DIRECT_X86 1
+#include <immintrin.h>
+#endif
+
+namespace duel::kernels::cpu {
+
+namespace {
+
+std::atomic<ConvAlgo> g_algo{ConvAlgo::automatic};
+
+struct PadTag {};
+struct VecTag {};
+struct OffTag {};
+struct PartialTag {};
+
+// Weight gradient: (sample, pixel) terms per partial sum.
+constexpr int64_t kWeightGradChunk = 2048;
+
+// Rows per micro-kernel call (at most) and lanes per channel block, per instruction set: the
+// accumulators (2 * rows vector registers) plus two weight vectors and a broadcast fit the
+// register file (32 zmm, 16 ymm) with the row pointers kept in general registers.
+constexpr int kRows512 = 8, kLanes512 = 32;
+constexpr int kRows256 = 6, kLanes256 = 16;
+
+#ifdef DUEL_DIRECT_X86
+// out[r][0..32) = sum over t < count of in[roff[r] + toff[t]] * vec[t][0..32), t in order.
+template <int R>
+__attribute__((target("avx512f"))) void tile512(float* out, const float* in, const int64_t* toff,
+                                                const int64_t* roff, const float* vec, int64_t count) {
+  __m512 a0[R], a1[R];
+  const float* base[R];
+  for (int r = 0; r < R; ++r) {
+    a0[r] = _mm512_setzero_ps();
+    a1[r] = _mm512_setzero_ps();
+    base[r] = in + roff[r];
+  }
+  for (int64_t t = 0; t < count; ++t) {
+    const __m512 v0 = _mm512_loadu_ps(vec + 32 * t), v1 = _mm512_loadu_ps(vec + 32 * t + 16);
+    const int64_t o = toff[t];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_set1_ps(base[r][o]);
+      a0[r] = _mm512_fmadd_ps(b, v0, a0[r]);
+      a1[r] = _mm512_fmadd_ps(b, v1, a1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(out + 32 * r, a0[r]);
+    _mm512_storeu_ps(out + 32 * r + 16, a1[r]);
+  }
+}
+
+// The same with 16 lanes in two ymm registers.
+template <int R>
+__attribute__((target("avx2,fma"))) void tile256(float* out, const float* in, const int64_t* toff,
+                                                 const int64_t* roff, const float* vec, int64_t count) {
+  __m256 a0[R], a1[R];
+  const float* base[R];
+  for (int r = 0; r < R; ++r) {
+    a0[r] = _mm256_setzero_ps();
+    a1[r] = _mm256_setzero_ps();
+    base[r] = in + roff[r];
+  }
+  for (int64_t t = 0; t < count; ++t) {
+    const __m256 v0 = _mm256_loadu_ps(vec + 16 * t), v1 = _mm256_loadu_ps(vec + 16 * t + 8);
+    const int64_t o = toff[t];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 b = _mm256_broadcast_ss(base[r] + o);
+      a0[r] = _mm256_fmadd_ps(b, v0, a0[r]);
+      a1[r] = _mm256_fmadd_ps(b, v1, a1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(out + 16 * r, a0[r]);
+    _mm256_storeu_ps(out + 16 * r + 8, a1[r]);
+  }
+}
+
+#endif
+
+// One tile of `rows` rows (1..rows_max(isa)).
+void tile(DirectIsa isa, int rows, float* out, const float* in, const int64_t* toff, const int64_t* roff,
+          const float* vec, int64_t count) {
+#ifdef DUEL_DIRECT_X86
+  if (isa == DirectIsa::avx512) {
+    switch (rows) {
+      case 1: return tile512<1>(out, in, toff, roff, vec, count);
+      case 2: return tile512<2>(out, in, toff, roff, vec, count);
+      case 3: return tile512<3>(out, in, toff, roff, vec, count);
+      case 4: return tile512<4>(out, in, toff, roff, vec, count);
+      case 5: return tile512<5>(out, in, toff, roff, vec, count);
+      case 6: return tile512<6>(out, in, toff, roff, vec, count);
+      case 7: return tile512<7>(out, in, toff, roff, vec, count);
+      default: return tile512<8>(out, in, toff, roff, vec, count);
+    }
+  }
+  switch (rows) {
+    case 1: return tile256<1>(out, in, toff, roff, vec, count);
+    case 2: return tile256<2>(out, in, toff, roff, vec, count);
+    case 3: return tile256<3>(out, in, toff, roff, vec, count);
+    case 4: return tile256<4>(out, in, toff, roff, vec, count);
+    case 5: return tile256<5>(out, in, toff, roff, vec, count);
+    default: return tile256<6>(out, in, toff, roff, vec, count);
+  }
+#else
+  (void)isa, (void)rows, (void)out, (void)in, (void)toff, (void)roff, (void)vec, (void)count;
+  std::abort();
+#endif
+}
+
+int lanes_of(DirectIsa isa) { return isa == DirectIsa::avx512 ? kLanes512 : kLanes256; }
+int rows_max(DirectIsa isa) { return isa == DirectIsa::avx512 ? kRows512 : kRows256; }
+
+// `count` rows cut into the fewest tiles of at most rows_max, as even as possible: tile i covers
+// [start(i), start(i+1)).
+struct Strips {
+  int64_t count, tiles, per, extra;
+  Strips(int64_t count_, int max_rows) : count(count_) {
+    tiles = std::max<int64_t>(1, (count + max_rows - 1) / max_rows);
+    per = count / tiles;
+    extra = count % tiles;  // the first `extra` tiles take one row more
+  }
+  int64_t start(int64_t i) const { return i * per + std::min(i, extra); }
+  int rows(int64_t i) const { return int(per + (i < extra ? 1 : 0)); }
+};
+
+// x [n, c, h, w] copied into a zero border of pt rows above, pb below, pl columns left, pr right.
+const float* padded(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t pt, int64_t pb,
+                    int64_t pl, int64_t pr) {
+  if (pt == 0 && pb == 0 && pl == 0 && pr == 0) return x;
+  const int64_t hp = h + pt + pb, wp = w + pl + pr;
+  float* out = scratch<float, PadTag>(size_t(n * c * hp * wp));
+#pragma omp parallel for schedule(static) if (n * c * hp * wp >= kParallelGrain)
+  for (int64_t plane = 0; plane < n * c; ++plane) {
+    float* dst = out + plane * hp * wp;
+    const float* src = x + plane * h * w;
+    std::fill(dst, dst + pt * wp, 0.0f);
+    for (int64_t i = 0; i < h; ++i) {
+      float* row = dst + (pt + i) * wp;
+      std::fill(row, row + pl, 0.0f);
+      std::memcpy(row + pl, src + i * w, size_t(w) * sizeof(float));
+      std::fill(row + pl + w, row + wp, 0.0f);
+    }
+    std::fill(dst + (pt + h) * wp, dst + hp * wp, 0.0f);
+  }
+  return out;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+DirectIsa direct_isa_available() {
+#ifdef DUEL_DIRECT_X86
+  static const DirectIsa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return DirectIsa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return DirectIsa::avx2;
+    return DirectIsa::none;
+  }();
+  return isa;
+#else
+  return DirectIsa::none;
+#endif
+}
+
+ConvAlgo conv_algo() { return g_algo.load(std::memory_order_relaxed); }
+void set_conv_algo(ConvAlgo a) { g_algo.store(a, std::memory_order_relaxed); }
+
+bool conv_direct_pays(const ConvShape& s, ConvPass pass) {
+  const bool dense = s.h_out == 1 && s.w_out == 1 && s.kh == s.h && s.kw == s.w && s.pad_h == 0 && s.pad_w == 0;
+  if (dense) return false;
+  // Measured on the dcgan layers (docs/benchmarks.md): the direct kernel wins wherever its lanes
+  // are filled and the sum per output is not tiny; dcgan28's first critic layer (1 input channel,
+  // 16 products per output) stays a little faster with im2col.
+  const int64_t taps = s.kh * s.kw;
+  switch (pass) {
+    case ConvPass::forward:
+    case ConvPass::weight_grad: return s.c_out >= 16 && s.c_in * taps >= 32;
+    case ConvPass::input_grad: return s.c_in >= 16 && s.c_out * taps >= 32;
+  }
+  return false;
+}
+
+void conv2d_direct_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s,
+                           DirectIsa isa) {
+  const int L = lanes_of(isa);
+  const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, plane = hp * wp;
+  const float* xp = padded(x, s.n, s.c_in, s.h, s.w, s.pad_h, s.pad_h, s.pad_w, s.pad_w);
+  const int64_t taps = s.kh * s.kw, count = s.c_in * taps, blocks = ceil_div(s.c_out, L);
+  const int64_t pixels = s.h_out * s.w_out;
+  // Offsets: toff (c_in, i, j) into a sample's padded input; roff: each output pixel's corner.
+  int64_t* off = scratch<int64_t, OffTag>(size_t(count + pixels));
+  int64_t* toff = off;
+  int64_t* roff = off + count;
+  for (int64_t ci = 0; ci < s.c_in; ++ci)
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j) toff[(ci * s.kh + i) * s.kw + j] = ci * plane + i * wp + j;
+  for (int64_t oh = 0; oh < s.h_out; ++oh)
+    for (int64_t ow = 0; ow < s.w_out; ++ow) roff[oh * s.w_out + ow] = oh * s.stride_h * wp + ow * s.stride_w;
+  // Weights [c_out, count] packed [block][t][L] (zero lanes past c_out).
+  float* vec = scratch<float, VecTag>(size_t(blocks * count * L));
+#pragma omp parallel for schedule(static) if (blocks * count * L >= kParallelGrain)
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t t = 0; t < count; ++t)
+      for (int l = 0; l < L; ++l) {
+        const int64_t co = b * L + l;
+        vec[(b * count + t) * L + l] = co < s.c_out ? w[co * count + t] : 0.0f;
+      }
+  const Strips strips(pixels, rows_max(isa));
+  const int64_t tasks = s.n * blocks * strips.tiles;
+#pragma omp parallel for schedule(static) if (tasks > 1 && tasks * count * 32 >= kParallelGrain)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t n = task / (blocks * strips.tiles), b = task / strips.tiles % blocks, st = task % strips.tiles;
+    const int64_t p0 = strips.start(st);
+    const int rows = strips.rows(st);
+    alignas(64) float out[kRows512 * kLanes512];
+    tile(isa, rows, out, xp + n * s.c_in * plane, toff, roff + p0, vec + b * count * L, count);
+    const int64_t lanes = std::min<int64_t>(L, s.c_out - b * L);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const int64_t co = b * L + l;
+      const float add = bias ? bias[co] : 0.0f;
+      float* dst = y + (n * s.c_out + co) * pixels + p0;
+      for (int r = 0; r < rows; ++r) dst[r] = out[r * L + l] + add;
+    }
+  }
+}
+
+void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s,
+                              DirectIsa isa) {
+  const int L = lanes_of(isa);
+  const int64_t sh = s.stride_h, sw = s.stride_w;
+  // dx[ih, iw] gathers dy[oh, ow] * w[i, j] over ih = oh*sh - pad_h + i (likewise for w). The
+  // output rows oh reached lie in [-pt, h_out + pb): dy gets a zero border that wide.
+  const int64_t pt = std::max<int64_t>(0, ceil_div(s.kh - 1 - s.pad_h, sh));
+  const int64_t pb = std::max<int64_t>(0, (s.h - 1 + s.pad_h) / sh - (s.h_out - 1));
+  const int64_t pl = std::max<int64_t>(0, ceil_div(s.kw - 1 - s.pad_w, sw));
+  const int64_t pr = std::max<int64_t>(0, (s.w - 1 + s.pad_w) / sw - (s.w_out - 1));
+  const int64_t hp = s.h_out + pt + pb, wp = s.w_out + pl + pr, plane = hp * wp;
+  const float* dyp = padded(dy, s.n, s.c_out, s.h_out, s.w_out, pt, pb, pl, pr);
+  const int64_t blocks = ceil_div(s.c_in, L), taps = s.kh * s.kw, hw = s.h * s.w;
+  // The stride phases: (a, c) = ((ih + pad_h) mod sh, (iw + pad_w) mod sw). A phase's pixels see
+  // the taps i = a + u*sh, j = c + v*sw, at oh = (ih + pad_h - a)/sh - u, ow = (iw + pad_w - c)/sw - v.
+  const int64_t phases = sh * sw;
+  std::vector<int64_t> tap_start(size_t(phases + 1), 0), pix_start(size_t(phases + 1), 0);
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const int64_t a = ph / sw, c = ph % sw;
+    const int64_t nu = a < s.kh ? ceil_div(s.kh - a, sh) : 0, nv = c < s.kw ? ceil_div(s.kw - c, sw) : 0;
+    tap_start[size_t(ph + 1)] = tap_start[size_t(ph)] + s.c_out * nu * nv;
+  }
+  std::vector<int64_t> pix;  // dx pixel index (ih*w + iw), phase by phase
+  std::vector<int64_t> roff;  // the pixel's corner in a sample's padded dy
+  pix.reserve(size_t(hw));
+  roff.reserve(size_t(hw));
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const int64_t a = ph / sw, c = ph % sw;
+    for (int64_t ih = 0; ih < s.h; ++ih) {
+      if ((ih + s.pad_h) % sh != a) continue;
+      for (int64_t iw = 0; iw < s.w; ++iw) {
+        if ((iw + s.pad_w) % sw != c) continue;
+        pix.push_back(ih * s.w + iw);
+        roff.push_back(((ih + s.pad_h - a) / sh + pt) * wp + (iw + s.pad_w - c) / sw + pl);
+      }
+    }
+    pix_start[size_t(ph + 1)] = int64_t(pix.size());
+  }
+  const int64_t count_all = tap_start[size_t(phases)];
+  int64_t* toff = scratch<int64_t, OffTag>(size_t(std::max<int64_t>(1, count_all)));
+  float* vec = scratch<float, VecTag>(size_t(std::max<int64_t>(1, blocks * count_all * L)));
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const int64_t a = ph / sw, c = ph % sw;
+    const int64_t nu = a < s.kh ? ceil_div(s.kh - a, sh) : 0, nv = c < s.kw ? ceil_div(s.kw - c, sw) : 0;
+    const int64_t t0 = tap_start[size_t(ph)];
+    for (int64_t co = 0; co < s.c_out; ++co)
+      for (int64_t u = 0; u < nu; ++u)
+        for (int64_t v = 0; v < nv; ++v) toff[t0 + (co * nu + u) * nv + v] = co * plane - u * wp - v;
+    // vec[block][phase's t][L] = w[co, ci = block*L + l, a + u*sh, c + v*sw]; the phases' runs of
+    // t follow each other inside a block.
+    const int64_t count = tap_start[size_t(ph + 1)] - t0;
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t co = 0; co < s.c_out; ++co)
+        for (int64_t u = 0; u < nu; ++u)
+          for (int64_t v = 0; v < nv; ++v) {
+            const int64_t t = (co * nu + u) * nv + v;
+            float* dst = vec + (b * count_all + t0 + t) * L;
+            for (int l = 0; l < L; ++l) {
+              const int64_t ci = b * L + l;
+              dst[l] = ci < s.c_in ? w[((co * s.c_in + ci) * s.kh + a + u * sh) * s.kw + c + v * sw] : 0.0f;
+            }
+          }
+    (void)count;
+  }
+  // Tasks: (sample, block, phase, strip of the phase's pixels).
+  const int R = rows_max(isa);
+  std::vector<int64_t> strip_phase, strip_p0, strip_rows;
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const Strips st(pix_start[size_t(ph + 1)] - pix_start[size_t(ph)], R);
+    if (st.count == 0) continue;
+    for (int64_t i = 0; i < st.tiles; ++i) {
+      strip_phase.push_back(ph);
+      strip_p0.push_back(pix_start[size_t(ph)] + st.start(i));
+      strip_rows.push_back(st.rows(i));
+    }
+  }
+  const int64_t nstrips = int64_t(strip_phase.size());
+  const int64_t tasks = s.n * blocks * nstrips;
+#pragma omp parallel for schedule(static) if (tasks > 1 && tasks * count_all * 8 >= kParallelGrain)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t n = task / (blocks * nstrips), b = task / nstrips % blocks, si = task % nstrips;
+    const int64_t ph = strip_phase[size_t(si)], p0 = strip_p0[size_t(si)];
+    const int rows = int(strip_rows[size_t(si)]);
+    const int64_t t0 = tap_start[size_t(ph)], count = tap_start[size_t(ph + 1)] - t0;
+    alignas(64) float out[kRows512 * kLanes512];
+    tile(isa, rows, out, dyp + n * s.c_out * plane, toff + t0, roff.data() + p0, vec + (b * count_all + t0) * L,
+         count);
+    const int64_t lanes = std::min<int64_t>(L, s.c_in - b * L);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const int64_t ci = b * L + l;
+      const float add = bias ? bias[ci] : 0.0f;
+      float* dst = dx + (n * s.c_in + ci) * hw;
+      for (int r = 0; r < rows; ++r) dst[pix[size_t(p0 + r)]] = out[r * L + l] + add;
+    }
+  }
+  (void)taps;
+}
+
+void conv2d_direct_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s, DirectIsa isa) {
+  const int L = lanes_of(isa);
+  const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, plane = hp * wp;
+  const float* xp = padded(x, s.n, s.c_in, s.h, s.w, s.pad_h, s.pad_h, s.pad_w, s.pad_w);
+  const int64_t items = s.c_in * s.kh * s.kw, blocks = ceil_div(s.c_out, L);
+  const int64_t pixels = s.h_out * s.w_out, count = s.n * pixels;
+  int64_t* off = scratch<int64_t, OffTag>(size_t(count + items));
+  int64_t* toff = off;         // t = (sample, output pixel): its corner in the padded input
+  int64_t* roff = off + count;  // row = (c_in, i, j): the tap's offset from the corner
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oh = 0; oh < s.h_out; ++oh)
+      for (int64_t ow = 0; ow < s.w_out; ++ow)
+        toff[(n * s.h_out + oh) * s.w_out + ow] = n * s.c_in * plane + oh * s.stride_h * wp + ow * s.stride_w;
+  for (int64_t ci = 0; ci < s.c_in; ++ci)
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j) roff[(ci * s.kh + i) * s.kw + j] = ci * plane + i * wp + j;
+  // dy [n, c_out, pixels] packed [block][(n, pixel)][L].
+  float* vec = scratch<float, VecTag>(size_t(blocks * count * L));
+#pragma omp parallel for schedule(static) if (blocks * count * L >= kParallelGrain)
+  for (int64_t bn = 0; bn < blocks * s.n; ++bn) {
+    const int64_t b = bn / s.n, n = bn % s.n;
+    float* dst = vec + (b * count + n * pixels) * L;
+    for (int l = 0; l < L; ++l) {
+      const int64_t co = b * L + l;
+      if (co < s.c_out) {
+        const float* src = dy + (n * s.c_out + co) * pixels;
+        for (int64_t p = 0; p < pixels; ++p) dst[p * L + l] = src[p];
+      } else {
+        for (int64_t p = 0; p < pixels; ++p) dst[p * L + l] = 0.0f;
+      }
+    }
+  }
+  // The sum over (sample, pixel) in chunks of kChunk, each chunk's partial sums in a buffer of its
+  // own, then the chunks added in order: a shorter serial chain per sum (dcgan64's first layer
+  // sums 131072 products) and more tasks than output blocks, with the same bits at any thread count.
+  const int64_t chunks = ceil_div(count, kWeightGradChunk);
+  const Strips strips(items, rows_max(isa));
+  float* partial = scratch<float, PartialTag>(size_t(chunks * blocks * items * L));
+  const int64_t tasks = blocks * chunks * strips.tiles;
+#pragma omp parallel for schedule(static) if (tasks > 1 && count * items * L >= kParallelGrain)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t b = task / (chunks * strips.tiles), ch = task / strips.tiles % chunks, st = task % strips.tiles;
+    const int64_t r0 = strips.start(st), t0 = ch * kWeightGradChunk;
+    tile(isa, strips.rows(st), partial + ((ch * blocks + b) * items + r0) * L, xp, toff + t0, roff + r0,
+         vec + (b * count + t0) * L, std::min(kWeightGradChunk, count - t0));
+  }
+#pragma omp parallel for schedule(static) if (s.c_out * items * chunks >= kParallelGrain)
+  for (int64_t co = 0; co < s.c_out; ++co) {
+    const int64_t b = co / L, l = co % L;
+    for (int64_t item = 0; item < items; ++item) {
+      float sum = partial[(b * items + item) * L + l];
+      for (int64_t ch = 1; ch < chunks; ++ch) sum += partial[((ch * blocks + b) * items + item) * L + l];
+      dw[co * items + item] = sum;
+    }
+  }
+}
+
+}  // namespace duel::kernels::cpu
