@@ -2,7 +2,8 @@
 // Each benchmark reports GFLOP/s. fast/... is the fast path's automatic choice per pass; im2col/...
 // and direct/... force one algorithm (im2col + Eigen GEMM, or the direct convolution of
 // kernels/cpu/conv_direct.h where the CPU has AVX2+FMA); reference/... runs the reference loops
-// (dcgan28 only: they take seconds per iteration on dcgan64).
+// (dcgan28 only: they take seconds per iteration on dcgan64). bf16/... is the fast path under
+// --math bf16 (BF16 operands, FP32 sums), where the CPU has AVX512_BF16.
 //
 //   build/bench/duel_bench_cpu [--benchmark_filter=dcgan28]
 #include <benchmark/benchmark.h>
@@ -15,15 +16,20 @@
 #include "core/random.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/reference/reference.h"
 
 namespace {
 
 using duel::kernels::ConvShape;
 enum class Pass { forward, input_grad, weight_grad };
-enum class Path { fast, im2col, direct, reference };
+enum class Path { fast, im2col, direct, bf16, reference };
 const char* path_name(Path p) {
-  return p == Path::fast ? "fast/" : p == Path::im2col ? "im2col/" : p == Path::direct ? "direct/" : "reference/";
+  return p == Path::fast     ? "fast/"
+         : p == Path::im2col ? "im2col/"
+         : p == Path::direct ? "direct/"
+         : p == Path::bf16   ? "bf16/"
+                             : "reference/";
 }
 
 std::vector<float> random_floats(int64_t n, uint64_t seed) {
@@ -45,16 +51,17 @@ void run_conv(benchmark::State& state, duel::bench::ConvLayer layer, Pass pass, 
   cpu::set_conv_algo(path == Path::im2col   ? cpu::ConvAlgo::im2col
                      : path == Path::direct ? cpu::ConvAlgo::direct
                                             : cpu::ConvAlgo::automatic);
+  const duel::kernels::MathMode math = path == Path::bf16 ? duel::kernels::MathMode::bf16 : duel::kernels::MathMode::fp32;
+  const float* no_bias = nullptr;
   for (auto _ : state) {
-    if (pass == Pass::weight_grad) {
-      if (path != Path::reference) duel::kernels::cpu::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
-      else duel::kernels::reference::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
-    } else if (gemm_like_forward) {
-      if (path != Path::reference) duel::kernels::cpu::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
-      else duel::kernels::reference::conv2d_forward(out_y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), s);
+    if (path == Path::reference) {
+      if (pass == Pass::weight_grad) duel::kernels::reference::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s);
+      else if (gemm_like_forward) duel::kernels::reference::conv2d_forward(out_y.data(), x.data(), w.data(), no_bias, s);
+      else duel::kernels::reference::conv2d_input_grad(out_x.data(), y.data(), w.data(), no_bias, s);
     } else {
-      if (path != Path::reference) duel::kernels::cpu::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
-      else duel::kernels::reference::conv2d_input_grad(out_x.data(), y.data(), w.data(), static_cast<const float*>(nullptr), s);
+      if (pass == Pass::weight_grad) cpu::conv2d_weight_grad(out_w.data(), x.data(), y.data(), s, math);
+      else if (gemm_like_forward) cpu::conv2d_forward(out_y.data(), x.data(), w.data(), no_bias, s, math);
+      else cpu::conv2d_input_grad(out_x.data(), y.data(), w.data(), no_bias, s, math);
     }
     benchmark::ClobberMemory();
   }
@@ -65,9 +72,10 @@ void run_conv(benchmark::State& state, duel::bench::ConvLayer layer, Pass pass, 
 
 void register_all() {
   const char* pass_names[] = {"forward", "input_grad", "weight_grad"};
-  for (Path path : {Path::fast, Path::im2col, Path::direct, Path::reference}) {
+  for (Path path : {Path::fast, Path::im2col, Path::direct, Path::bf16, Path::reference}) {
     if (path == Path::direct && duel::kernels::cpu::direct_isa_available() == duel::kernels::cpu::DirectIsa::none)
       continue;
+    if (path == Path::bf16 && !duel::kernels::cpu::cpu_has_avx512_bf16()) continue;
     std::vector<duel::bench::ConvLayer> layers = duel::bench::dcgan28_layers();
     if (path != Path::reference)
       for (auto& l : duel::bench::dcgan64_layers()) layers.push_back(l);

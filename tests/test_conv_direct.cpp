@@ -15,6 +15,7 @@
 #include "core/random.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/reference/reference.h"
 
 using namespace duel;
@@ -206,4 +207,125 @@ TEST_CASE("fast path: automatic, im2col and direct convolutions agree; double an
   }
   // A 3-channel input's gradient fills 3 of 16 or 32 lanes: left to im2col.
   CHECK_FALSE(fast::conv_direct_pays(make_conv(2, 3, 8, 8, 64, 4, 4, 2, 2, 1, 1), fast::ConvPass::input_grad));
+}
+
+namespace {
+
+std::vector<double> widen_bf16(const std::vector<float>& v) {
+  std::vector<double> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = fast::round_to_bf16(v[i]);
+  return out;
+}
+
+double nmse(const std::vector<float>& got, const std::vector<double>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    num += (got[i] - want[i]) * (got[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+Outputs run_direct_bf16(const ConvShape& s, const std::vector<float>& x, const std::vector<float>& w,
+                        const std::vector<float>& dy, const float* bias_out, const float* bias_in) {
+  Outputs o{poisoned(s.n * s.c_out * s.h_out * s.w_out), poisoned(s.n * s.c_in * s.h * s.w),
+            poisoned(s.c_out * s.c_in * s.kh * s.kw)};
+  fast::conv2d_direct_bf16_forward(o.y.data(), x.data(), w.data(), bias_out, s);
+  fast::conv2d_direct_bf16_input_grad(o.dx.data(), dy.data(), w.data(), bias_in, s);
+  fast::conv2d_direct_bf16_weight_grad(o.dw.data(), x.data(), dy.data(), s);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("direct convolution in bf16: the three passes against the BF16-operand model and float64",
+          "[kernels][conv][direct][bf16]") {
+  if (!fast::cpu_has_avx512_bf16()) {
+    WARN("this CPU lacks AVX512_BF16: --math bf16 is refused on it, nothing to test");
+    return;
+  }
+  for (const ConvShape& s : shapes()) {
+    INFO("conv n=" << s.n << " c_in=" << s.c_in << " " << s.h << "x" << s.w << " c_out=" << s.c_out << " k=" << s.kh
+                   << "x" << s.kw << " stride=" << s.stride_h << "," << s.stride_w << " pad=" << s.pad_h << ","
+                   << s.pad_w);
+    const int64_t nx = s.n * s.c_in * s.h * s.w, nw = s.c_out * s.c_in * s.kh * s.kw,
+                  ny = s.n * s.c_out * s.h_out * s.w_out;
+    const auto x = random_floats(nx, 31), w = random_floats(nw, 32), dy = random_floats(ny, 33);
+    const auto bias_out = random_floats(s.c_out, 34), bias_in = random_floats(s.c_in, 35);
+    const Outputs o = run_direct_bf16(s, x, w, dy, bias_out.data(), bias_in.data());
+    const auto bo = widen(bias_out), bi = widen(bias_in);
+    for (bool rounded : {true, false}) {
+      INFO((rounded ? "against float64 on BF16-rounded operands" : "against float64 on the float operands"));
+      const auto xd = rounded ? widen_bf16(x) : widen(x), wd = rounded ? widen_bf16(w) : widen(w),
+                 dyd = rounded ? widen_bf16(dy) : widen(dy);
+      std::vector<double> y_ref(static_cast<size_t>(ny)), dx_ref(static_cast<size_t>(nx)),
+          dw_ref(static_cast<size_t>(nw));
+      ref::conv2d_forward(y_ref.data(), xd.data(), wd.data(), bo.data(), s);
+      ref::conv2d_input_grad(dx_ref.data(), dyd.data(), wd.data(), bi.data(), s);
+      ref::conv2d_weight_grad(dw_ref.data(), xd.data(), dyd.data(), s);
+      // The model: FP32 sums of exact products (NMSE about 1e-14); float64 itself: BF16's rounding
+      // of the operands (NMSE about 1e-5, the bound of docs/cuda.md's bf16 mode is 1e-4).
+      const double bound = rounded ? 1e-11 : 1e-4;
+      CHECK(nmse(o.y, y_ref) <= bound);
+      CHECK(nmse(o.dx, dx_ref) <= bound);
+      CHECK(nmse(o.dw, dw_ref) <= bound);
+      if (!rounded) CHECK(nmse(o.dw, dw_ref) > 1e-11);  // the operands really were rounded
+    }
+    const int before = num_threads();
+    set_num_threads(3);
+    const Outputs o3 = run_direct_bf16(s, x, w, dy, bias_out.data(), bias_in.data());
+    set_num_threads(before);
+    CHECK(o.y == o3.y);
+    CHECK(o.dx == o3.dx);
+    CHECK(o.dw == o3.dw);
+  }
+}
+
+TEST_CASE("direct convolution in bf16: an infinite input reaches exactly the outputs that read it",
+          "[kernels][conv][direct][bf16]") {
+  if (!fast::cpu_has_avx512_bf16()) return;
+  // Odd kernel widths and output widths: the pairs of BF16 operands have lone members, whose
+  // partner half is masked; an Inf next to such a member must not leak into it (0 * Inf = NaN).
+  for (const ConvShape& s : {make_conv(2, 17, 9, 9, 19, 3, 3, 1, 1, 1, 1), make_conv(2, 17, 11, 11, 19, 3, 5, 2, 2, 1, 2),
+                             make_conv(1, 16, 7, 7, 16, 1, 3, 1, 1, 0, 1)}) {
+    INFO("conv c_in=" << s.c_in << " " << s.h << "x" << s.w << " k=" << s.kh << "x" << s.kw << " stride="
+                      << s.stride_h << " pad=" << s.pad_h << "," << s.pad_w);
+    const int64_t nx = s.n * s.c_in * s.h * s.w, nw = s.c_out * s.c_in * s.kh * s.kw,
+                  ny = s.n * s.c_out * s.h_out * s.w_out;
+    // An Inf in x reaches y and dw; an Inf in dy reaches dx. (dy's Inf is not put through the
+    // weight gradient: there it meets the zero padding of x, 0 * Inf, which the reference loops
+    // skip and the fast paths, im2col as well, multiply out.)
+    for (int64_t at : {int64_t(0), int64_t(3), int64_t(s.w - 1), int64_t(s.h * s.w / 2)}) {
+      auto x = random_floats(nx, 41), dy = random_floats(ny, 43);
+      const auto w = random_floats(nw, 42);
+      const auto same_finite = [](const std::vector<float>& got, const std::vector<double>& want) {
+        for (size_t i = 0; i < got.size(); ++i)
+          if (std::isfinite(got[i]) != std::isfinite(want[i])) return false;
+        return true;
+      };
+      INFO("Inf at element " << at);
+      std::vector<double> y_ref(static_cast<size_t>(ny)), dx_ref(static_cast<size_t>(nx)),
+          dw_ref(static_cast<size_t>(nw));
+      {
+        auto xi = x;
+        xi[size_t(at)] = INFINITY;
+        const Outputs o = run_direct_bf16(s, xi, w, dy, nullptr, nullptr);
+        const auto xd = widen_bf16(xi), wd = widen_bf16(w), dyd = widen_bf16(dy);
+        ref::conv2d_forward(y_ref.data(), xd.data(), wd.data(), static_cast<const double*>(nullptr), s);
+        ref::conv2d_weight_grad(dw_ref.data(), xd.data(), dyd.data(), s);
+        CHECK(same_finite(o.y, y_ref));
+        CHECK(same_finite(o.dw, dw_ref));
+        CHECK(std::count_if(o.y.begin(), o.y.end(), [](float v) { return !std::isfinite(v); }) > 0);
+      }
+      {
+        auto dyi = dy;
+        dyi[size_t(at % (s.h_out * s.w_out))] = INFINITY;
+        const Outputs o = run_direct_bf16(s, x, w, dyi, nullptr, nullptr);
+        ref::conv2d_input_grad(dx_ref.data(), widen_bf16(dyi).data(), widen_bf16(w).data(),
+                               static_cast<const double*>(nullptr), s);
+        CHECK(same_finite(o.dx, dx_ref));
+      }
+    }
+  }
 }

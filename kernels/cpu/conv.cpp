@@ -17,6 +17,7 @@
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/parallel.h"
 
 namespace duel::kernels::cpu {
@@ -129,28 +130,34 @@ bool is_dense(const ConvShape& s) {
   return s.h_out == 1 && s.w_out == 1 && s.kh == s.h && s.kw == s.w && s.pad_h == 0 && s.pad_w == 0;
 }
 
-// The instruction set of the direct convolution (conv_direct.h) for this pass, or none for im2col +
-// GEMM: float in FP32 only (double is the exact reference arithmetic; bf16 runs the BF16 GEMM).
+// Which kernel runs this pass: im2col + GEMM (none), or the direct convolution of conv_direct.h
+// (FP32 on AVX2 or AVX-512; BF16 operands on AVX512_BF16 under --math bf16). Float only: double is
+// the exact reference arithmetic.
+enum class Direct { none, fp32_avx2, fp32_avx512, bf16 };
 template <class T>
-DirectIsa direct_isa(const ConvShape& s, ConvPass pass, MathMode math) {
+Direct direct_kernel(const ConvShape& s, ConvPass pass, MathMode math) {
   if constexpr (!std::is_same_v<T, float>) {
-    return DirectIsa::none;
+    return Direct::none;
   } else {
-    if (math != MathMode::fp32 || s.n <= 0 || s.c_in <= 0 || s.c_out <= 0 || s.h <= 0 || s.w <= 0 ||
-        s.h_out <= 0 || s.w_out <= 0)
-      return DirectIsa::none;
+    if (s.n <= 0 || s.c_in <= 0 || s.c_out <= 0 || s.h <= 0 || s.w <= 0 || s.h_out <= 0 || s.w_out <= 0)
+      return Direct::none;
     const ConvAlgo algo = conv_algo();
+    if (algo == ConvAlgo::im2col || (algo == ConvAlgo::automatic && !conv_direct_pays(s, pass))) return Direct::none;
+    if (math == MathMode::bf16) return cpu_has_avx512_bf16() ? Direct::bf16 : Direct::none;
+    if (math != MathMode::fp32) return Direct::none;
     const DirectIsa isa = direct_isa_available();
-    if (algo == ConvAlgo::im2col || isa == DirectIsa::none) return DirectIsa::none;
-    return algo == ConvAlgo::direct || conv_direct_pays(s, pass) ? isa : DirectIsa::none;
+    return isa == DirectIsa::avx512 ? Direct::fp32_avx512 : isa == DirectIsa::avx2 ? Direct::fp32_avx2 : Direct::none;
   }
 }
+DirectIsa isa_of(Direct d) { return d == Direct::fp32_avx512 ? DirectIsa::avx512 : DirectIsa::avx2; }
 
 template <class T>
 void conv2d_forward_in(T* y, const T* x, const T* w, const T* bias, const ConvShape& s, MathMode math) {
   if constexpr (std::is_same_v<T, float>) {
-    if (const DirectIsa isa = direct_isa<T>(s, ConvPass::forward, math); isa != DirectIsa::none)
-      return conv2d_direct_forward(y, x, w, bias, s, isa);
+    if (const Direct d = direct_kernel<T>(s, ConvPass::forward, math); d == Direct::bf16)
+      return conv2d_direct_bf16_forward(y, x, w, bias, s);
+    else if (d != Direct::none)
+      return conv2d_direct_forward(y, x, w, bias, s, isa_of(d));
   }
   const Geometry g(s);
   if (is_dense(s)) {
@@ -181,8 +188,10 @@ void conv2d_forward_in(T* y, const T* x, const T* w, const T* bias, const ConvSh
 template <class T>
 void conv2d_input_grad_in(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s, MathMode math) {
   if constexpr (std::is_same_v<T, float>) {
-    if (const DirectIsa isa = direct_isa<T>(s, ConvPass::input_grad, math); isa != DirectIsa::none)
-      return conv2d_direct_input_grad(dx, dy, w, bias, s, isa);
+    if (const Direct d = direct_kernel<T>(s, ConvPass::input_grad, math); d == Direct::bf16)
+      return conv2d_direct_bf16_input_grad(dx, dy, w, bias, s);
+    else if (d != Direct::none)
+      return conv2d_direct_input_grad(dx, dy, w, bias, s, isa_of(d));
   }
   const Geometry g(s);
   if (is_dense(s)) {
@@ -209,8 +218,10 @@ void conv2d_input_grad_in(T* dx, const T* dy, const T* w, const T* bias, const C
 template <class T>
 void conv2d_weight_grad_in(T* dw, const T* x, const T* dy, const ConvShape& s, MathMode math) {
   if constexpr (std::is_same_v<T, float>) {
-    if (const DirectIsa isa = direct_isa<T>(s, ConvPass::weight_grad, math); isa != DirectIsa::none)
-      return conv2d_direct_weight_grad(dw, x, dy, s, isa);
+    if (const Direct d = direct_kernel<T>(s, ConvPass::weight_grad, math); d == Direct::bf16)
+      return conv2d_direct_bf16_weight_grad(dw, x, dy, s);
+    else if (d != Direct::none)
+      return conv2d_direct_weight_grad(dw, x, dy, s, isa_of(d));
   }
   const Geometry g(s);
   if (s.n == 0) std::fill(dw, dw + s.c_out * g.rows, T(0));

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/parallel.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -160,6 +161,117 @@ const float* padded(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, 
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- BF16 operands (--math bf16 on a CPU with AVX512_BF16) ----------------------------------
+//
+// vdpbf16ps adds to each FP32 lane the products of two BF16 pairs, so the reduction runs two t at
+// a time: each t-pair's operand is one 32-bit word of two BF16 numbers, the broadcast word read
+// straight from a BF16 copy of `in` (the two values side by side there: adjacent kernel columns
+// in the forward, adjacent ones in reverse order in the input gradient, adjacent output pixels in
+// the weight gradient, whose input copy has its columns sorted by stride phase to make them so),
+// and vec holds the matching pairs. A t without a partner (an odd count) is ANDed with a mask that
+// clears the partner's half, so whatever value sits there (even Inf or NaN) adds exactly zero.
+
+struct PadBf16Tag {};
+struct MaskTag {};
+
+uint16_t bf16_of(float x) { return uint16_t(bf16_bits(x)); }
+
+// x [n, c, h, w] as BF16 with a zero border (pt, pb rows, pl, pr columns), each padded row of
+// wp = w + pl + pr columns stored with its columns sorted by phase c mod `split`: column c at
+// (c % split) * half + c / split, half = wp / split rounded up, plus one zero column per phase
+// (where a missing partner is read). Row length split * half, plane hp * that; one zero guard
+// element before and after the buffer.
+struct Bf16Copy {
+  const uint16_t* data;
+  int64_t half, row, plane;
+};
+Bf16Copy padded_bf16(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, int64_t pt, int64_t pb, int64_t pl,
+                     int64_t pr, int64_t split) {
+  const int64_t hp = h + pt + pb, wp = w + pl + pr;
+  const int64_t half = (wp + split - 1) / split + 1, row = split * half, plane = hp * row;
+  uint16_t* buf = scratch<uint16_t, PadBf16Tag>(size_t(n * c * plane + 2));
+  buf[0] = 0;
+  buf[n * c * plane + 1] = 0;
+  uint16_t* out = buf + 1;
+  std::vector<int64_t> pos(static_cast<size_t>(w));  // where input column j lands in a stored row
+  for (int64_t j = 0; j < w; ++j) pos[size_t(j)] = ((pl + j) % split) * half + (pl + j) / split;
+#pragma omp parallel for schedule(static) if (n * c * plane >= kParallelGrain)
+  for (int64_t pl_i = 0; pl_i < n * c; ++pl_i) {
+    uint16_t* dst = out + pl_i * plane;
+    std::fill(dst, dst + plane, uint16_t(0));
+    const float* src = x + pl_i * h * w;
+    for (int64_t i = 0; i < h; ++i) {
+      uint16_t* r = dst + (pt + i) * row;
+      const float* s_row = src + i * w;
+      if (split == 1) {
+        for (int64_t j = 0; j < w; ++j) r[pl + j] = bf16_of(s_row[j]);
+      } else {
+        for (int64_t j = 0; j < w; ++j) r[pos[size_t(j)]] = bf16_of(s_row[j]);
+      }
+    }
+  }
+  return {out, half, row, plane};
+}
+
+uint32_t pair_word(float lo, float hi) { return uint32_t(bf16_of(lo)) | (uint32_t(bf16_of(hi)) << 16); }
+
+#ifdef DUEL_DIRECT_X86
+#define DUEL_DIRECT_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// out[r][0..32) = sum over t-pairs q < count of the two products of the word at in + roff[r] +
+// toff[q] (masked by mask[q]) with vec[q][0..32) (words), q in order.
+template <int R>
+DUEL_DIRECT_BF16_TARGET void tile_bf16(float* out, const uint16_t* in, const int64_t* toff, const uint32_t* mask,
+                                       const int64_t* roff, const uint32_t* vec, int64_t count) {
+  __m512 a0[R], a1[R];
+  const uint16_t* base[R];
+  for (int r = 0; r < R; ++r) {
+    a0[r] = _mm512_setzero_ps();
+    a1[r] = _mm512_setzero_ps();
+    base[r] = in + roff[r];
+  }
+  for (int64_t q = 0; q < count; ++q) {
+    const __m512bh v0 = (__m512bh)_mm512_loadu_si512(vec + 32 * q);
+    const __m512bh v1 = (__m512bh)_mm512_loadu_si512(vec + 32 * q + 16);
+    const int64_t o = toff[q];
+    const __m512i m = _mm512_set1_epi32(int(mask[q]));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      uint32_t word;
+      std::memcpy(&word, base[r] + o, 4);
+      const __m512bh b = (__m512bh)_mm512_and_si512(_mm512_set1_epi32(int(word)), m);
+      a0[r] = _mm512_dpbf16_ps(a0[r], b, v0);
+      a1[r] = _mm512_dpbf16_ps(a1[r], b, v1);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(out + 32 * r, a0[r]);
+    _mm512_storeu_ps(out + 32 * r + 16, a1[r]);
+  }
+}
+#endif
+
+void tile_bf16_rows(int rows, float* out, const uint16_t* in, const int64_t* toff, const uint32_t* mask,
+                    const int64_t* roff, const uint32_t* vec, int64_t count) {
+#ifdef DUEL_DIRECT_X86
+  switch (rows) {
+    case 1: return tile_bf16<1>(out, in, toff, mask, roff, vec, count);
+    case 2: return tile_bf16<2>(out, in, toff, mask, roff, vec, count);
+    case 3: return tile_bf16<3>(out, in, toff, mask, roff, vec, count);
+    case 4: return tile_bf16<4>(out, in, toff, mask, roff, vec, count);
+    case 5: return tile_bf16<5>(out, in, toff, mask, roff, vec, count);
+    case 6: return tile_bf16<6>(out, in, toff, mask, roff, vec, count);
+    case 7: return tile_bf16<7>(out, in, toff, mask, roff, vec, count);
+    default: return tile_bf16<8>(out, in, toff, mask, roff, vec, count);
+  }
+#else
+  (void)rows, (void)out, (void)in, (void)toff, (void)mask, (void)roff, (void)vec, (void)count;
+  std::abort();
+#endif
+}
+
+constexpr uint32_t kBoth = 0xffffffffu, kLowOnly = 0x0000ffffu, kHighOnly = 0xffff0000u;
 
 }  // namespace
 
@@ -382,6 +494,212 @@ void conv2d_direct_weight_grad(float* dw, const float* x, const float* dy, const
     const int64_t r0 = strips.start(st), t0 = ch * kWeightGradChunk;
     tile(isa, strips.rows(st), partial + ((ch * blocks + b) * items + r0) * L, xp, toff + t0, roff + r0,
          vec + (b * count + t0) * L, std::min(kWeightGradChunk, count - t0));
+  }
+#pragma omp parallel for schedule(static) if (s.c_out * items * chunks >= kParallelGrain)
+  for (int64_t co = 0; co < s.c_out; ++co) {
+    const int64_t b = co / L, l = co % L;
+    for (int64_t item = 0; item < items; ++item) {
+      float sum = partial[(b * items + item) * L + l];
+      for (int64_t ch = 1; ch < chunks; ++ch) sum += partial[((ch * blocks + b) * items + item) * L + l];
+      dw[co * items + item] = sum;
+    }
+  }
+}
+
+// ---- The three passes with BF16 operands ---------------------------------------------------------
+
+void conv2d_direct_bf16_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {
+  constexpr int L = kLanes512;
+  const Bf16Copy xb = padded_bf16(x, s.n, s.c_in, s.h, s.w, s.pad_h, s.pad_h, s.pad_w, s.pad_w, 1);
+  const int64_t jp = (s.kw + 1) / 2, count = s.c_in * s.kh * jp, taps = s.c_in * s.kh * s.kw;
+  const int64_t blocks = ceil_div(s.c_out, L), pixels = s.h_out * s.w_out;
+  int64_t* off = scratch<int64_t, OffTag>(size_t(count + pixels));
+  int64_t* toff = off;
+  int64_t* roff = off + count;
+  uint32_t* mask = scratch<uint32_t, MaskTag>(size_t(count));
+  for (int64_t ci = 0; ci < s.c_in; ++ci)
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t q = 0; q < jp; ++q) {
+        const int64_t t = (ci * s.kh + i) * jp + q;
+        toff[t] = ci * xb.plane + i * xb.row + 2 * q;  // columns 2q and 2q+1, side by side
+        mask[t] = 2 * q + 1 < s.kw ? kBoth : kLowOnly;
+      }
+  for (int64_t oh = 0; oh < s.h_out; ++oh)
+    for (int64_t ow = 0; ow < s.w_out; ++ow) roff[oh * s.w_out + ow] = oh * s.stride_h * xb.row + ow * s.stride_w;
+  uint32_t* vec = scratch<uint32_t, VecTag>(size_t(blocks * count * L));
+#pragma omp parallel for schedule(static) if (blocks * count * L >= kParallelGrain)
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t ci = t / (s.kh * jp), i = t / jp % s.kh, j = 2 * (t % jp);
+      for (int l = 0; l < L; ++l) {
+        const int64_t co = b * L + l;
+        const float* wr = w + ((co * s.c_in + ci) * s.kh + i) * s.kw;
+        vec[(b * count + t) * L + l] = co < s.c_out ? pair_word(wr[j], j + 1 < s.kw ? wr[j + 1] : 0.0f) : 0u;
+      }
+    }
+  const Strips strips(pixels, kRows512);
+  const int64_t tasks = s.n * blocks * strips.tiles;
+#pragma omp parallel for schedule(static) if (tasks > 1 && tasks * taps * 32 >= kParallelGrain)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t n = task / (blocks * strips.tiles), b = task / strips.tiles % blocks, st = task % strips.tiles;
+    const int64_t p0 = strips.start(st);
+    const int rows = strips.rows(st);
+    alignas(64) float out[kRows512 * kLanes512];
+    tile_bf16_rows(rows, out, xb.data + n * s.c_in * xb.plane, toff, mask, roff + p0, vec + b * count * L, count);
+    const int64_t lanes = std::min<int64_t>(L, s.c_out - b * L);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const int64_t co = b * L + l;
+      const float add = bias ? bias[co] : 0.0f;
+      float* dst = y + (n * s.c_out + co) * pixels + p0;
+      for (int r = 0; r < rows; ++r) dst[r] = out[r * L + l] + add;
+    }
+  }
+}
+
+void conv2d_direct_bf16_input_grad(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s) {
+  constexpr int L = kLanes512;
+  const int64_t sh = s.stride_h, sw = s.stride_w;
+  const int64_t pt = std::max<int64_t>(0, ceil_div(s.kh - 1 - s.pad_h, sh));
+  const int64_t pb = std::max<int64_t>(0, (s.h - 1 + s.pad_h) / sh - (s.h_out - 1));
+  const int64_t pl = std::max<int64_t>(0, ceil_div(s.kw - 1 - s.pad_w, sw));
+  const int64_t pr = std::max<int64_t>(0, (s.w - 1 + s.pad_w) / sw - (s.w_out - 1));
+  const Bf16Copy db = padded_bf16(dy, s.n, s.c_out, s.h_out, s.w_out, pt, pb, pl, pr, 1);
+  const int64_t blocks = ceil_div(s.c_in, L), hw = s.h * s.w, phases = sh * sw;
+  // Per phase (a, c): taps i = a + u*sh, j = c + v*sw; pairs of v (v, v+1) read dy at columns
+  // ow0 - v and ow0 - v - 1: the word at ow0 - v - 1 holds v+1 in its low half, v in its high.
+  std::vector<int64_t> pair_start(size_t(phases + 1), 0), pix_start(size_t(phases + 1), 0);
+  auto extent = [&](int64_t ph, int64_t& nu, int64_t& nv) {
+    const int64_t a = ph / sw, c = ph % sw;
+    nu = a < s.kh ? ceil_div(s.kh - a, sh) : 0;
+    nv = c < s.kw ? ceil_div(s.kw - c, sw) : 0;
+  };
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    int64_t nu, nv;
+    extent(ph, nu, nv);
+    pair_start[size_t(ph + 1)] = pair_start[size_t(ph)] + s.c_out * nu * ((nv + 1) / 2);
+  }
+  std::vector<int64_t> pix, roff;
+  pix.reserve(size_t(hw));
+  roff.reserve(size_t(hw));
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const int64_t a = ph / sw, c = ph % sw;
+    for (int64_t ih = 0; ih < s.h; ++ih) {
+      if ((ih + s.pad_h) % sh != a) continue;
+      for (int64_t iw = 0; iw < s.w; ++iw) {
+        if ((iw + s.pad_w) % sw != c) continue;
+        pix.push_back(ih * s.w + iw);
+        roff.push_back(((ih + s.pad_h - a) / sh + pt) * db.row + (iw + s.pad_w - c) / sw + pl);
+      }
+    }
+    pix_start[size_t(ph + 1)] = int64_t(pix.size());
+  }
+  const int64_t count_all = pair_start[size_t(phases)];
+  int64_t* toff = scratch<int64_t, OffTag>(size_t(std::max<int64_t>(1, count_all)));
+  uint32_t* mask = scratch<uint32_t, MaskTag>(size_t(std::max<int64_t>(1, count_all)));
+  uint32_t* vec = scratch<uint32_t, VecTag>(size_t(std::max<int64_t>(1, blocks * count_all * L)));
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const int64_t a = ph / sw, c = ph % sw;
+    int64_t nu, nv;
+    extent(ph, nu, nv);
+    const int64_t vp = (nv + 1) / 2, q0 = pair_start[size_t(ph)];
+    for (int64_t co = 0; co < s.c_out; ++co)
+      for (int64_t u = 0; u < nu; ++u)
+        for (int64_t p = 0; p < vp; ++p) {
+          const int64_t q = q0 + (co * nu + u) * vp + p, v = 2 * p;
+          toff[q] = co * db.plane - u * db.row - v - 1;
+          mask[q] = v + 1 < nv ? kBoth : kHighOnly;
+          for (int64_t b = 0; b < blocks; ++b)
+            for (int l = 0; l < L; ++l) {
+              const int64_t ci = b * L + l;
+              uint32_t word = 0;
+              if (ci < s.c_in) {
+                const float* wr = w + ((co * s.c_in + ci) * s.kh + a + u * sh) * s.kw;
+                word = pair_word(v + 1 < nv ? wr[c + (v + 1) * sw] : 0.0f, wr[c + v * sw]);
+              }
+              vec[(b * count_all + q) * L + l] = word;
+            }
+        }
+  }
+  std::vector<int64_t> strip_phase, strip_p0, strip_rows;
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    const Strips st(pix_start[size_t(ph + 1)] - pix_start[size_t(ph)], kRows512);
+    if (st.count == 0) continue;
+    for (int64_t i = 0; i < st.tiles; ++i) {
+      strip_phase.push_back(ph);
+      strip_p0.push_back(pix_start[size_t(ph)] + st.start(i));
+      strip_rows.push_back(st.rows(i));
+    }
+  }
+  const int64_t nstrips = int64_t(strip_phase.size()), tasks = s.n * blocks * nstrips;
+#pragma omp parallel for schedule(static) if (tasks > 1 && tasks * count_all * 16 >= kParallelGrain)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t n = task / (blocks * nstrips), b = task / nstrips % blocks, si = task % nstrips;
+    const int64_t ph = strip_phase[size_t(si)], p0 = strip_p0[size_t(si)];
+    const int rows = int(strip_rows[size_t(si)]);
+    const int64_t q0 = pair_start[size_t(ph)], count = pair_start[size_t(ph + 1)] - q0;
+    alignas(64) float out[kRows512 * kLanes512];
+    tile_bf16_rows(rows, out, db.data + n * s.c_out * db.plane, toff + q0, mask + q0, roff.data() + p0,
+                   vec + (b * count_all + q0) * L, count);
+    const int64_t lanes = std::min<int64_t>(L, s.c_in - b * L);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const int64_t ci = b * L + l;
+      const float add = bias ? bias[ci] : 0.0f;
+      float* dst = dx + (n * s.c_in + ci) * hw;
+      for (int r = 0; r < rows; ++r) dst[pix[size_t(p0 + r)]] = out[r * L + l] + add;
+    }
+  }
+}
+
+void conv2d_direct_bf16_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s) {
+  constexpr int L = kLanes512;
+  const int64_t sw = s.stride_w;
+  // Columns sorted by stride phase: output pixels ow and ow+1 read neighbouring elements.
+  const Bf16Copy xb = padded_bf16(x, s.n, s.c_in, s.h, s.w, s.pad_h, s.pad_h, s.pad_w, s.pad_w, sw);
+  const int64_t items = s.c_in * s.kh * s.kw, blocks = ceil_div(s.c_out, L);
+  const int64_t wpairs = (s.w_out + 1) / 2, pixels = s.h_out * s.w_out;
+  const int64_t count = s.n * s.h_out * wpairs;  // t-pairs: (sample, output row, pair of columns)
+  int64_t* off = scratch<int64_t, OffTag>(size_t(count + items));
+  int64_t* toff = off;
+  int64_t* roff = off + count;
+  uint32_t* mask = scratch<uint32_t, MaskTag>(size_t(count));
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oh = 0; oh < s.h_out; ++oh)
+      for (int64_t p = 0; p < wpairs; ++p) {
+        const int64_t q = (n * s.h_out + oh) * wpairs + p;
+        toff[q] = n * s.c_in * xb.plane + oh * s.stride_h * xb.row + 2 * p;
+        mask[q] = 2 * p + 1 < s.w_out ? kBoth : kLowOnly;
+      }
+  for (int64_t ci = 0; ci < s.c_in; ++ci)
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j)
+        roff[(ci * s.kh + i) * s.kw + j] = ci * xb.plane + i * xb.row + (j % sw) * xb.half + j / sw;
+  uint32_t* vec = scratch<uint32_t, VecTag>(size_t(blocks * count * L));
+#pragma omp parallel for schedule(static) if (blocks * count * L >= kParallelGrain)
+  for (int64_t bn = 0; bn < blocks * s.n; ++bn) {
+    const int64_t b = bn / s.n, n = bn % s.n;
+    for (int l = 0; l < L; ++l) {
+      const int64_t co = b * L + l;
+      const float* src = co < s.c_out ? dy + (n * s.c_out + co) * pixels : nullptr;
+      for (int64_t oh = 0; oh < s.h_out; ++oh)
+        for (int64_t p = 0; p < wpairs; ++p) {
+          const int64_t q = (n * s.h_out + oh) * wpairs + p, ow = 2 * p;
+          uint32_t word = 0;
+          if (src) word = pair_word(src[oh * s.w_out + ow], ow + 1 < s.w_out ? src[oh * s.w_out + ow + 1] : 0.0f);
+          vec[(b * count + q) * L + l] = word;
+        }
+    }
+  }
+  constexpr int64_t kChunkPairs = kWeightGradChunk / 2;
+  const int64_t chunks = ceil_div(count, kChunkPairs);
+  const Strips strips(items, kRows512);
+  float* partial = scratch<float, PartialTag>(size_t(chunks * blocks * items * L));
+  const int64_t tasks = blocks * chunks * strips.tiles;
+#pragma omp parallel for schedule(static) if (tasks > 1 && count * items * L >= kParallelGrain)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t b = task / (chunks * strips.tiles), ch = task / strips.tiles % chunks, st = task % strips.tiles;
+    const int64_t r0 = strips.start(st), q0 = ch * kChunkPairs;
+    tile_bf16_rows(strips.rows(st), partial + ((ch * blocks + b) * items + r0) * L, xb.data, toff + q0, mask + q0,
+                   roff + r0, vec + (b * count + q0) * L, std::min(kChunkPairs, count - q0));
   }
 #pragma omp parallel for schedule(static) if (s.c_out * items * chunks >= kParallelGrain)
   for (int64_t co = 0; co < s.c_out; ++co) {

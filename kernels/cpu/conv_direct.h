@@ -52,4 +52,11 @@ void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const 
                               DirectIsa isa);
 void conv2d_direct_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s, DirectIsa isa);
 
+// The same three passes with BF16 operands (round to nearest even) and FP32 sums, by AVX512_BF16's
+// vdpbf16ps two products at a time (--math bf16; precondition: cpu_has_avx512_bf16()). The sums
+// run in the same fixed order at any thread count.
+void conv2d_direct_bf16_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s);
+void conv2d_direct_bf16_input_grad(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s);
+void conv2d_direct_bf16_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s);
+
 }  // namespace duel::kernels::cpu

@@ -48,13 +48,6 @@ constexpr int64_t kMaxKSplit = 16;
 struct APackTag {};
 struct PartialTag {};
 
-uint32_t bf16_bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;  // NaN: keep it quiet
-  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
-
 // 16 floats to their BF16 bits (in the low 16 bits of each lane), round to nearest even.
 DUEL_BF16_TARGET inline __m512i bf16_bits16(__m512 x) {
   const __m512i u = _mm512_castps_si512(x);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace duel::kernels::cpu {
 
@@ -14,6 +15,14 @@ bool cpu_has_avx512_bf16();
 
 // x rounded to BF16 (7 mantissa bits, round to nearest even; NaN stays NaN), as a float.
 float round_to_bf16(float x);
+
+// The same rounding as BF16 bits (in the low 16 bits), inline for packing loops.
+inline uint32_t bf16_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;  // NaN: keep it quiet
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
 
 // c [m, n] = op(a) op(b) (or += with `accumulate`), a [m, k] ([k, m] if ta), b [k, n] ([n, k] if
 // tb), with BF16 operands and FP32 accumulation. Precondition: cpu_has_avx512_bf16().
