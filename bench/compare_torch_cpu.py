@@ -5,6 +5,11 @@ Runs build/bench/duel_bench_cpu (fast path only) and times the same three passes
 layer with torch in this process, then prints milliseconds and the ratio torch / duel (> 1:
 duel is faster). Usage:
     /usr/bin/python3 bench/compare_torch_cpu.py [--threads 2] [--filter dcgan28] [--bench PATH]
+
+PyTorch runs in its best configuration on this machine (bench/torch_train_step.py --cpu-peer):
+OpenBLAS on one thread under PyTorch's own threads (OPENBLAS_NUM_THREADS=1, unless the caller
+set it), which matters for the transposed convolutions, whose CPU path is im2col + OpenBLAS; the
+convolutions run in oneDNN either way.
 """
 import argparse
 import json
@@ -12,8 +17,9 @@ import os
 import subprocess
 import time
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads OpenBLAS
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -82,7 +88,8 @@ def main():
     for b in json.loads(out)["benchmarks"]:
         _, layer, pass_, _ = b["name"].split("/")
         duel[(layer, pass_)] = b["real_time"]
-    print(f"torch {torch.__version__}, {args.threads} thread(s); ratio = torch ms / duel ms (> 1: duel faster)")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), OPENBLAS_NUM_THREADS="
+          f"{os.environ['OPENBLAS_NUM_THREADS']}; ratio = torch ms / duel ms (> 1: duel faster)")
     print(f"{'layer':40s} {'pass':12s} {'duel ms':>9s} {'torch ms':>9s} {'ratio':>6s}")
     total_duel = total_torch = 0.0
     for layer, spec in LAYERS.items():

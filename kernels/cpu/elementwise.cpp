@@ -33,7 +33,14 @@ void unary(UnaryOp op, T* out, const T* x, int64_t n, double p0, double p1) {
       if (p0 == 2.0) map1(out, x, n, [](T v) { return v * v; });
       else map1(out, x, n, [a](T v) { return std::pow(v, a); });
       break;
-    case UnaryOp::leaky_relu: map1(out, x, n, [a](T v) { return v > 0 ? v : a * v; }); break;
+    case UnaryOp::leaky_relu:
+      // Both sides computed, then selected: with a * v inside the branch GCC kept a scalar,
+      // branching loop (a mispredicted branch per element on a layer's random signs).
+      map1(out, x, n, [a](T v) {
+        const T scaled = a * v;
+        return v > 0 ? v : scaled;
+      });
+      break;
     case UnaryOp::clamp: map1(out, x, n, [a, b](T v) { return std::min(std::max(v, a), b); }); break;
     case UnaryOp::softplus:
       map1(out, x, n, [a, b](T v) { return a * v > b ? v : std::log1p(std::exp(a * v)) / a; });
@@ -46,7 +53,10 @@ void mask_backward(MaskOp op, T* out, const T* grad, const T* x, int64_t n, doub
   const T a = T(p0), b = T(p1);
   if (op == MaskOp::leaky_relu) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0 ? grad[i] : grad[i] * a;
+    for (int64_t i = 0; i < n; ++i) {
+      const T g = grad[i], scaled = g * a;  // both sides, then a select (see unary's leaky_relu)
+      out[i] = x[i] > 0 ? g : scaled;
+    }
   } else {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
     for (int64_t i = 0; i < n; ++i) out[i] = (x[i] >= a && x[i] <= b) ? grad[i] : T(0);
