@@ -6,22 +6,49 @@ layer with torch in this process, then prints milliseconds and the ratio torch /
 duel is faster). Usage:
     /usr/bin/python3 bench/compare_torch_cpu.py [--threads 2] [--filter dcgan28] [--bench PATH]
 
-PyTorch runs in its best configuration on this machine (bench/torch_train_step.py --cpu-peer):
-OpenBLAS on one thread under PyTorch's own threads (OPENBLAS_NUM_THREADS=1, unless the caller
-set it), which matters for the transposed convolutions, whose CPU path is im2col + OpenBLAS; the
-convolutions run in oneDNN either way.
+PyTorch runs in its best configuration on this machine (bench/torch_train_step.py --cpu-peer
+measures them): at one thread OpenBLAS on one thread (OPENBLAS_NUM_THREADS=1), at more the OpenMP
+build of OpenBLAS (Debian's libopenblas0-openmp, put first with LD_LIBRARY_PATH: the script
+starts itself again with it), so OpenBLAS shares PyTorch's threads instead of adding its own;
+--blas picks one. This matters for the transposed convolutions, whose CPU path is im2col +
+OpenBLAS; the convolutions run in oneDNN either way.
 """
 import argparse
 import json
 import os
 import subprocess
+import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads OpenBLAS
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--bench", default=os.path.join(HERE, "..", "build", "bench", "duel_bench_cpu"))
+    ap.add_argument("--blas", choices=["openblas-1", "openblas-openmp"], default=None,
+                    help="PyTorch's BLAS set-up (default: openblas-1 at one thread, openblas-openmp at more)")
+    return ap.parse_args()
+
+
+ARGS = parse_args()
+BLAS = ARGS.blas or ("openblas-1" if ARGS.threads == 1 else "openblas-openmp")
+if BLAS == "openblas-openmp":
+    if not os.path.exists(os.path.join(OPENBLAS_OPENMP_DIR, "libopenblas.so.0")):
+        sys.exit(f"compare_torch_cpu: {OPENBLAS_OPENMP_DIR} is missing (Debian package libopenblas0-openmp); "
+                 "use --blas openblas-1")
+    if OPENBLAS_OPENMP_DIR not in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
+        os.environ["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP_DIR + (
+            ":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
+        os.execv(sys.executable, [sys.executable] + sys.argv)  # the loader reads it at start only
+    os.environ.pop("OPENBLAS_NUM_THREADS", None)
+else:
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 # name -> (transposed, N, C_in, H, C_out, k, stride, pad), as in bench/gan_shapes.h
 LAYERS = {
@@ -75,11 +102,7 @@ def torch_times(spec):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--filter", default="")
-    ap.add_argument("--bench", default=os.path.join(HERE, "..", "build", "bench", "duel_bench_cpu"))
-    args = ap.parse_args()
+    args = ARGS
     torch.set_num_threads(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     out = subprocess.run([args.bench, "--benchmark_format=json", f"--benchmark_filter=fast/.*{args.filter}"],
@@ -88,8 +111,8 @@ def main():
     for b in json.loads(out)["benchmarks"]:
         _, layer, pass_, _ = b["name"].split("/")
         duel[(layer, pass_)] = b["real_time"]
-    print(f"torch {torch.__version__}, {args.threads} thread(s), OPENBLAS_NUM_THREADS="
-          f"{os.environ['OPENBLAS_NUM_THREADS']}; ratio = torch ms / duel ms (> 1: duel faster)")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), BLAS {BLAS}; ratio = torch ms / duel ms "
+          "(> 1: duel faster)")
     print(f"{'layer':40s} {'pass':12s} {'duel ms':>9s} {'torch ms':>9s} {'ratio':>6s}")
     total_duel = total_torch = 0.0
     for layer, spec in LAYERS.items():

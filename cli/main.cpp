@@ -99,7 +99,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  duel::prefer_passive_openmp_wait(argv);  // may re-execute this program (core/runtime.h)
+  duel::prefer_short_openmp_wait(argv);  // may re-execute this program (core/runtime.h)
   if (argc < 2) {
     print_usage(stderr);
     return 2;

@@ -3,14 +3,18 @@
 
 namespace duel {
 
-// OpenMP's wait policy. libgomp's default lets an idle thread spin for a while before it sleeps;
-// on a machine whose cores are busy with other work, a spinning thread takes a core from the
-// thread it is waiting for, and a 2-thread step measured several times slower than a 1-thread
-// step (docs/benchmarks.md). With OMP_WAIT_POLICY=passive waiting threads sleep at once, which
-// costs little on an idle machine. libgomp reads the variable once, when it loads, so when it is
-// unset this re-executes the program (/proc/self/exe, the same arguments) with it set; call it
-// first thing in main, before anything has run. A value the user set, or GOMP_SPINCOUNT, is kept;
-// without /proc the program carries on with libgomp's default.
-void prefer_passive_openmp_wait(char** argv);
+// OpenMP's wait policy. libgomp's default lets an idle thread spin for a while (300000 rounds)
+// before it sleeps; on a machine whose cores are busy with other work, a spinning thread takes a
+// core from the thread it is waiting for, and a 2-thread step measured slower than a 1-thread
+// step. Sleeping at once (OMP_WAIT_POLICY=passive) fixes that but costs 5-10% on an idle machine,
+// where a training step's many short parallel regions follow each other within microseconds and
+// each wake-up goes through the kernel. A short spin (GOMP_SPINCOUNT=1000, about a microsecond)
+// keeps both: as fast as the full spin when idle, and the best of the three when busy
+// (docs/benchmarks.md, bench/busy_machine.py). libgomp reads the variables once, when it loads,
+// so when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set this re-executes the program
+// (/proc/self/exe, the same arguments) with GOMP_SPINCOUNT=1000; call it first thing in main,
+// before anything has run. A value the user set is kept; without /proc the program carries on
+// with libgomp's default.
+void prefer_short_openmp_wait(char** argv);
 
 }  // namespace duel
