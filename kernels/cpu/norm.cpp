@@ -71,7 +71,8 @@ void batch_norm_activation_apply(T* y, const T* x, const T* mean, const T* invst
 #pragma omp simd
     for (int64_t k = 0; k < hw; ++k) {
       const T z = src[k] * scale + shift;
-      dst[k] = z > 0 ? z : relu ? T(0) : a * z;  // as unary(relu) / unary(leaky_relu)
+      const T below = relu ? T(0) : a * z;  // both sides, then a select: a vector loop (see unary)
+      dst[k] = z > 0 ? z : below;          // as unary(relu) / unary(leaky_relu)
     }
   }
 }
@@ -148,7 +149,10 @@ void batch_norm_leaky_relu_backward(T* dx, T* dw, T* db, const T* dy, const T* y
     const T slope_t = a;  // a local: read through the closure, a store to `staged` could alias it
     const int64_t len = hw;
 #pragma omp simd
-    for (int64_t k = 0; k < len; ++k) staged[k] = out[k] > 0 ? g[k] : g[k] * slope_t;  // as mask_backward(leaky_relu)
+    for (int64_t k = 0; k < len; ++k) {
+      const T gk = g[k], scaled = gk * slope_t;  // both sides, then a select, as mask_backward(leaky_relu)
+      staged[k] = out[k] > 0 ? gk : scaled;
+    }
     return static_cast<const T*>(staged);
   };
   batch_norm_backward_with(dx, dw, db, activation_grad, x, mean, invstd, w, n, c, hw);
