@@ -363,7 +363,7 @@ void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const 
   const int64_t pr = std::max<int64_t>(0, (s.w - 1 + s.pad_w) / sw - (s.w_out - 1));
   const int64_t hp = s.h_out + pt + pb, wp = s.w_out + pl + pr, plane = hp * wp;
   const float* dyp = padded(dy, s.n, s.c_out, s.h_out, s.w_out, pt, pb, pl, pr);
-  const int64_t blocks = ceil_div(s.c_in, L), taps = s.kh * s.kw, hw = s.h * s.w;
+  const int64_t blocks = ceil_div(s.c_in, L), hw = s.h * s.w;
   // The stride phases: (a, c) = ((ih + pad_h) mod sh, (iw + pad_w) mod sw). A phase's pixels see
   // the taps i = a + u*sh, j = c + v*sw, at oh = (ih + pad_h - a)/sh - u, ow = (iw + pad_w - c)/sw - v.
   const int64_t phases = sh * sw;
@@ -401,7 +401,6 @@ void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const 
         for (int64_t v = 0; v < nv; ++v) toff[t0 + (co * nu + u) * nv + v] = co * plane - u * wp - v;
     // vec[block][phase's t][L] = w[co, ci = block*L + l, a + u*sh, c + v*sw]; the phases' runs of
     // t follow each other inside a block.
-    const int64_t count = tap_start[size_t(ph + 1)] - t0;
     for (int64_t b = 0; b < blocks; ++b)
       for (int64_t co = 0; co < s.c_out; ++co)
         for (int64_t u = 0; u < nu; ++u)
@@ -413,7 +412,6 @@ void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const 
               dst[l] = ci < s.c_in ? w[((co * s.c_in + ci) * s.kh + a + u * sh) * s.kw + c + v * sw] : 0.0f;
             }
           }
-    (void)count;
   }
   // Tasks: (sample, block, phase, strip of the phase's pixels).
   const int R = rows_max(isa);
@@ -446,7 +444,6 @@ void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const 
       for (int r = 0; r < rows; ++r) dst[pix[size_t(p0 + r)]] = out[r * L + l] + add;
     }
   }
-  (void)taps;
 }
 
 void conv2d_direct_weight_grad(float* dw, const float* x, const float* dy, const ConvShape& s, DirectIsa isa) {
