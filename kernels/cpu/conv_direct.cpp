@@ -162,6 +162,83 @@ const float* padded(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, 
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The input gradient's layout, shared by the FP32 and BF16 passes. dx[ih, iw] gathers dy[oh, ow] *
+// w[i, j] over ih = oh*sh - pad_h + i (likewise for columns); the rows oh reached lie in
+// [-pt, h_out + pb), so dy gets a zero border that wide. The stride phases (a, c) = ((ih + pad_h)
+// mod sh, (iw + pad_w) mod sw): a phase's pixels see the taps i = a + u*sh, j = c + v*sw, at
+// oh = (ih + pad_h - a)/sh - u, ow = (iw + pad_w - c)/sw - v.
+struct PhasePlan {
+  int64_t pt, pb, pl, pr, phases;
+  std::vector<int64_t> pix;    // dx pixel index (ih*w + iw), phase by phase
+  std::vector<int64_t> roff;   // the pixel's corner in a sample's padded dy
+  std::vector<int64_t> strip_phase, strip_p0, strip_rows;  // tiles of one phase's pixels
+
+  explicit PhasePlan(const ConvShape& s)
+      : pt(std::max<int64_t>(0, ceil_div(s.kh - 1 - s.pad_h, s.stride_h))),
+        pb(std::max<int64_t>(0, (s.h - 1 + s.pad_h) / s.stride_h - (s.h_out - 1))),
+        pl(std::max<int64_t>(0, ceil_div(s.kw - 1 - s.pad_w, s.stride_w))),
+        pr(std::max<int64_t>(0, (s.w - 1 + s.pad_w) / s.stride_w - (s.w_out - 1))),
+        phases(s.stride_h * s.stride_w) {}
+
+  // Phase ph's tap counts: u < nu, v < nv.
+  static void taps(const ConvShape& s, int64_t ph, int64_t& nu, int64_t& nv) {
+    const int64_t a = ph / s.stride_w, c = ph % s.stride_w;
+    nu = a < s.kh ? ceil_div(s.kh - a, s.stride_h) : 0;
+    nv = c < s.kw ? ceil_div(s.kw - c, s.stride_w) : 0;
+  }
+
+  // The pixel lists for a padded dy whose rows are `row` elements long, in tiles of at most
+  // max_rows pixels.
+  void place(const ConvShape& s, int64_t row, int max_rows) {
+    const int64_t sh = s.stride_h, sw = s.stride_w;
+    pix.reserve(size_t(s.h * s.w));
+    roff.reserve(size_t(s.h * s.w));
+    for (int64_t ph = 0; ph < phases; ++ph) {
+      const int64_t a = ph / sw, c = ph % sw, first = int64_t(pix.size());
+      for (int64_t ih = 0; ih < s.h; ++ih) {
+        if ((ih + s.pad_h) % sh != a) continue;
+        for (int64_t iw = 0; iw < s.w; ++iw) {
+          if ((iw + s.pad_w) % sw != c) continue;
+          pix.push_back(ih * s.w + iw);
+          roff.push_back(((ih + s.pad_h - a) / sh + pt) * row + (iw + s.pad_w - c) / sw + pl);
+        }
+      }
+      const Strips st(int64_t(pix.size()) - first, max_rows);
+      if (st.count == 0) continue;
+      for (int64_t i = 0; i < st.tiles; ++i) {
+        strip_phase.push_back(ph);
+        strip_p0.push_back(first + st.start(i));
+        strip_rows.push_back(st.rows(i));
+      }
+    }
+  }
+};
+
+// out[r][l] of a tile (rows x L) plus the bias, stored at dst + (first lane + l) * stride + index[r]
+// for the lanes below `lanes`; index null: the rows are consecutive from 0.
+void scatter_tile(float* dst, int64_t stride, const float* out, int L, int rows, int64_t lane0, int64_t lanes,
+                  const float* bias, const int64_t* index) {
+  for (int64_t l = 0; l < lanes; ++l) {
+    const float add = bias ? bias[lane0 + l] : 0.0f;
+    float* d = dst + (lane0 + l) * stride;
+    for (int r = 0; r < rows; ++r) d[index ? index[r] : r] = out[r * L + l] + add;
+  }
+}
+
+// dw [c_out, items] = the chunks' partial sums [chunk][block][item][L], added in chunk order.
+void add_chunks(float* dw, const float* partial, int64_t c_out, int64_t items, int64_t blocks, int64_t chunks,
+                int L) {
+#pragma omp parallel for schedule(static) if (c_out * items * chunks >= kParallelGrain)
+  for (int64_t co = 0; co < c_out; ++co) {
+    const int64_t b = co / L, l = co % L;
+    for (int64_t item = 0; item < items; ++item) {
+      float sum = partial[(b * items + item) * L + l];
+      for (int64_t ch = 1; ch < chunks; ++ch) sum += partial[((ch * blocks + b) * items + item) * L + l];
+      dw[co * items + item] = sum;
+    }
+  }
+}
+
 // ---- BF16 operands (--math bf16 on a CPU with AVX512_BF16) ----------------------------------
 //
 // vdpbf16ps adds to each FP32 lane the products of two BF16 pairs, so the reduction runs two t at
@@ -341,13 +418,8 @@ void conv2d_direct_forward(float* y, const float* x, const float* w, const float
     const int rows = strips.rows(st);
     alignas(64) float out[kRows512 * kLanes512];
     tile(isa, rows, out, xp + n * s.c_in * plane, toff, roff + p0, vec + b * count * L, count);
-    const int64_t lanes = std::min<int64_t>(L, s.c_out - b * L);
-    for (int64_t l = 0; l < lanes; ++l) {
-      const int64_t co = b * L + l;
-      const float add = bias ? bias[co] : 0.0f;
-      float* dst = y + (n * s.c_out + co) * pixels + p0;
-      for (int r = 0; r < rows; ++r) dst[r] = out[r * L + l] + add;
-    }
+    scatter_tile(y + n * s.c_out * pixels + p0, pixels, out, L, rows, b * L, std::min<int64_t>(L, s.c_out - b * L),
+                 bias, nullptr);
   }
 }
 
@@ -355,94 +427,51 @@ void conv2d_direct_input_grad(float* dx, const float* dy, const float* w, const 
                               DirectIsa isa) {
   const int L = lanes_of(isa);
   const int64_t sh = s.stride_h, sw = s.stride_w;
-  // dx[ih, iw] gathers dy[oh, ow] * w[i, j] over ih = oh*sh - pad_h + i (likewise for w). The
-  // output rows oh reached lie in [-pt, h_out + pb): dy gets a zero border that wide.
-  const int64_t pt = std::max<int64_t>(0, ceil_div(s.kh - 1 - s.pad_h, sh));
-  const int64_t pb = std::max<int64_t>(0, (s.h - 1 + s.pad_h) / sh - (s.h_out - 1));
-  const int64_t pl = std::max<int64_t>(0, ceil_div(s.kw - 1 - s.pad_w, sw));
-  const int64_t pr = std::max<int64_t>(0, (s.w - 1 + s.pad_w) / sw - (s.w_out - 1));
-  const int64_t hp = s.h_out + pt + pb, wp = s.w_out + pl + pr, plane = hp * wp;
-  const float* dyp = padded(dy, s.n, s.c_out, s.h_out, s.w_out, pt, pb, pl, pr);
+  PhasePlan plan(s);
+  const int64_t hp = s.h_out + plan.pt + plan.pb, wp = s.w_out + plan.pl + plan.pr, plane = hp * wp;
+  const float* dyp = padded(dy, s.n, s.c_out, s.h_out, s.w_out, plan.pt, plan.pb, plan.pl, plan.pr);
+  plan.place(s, wp, rows_max(isa));
   const int64_t blocks = ceil_div(s.c_in, L), hw = s.h * s.w;
-  // The stride phases: (a, c) = ((ih + pad_h) mod sh, (iw + pad_w) mod sw). A phase's pixels see
-  // the taps i = a + u*sh, j = c + v*sw, at oh = (ih + pad_h - a)/sh - u, ow = (iw + pad_w - c)/sw - v.
-  const int64_t phases = sh * sw;
-  std::vector<int64_t> tap_start(size_t(phases + 1), 0), pix_start(size_t(phases + 1), 0);
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    const int64_t a = ph / sw, c = ph % sw;
-    const int64_t nu = a < s.kh ? ceil_div(s.kh - a, sh) : 0, nv = c < s.kw ? ceil_div(s.kw - c, sw) : 0;
+  std::vector<int64_t> tap_start(size_t(plan.phases + 1), 0);
+  for (int64_t ph = 0; ph < plan.phases; ++ph) {
+    int64_t nu, nv;
+    PhasePlan::taps(s, ph, nu, nv);
     tap_start[size_t(ph + 1)] = tap_start[size_t(ph)] + s.c_out * nu * nv;
   }
-  std::vector<int64_t> pix;  // dx pixel index (ih*w + iw), phase by phase
-  std::vector<int64_t> roff;  // the pixel's corner in a sample's padded dy
-  pix.reserve(size_t(hw));
-  roff.reserve(size_t(hw));
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    const int64_t a = ph / sw, c = ph % sw;
-    for (int64_t ih = 0; ih < s.h; ++ih) {
-      if ((ih + s.pad_h) % sh != a) continue;
-      for (int64_t iw = 0; iw < s.w; ++iw) {
-        if ((iw + s.pad_w) % sw != c) continue;
-        pix.push_back(ih * s.w + iw);
-        roff.push_back(((ih + s.pad_h - a) / sh + pt) * wp + (iw + s.pad_w - c) / sw + pl);
-      }
-    }
-    pix_start[size_t(ph + 1)] = int64_t(pix.size());
-  }
-  const int64_t count_all = tap_start[size_t(phases)];
+  const int64_t count_all = tap_start[size_t(plan.phases)];
   int64_t* toff = scratch<int64_t, OffTag>(size_t(std::max<int64_t>(1, count_all)));
   float* vec = scratch<float, VecTag>(size_t(std::max<int64_t>(1, blocks * count_all * L)));
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    const int64_t a = ph / sw, c = ph % sw;
-    const int64_t nu = a < s.kh ? ceil_div(s.kh - a, sh) : 0, nv = c < s.kw ? ceil_div(s.kw - c, sw) : 0;
-    const int64_t t0 = tap_start[size_t(ph)];
+  for (int64_t ph = 0; ph < plan.phases; ++ph) {
+    const int64_t a = ph / sw, c = ph % sw, t0 = tap_start[size_t(ph)];
+    int64_t nu, nv;
+    PhasePlan::taps(s, ph, nu, nv);
+    // toff: tap (co, u, v) from the pixel's corner; vec[block][phase's t][L] = w[co, ci = block*L
+    // + l, a + u*sh, c + v*sw], the phases' runs of t following each other inside a block.
     for (int64_t co = 0; co < s.c_out; ++co)
       for (int64_t u = 0; u < nu; ++u)
-        for (int64_t v = 0; v < nv; ++v) toff[t0 + (co * nu + u) * nv + v] = co * plane - u * wp - v;
-    // vec[block][phase's t][L] = w[co, ci = block*L + l, a + u*sh, c + v*sw]; the phases' runs of
-    // t follow each other inside a block.
-    for (int64_t b = 0; b < blocks; ++b)
-      for (int64_t co = 0; co < s.c_out; ++co)
-        for (int64_t u = 0; u < nu; ++u)
-          for (int64_t v = 0; v < nv; ++v) {
-            const int64_t t = (co * nu + u) * nv + v;
-            float* dst = vec + (b * count_all + t0 + t) * L;
+        for (int64_t v = 0; v < nv; ++v) {
+          const int64_t t = t0 + (co * nu + u) * nv + v;
+          toff[t] = co * plane - u * wp - v;
+          for (int64_t b = 0; b < blocks; ++b)
             for (int l = 0; l < L; ++l) {
               const int64_t ci = b * L + l;
-              dst[l] = ci < s.c_in ? w[((co * s.c_in + ci) * s.kh + a + u * sh) * s.kw + c + v * sw] : 0.0f;
+              vec[(b * count_all + t) * L + l] =
+                  ci < s.c_in ? w[((co * s.c_in + ci) * s.kh + a + u * sh) * s.kw + c + v * sw] : 0.0f;
             }
-          }
+        }
   }
-  // Tasks: (sample, block, phase, strip of the phase's pixels).
-  const int R = rows_max(isa);
-  std::vector<int64_t> strip_phase, strip_p0, strip_rows;
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    const Strips st(pix_start[size_t(ph + 1)] - pix_start[size_t(ph)], R);
-    if (st.count == 0) continue;
-    for (int64_t i = 0; i < st.tiles; ++i) {
-      strip_phase.push_back(ph);
-      strip_p0.push_back(pix_start[size_t(ph)] + st.start(i));
-      strip_rows.push_back(st.rows(i));
-    }
-  }
-  const int64_t nstrips = int64_t(strip_phase.size());
-  const int64_t tasks = s.n * blocks * nstrips;
+  const int64_t nstrips = int64_t(plan.strip_phase.size()), tasks = s.n * blocks * nstrips;
 #pragma omp parallel for schedule(static) if (tasks > 1 && tasks * count_all * 8 >= kParallelGrain)
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t n = task / (blocks * nstrips), b = task / nstrips % blocks, si = task % nstrips;
-    const int64_t ph = strip_phase[size_t(si)], p0 = strip_p0[size_t(si)];
-    const int rows = int(strip_rows[size_t(si)]);
+    const int64_t ph = plan.strip_phase[size_t(si)], p0 = plan.strip_p0[size_t(si)];
+    const int rows = int(plan.strip_rows[size_t(si)]);
     const int64_t t0 = tap_start[size_t(ph)], count = tap_start[size_t(ph + 1)] - t0;
     alignas(64) float out[kRows512 * kLanes512];
-    tile(isa, rows, out, dyp + n * s.c_out * plane, toff + t0, roff.data() + p0, vec + (b * count_all + t0) * L,
-         count);
-    const int64_t lanes = std::min<int64_t>(L, s.c_in - b * L);
-    for (int64_t l = 0; l < lanes; ++l) {
-      const int64_t ci = b * L + l;
-      const float add = bias ? bias[ci] : 0.0f;
-      float* dst = dx + (n * s.c_in + ci) * hw;
-      for (int r = 0; r < rows; ++r) dst[pix[size_t(p0 + r)]] = out[r * L + l] + add;
-    }
+    tile(isa, rows, out, dyp + n * s.c_out * plane, toff + t0, plan.roff.data() + p0,
+         vec + (b * count_all + t0) * L, count);
+    scatter_tile(dx + n * s.c_in * hw, hw, out, L, rows, b * L, std::min<int64_t>(L, s.c_in - b * L), bias,
+                 plan.pix.data() + p0);
   }
 }
 
@@ -492,15 +521,7 @@ void conv2d_direct_weight_grad(float* dw, const float* x, const float* dy, const
     tile(isa, strips.rows(st), partial + ((ch * blocks + b) * items + r0) * L, xp, toff + t0, roff + r0,
          vec + (b * count + t0) * L, std::min(kWeightGradChunk, count - t0));
   }
-#pragma omp parallel for schedule(static) if (s.c_out * items * chunks >= kParallelGrain)
-  for (int64_t co = 0; co < s.c_out; ++co) {
-    const int64_t b = co / L, l = co % L;
-    for (int64_t item = 0; item < items; ++item) {
-      float sum = partial[(b * items + item) * L + l];
-      for (int64_t ch = 1; ch < chunks; ++ch) sum += partial[((ch * blocks + b) * items + item) * L + l];
-      dw[co * items + item] = sum;
-    }
-  }
+  add_chunks(dw, partial, s.c_out, items, blocks, chunks, L);
 }
 
 // ---- The three passes with BF16 operands ---------------------------------------------------------
@@ -543,61 +564,34 @@ void conv2d_direct_bf16_forward(float* y, const float* x, const float* w, const 
     const int rows = strips.rows(st);
     alignas(64) float out[kRows512 * kLanes512];
     tile_bf16_rows(rows, out, xb.data + n * s.c_in * xb.plane, toff, mask, roff + p0, vec + b * count * L, count);
-    const int64_t lanes = std::min<int64_t>(L, s.c_out - b * L);
-    for (int64_t l = 0; l < lanes; ++l) {
-      const int64_t co = b * L + l;
-      const float add = bias ? bias[co] : 0.0f;
-      float* dst = y + (n * s.c_out + co) * pixels + p0;
-      for (int r = 0; r < rows; ++r) dst[r] = out[r * L + l] + add;
-    }
+    scatter_tile(y + n * s.c_out * pixels + p0, pixels, out, L, rows, b * L, std::min<int64_t>(L, s.c_out - b * L),
+                 bias, nullptr);
   }
 }
 
 void conv2d_direct_bf16_input_grad(float* dx, const float* dy, const float* w, const float* bias, const ConvShape& s) {
   constexpr int L = kLanes512;
   const int64_t sh = s.stride_h, sw = s.stride_w;
-  const int64_t pt = std::max<int64_t>(0, ceil_div(s.kh - 1 - s.pad_h, sh));
-  const int64_t pb = std::max<int64_t>(0, (s.h - 1 + s.pad_h) / sh - (s.h_out - 1));
-  const int64_t pl = std::max<int64_t>(0, ceil_div(s.kw - 1 - s.pad_w, sw));
-  const int64_t pr = std::max<int64_t>(0, (s.w - 1 + s.pad_w) / sw - (s.w_out - 1));
-  const Bf16Copy db = padded_bf16(dy, s.n, s.c_out, s.h_out, s.w_out, pt, pb, pl, pr, 1);
-  const int64_t blocks = ceil_div(s.c_in, L), hw = s.h * s.w, phases = sh * sw;
-  // Per phase (a, c): taps i = a + u*sh, j = c + v*sw; pairs of v (v, v+1) read dy at columns
-  // ow0 - v and ow0 - v - 1: the word at ow0 - v - 1 holds v+1 in its low half, v in its high.
-  std::vector<int64_t> pair_start(size_t(phases + 1), 0), pix_start(size_t(phases + 1), 0);
-  auto extent = [&](int64_t ph, int64_t& nu, int64_t& nv) {
-    const int64_t a = ph / sw, c = ph % sw;
-    nu = a < s.kh ? ceil_div(s.kh - a, sh) : 0;
-    nv = c < s.kw ? ceil_div(s.kw - c, sw) : 0;
-  };
-  for (int64_t ph = 0; ph < phases; ++ph) {
+  PhasePlan plan(s);
+  const Bf16Copy db = padded_bf16(dy, s.n, s.c_out, s.h_out, s.w_out, plan.pt, plan.pb, plan.pl, plan.pr, 1);
+  plan.place(s, db.row, kRows512);
+  const int64_t blocks = ceil_div(s.c_in, L), hw = s.h * s.w;
+  // Pairs of v (v, v+1) read dy at columns ow0 - v and ow0 - v - 1: the word at ow0 - v - 1 holds
+  // v+1 in its low half, v in its high.
+  std::vector<int64_t> pair_start(size_t(plan.phases + 1), 0);
+  for (int64_t ph = 0; ph < plan.phases; ++ph) {
     int64_t nu, nv;
-    extent(ph, nu, nv);
+    PhasePlan::taps(s, ph, nu, nv);
     pair_start[size_t(ph + 1)] = pair_start[size_t(ph)] + s.c_out * nu * ((nv + 1) / 2);
   }
-  std::vector<int64_t> pix, roff;
-  pix.reserve(size_t(hw));
-  roff.reserve(size_t(hw));
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    const int64_t a = ph / sw, c = ph % sw;
-    for (int64_t ih = 0; ih < s.h; ++ih) {
-      if ((ih + s.pad_h) % sh != a) continue;
-      for (int64_t iw = 0; iw < s.w; ++iw) {
-        if ((iw + s.pad_w) % sw != c) continue;
-        pix.push_back(ih * s.w + iw);
-        roff.push_back(((ih + s.pad_h - a) / sh + pt) * db.row + (iw + s.pad_w - c) / sw + pl);
-      }
-    }
-    pix_start[size_t(ph + 1)] = int64_t(pix.size());
-  }
-  const int64_t count_all = pair_start[size_t(phases)];
+  const int64_t count_all = pair_start[size_t(plan.phases)];
   int64_t* toff = scratch<int64_t, OffTag>(size_t(std::max<int64_t>(1, count_all)));
   uint32_t* mask = scratch<uint32_t, MaskTag>(size_t(std::max<int64_t>(1, count_all)));
   uint32_t* vec = scratch<uint32_t, VecTag>(size_t(std::max<int64_t>(1, blocks * count_all * L)));
-  for (int64_t ph = 0; ph < phases; ++ph) {
+  for (int64_t ph = 0; ph < plan.phases; ++ph) {
     const int64_t a = ph / sw, c = ph % sw;
     int64_t nu, nv;
-    extent(ph, nu, nv);
+    PhasePlan::taps(s, ph, nu, nv);
     const int64_t vp = (nv + 1) / 2, q0 = pair_start[size_t(ph)];
     for (int64_t co = 0; co < s.c_out; ++co)
       for (int64_t u = 0; u < nu; ++u)
@@ -617,33 +611,18 @@ void conv2d_direct_bf16_input_grad(float* dx, const float* dy, const float* w, c
             }
         }
   }
-  std::vector<int64_t> strip_phase, strip_p0, strip_rows;
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    const Strips st(pix_start[size_t(ph + 1)] - pix_start[size_t(ph)], kRows512);
-    if (st.count == 0) continue;
-    for (int64_t i = 0; i < st.tiles; ++i) {
-      strip_phase.push_back(ph);
-      strip_p0.push_back(pix_start[size_t(ph)] + st.start(i));
-      strip_rows.push_back(st.rows(i));
-    }
-  }
-  const int64_t nstrips = int64_t(strip_phase.size()), tasks = s.n * blocks * nstrips;
+  const int64_t nstrips = int64_t(plan.strip_phase.size()), tasks = s.n * blocks * nstrips;
 #pragma omp parallel for schedule(static) if (tasks > 1 && tasks * count_all * 16 >= kParallelGrain)
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t n = task / (blocks * nstrips), b = task / nstrips % blocks, si = task % nstrips;
-    const int64_t ph = strip_phase[size_t(si)], p0 = strip_p0[size_t(si)];
-    const int rows = int(strip_rows[size_t(si)]);
+    const int64_t ph = plan.strip_phase[size_t(si)], p0 = plan.strip_p0[size_t(si)];
+    const int rows = int(plan.strip_rows[size_t(si)]);
     const int64_t q0 = pair_start[size_t(ph)], count = pair_start[size_t(ph + 1)] - q0;
     alignas(64) float out[kRows512 * kLanes512];
-    tile_bf16_rows(rows, out, db.data + n * s.c_out * db.plane, toff + q0, mask + q0, roff.data() + p0,
+    tile_bf16_rows(rows, out, db.data + n * s.c_out * db.plane, toff + q0, mask + q0, plan.roff.data() + p0,
                    vec + (b * count_all + q0) * L, count);
-    const int64_t lanes = std::min<int64_t>(L, s.c_in - b * L);
-    for (int64_t l = 0; l < lanes; ++l) {
-      const int64_t ci = b * L + l;
-      const float add = bias ? bias[ci] : 0.0f;
-      float* dst = dx + (n * s.c_in + ci) * hw;
-      for (int r = 0; r < rows; ++r) dst[pix[size_t(p0 + r)]] = out[r * L + l] + add;
-    }
+    scatter_tile(dx + n * s.c_in * hw, hw, out, L, rows, b * L, std::min<int64_t>(L, s.c_in - b * L), bias,
+                 plan.pix.data() + p0);
   }
 }
 
@@ -698,15 +677,7 @@ void conv2d_direct_bf16_weight_grad(float* dw, const float* x, const float* dy, 
     tile_bf16_rows(strips.rows(st), partial + ((ch * blocks + b) * items + r0) * L, xb.data, toff + q0, mask + q0,
                    roff + r0, vec + (b * count + q0) * L, std::min(kChunkPairs, count - q0));
   }
-#pragma omp parallel for schedule(static) if (s.c_out * items * chunks >= kParallelGrain)
-  for (int64_t co = 0; co < s.c_out; ++co) {
-    const int64_t b = co / L, l = co % L;
-    for (int64_t item = 0; item < items; ++item) {
-      float sum = partial[(b * items + item) * L + l];
-      for (int64_t ch = 1; ch < chunks; ++ch) sum += partial[((ch * blocks + b) * items + item) * L + l];
-      dw[co * items + item] = sum;
-    }
-  }
+  add_chunks(dw, partial, s.c_out, items, blocks, chunks, L);
 }
 
 }  // namespace duel::kernels::cpu
